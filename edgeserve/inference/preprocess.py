@@ -1,0 +1,216 @@
+"""Request bytes to model input: base64, PNG/JPEG decoding under a pixel cap, tensor maths."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import re
+import struct
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from edgeserve.errors import BadRequest, ImageError
+from edgeserve.inference.metadata import ModelMeta
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+JPEG_SIGNATURE = b"\xff\xd8\xff"
+SUPPORTED_FORMATS = ("PNG", "JPEG")
+# JPEG start-of-frame markers carry the image size; C4 (DHT), C8 (JPG), CC (DAC) do not.
+_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+_DATA_URL = re.compile(r"^data:[^,]*?;base64,", re.IGNORECASE)
+_WHITESPACE = re.compile(r"\s+")
+_URLSAFE = str.maketrans("-_", "+/")
+# PIL raises these while reading damaged files; none of them means a server bug.
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError, TypeError)
+
+
+def decode_base64(text: object) -> bytes:
+    """Decode the request's base64 image field; a `data:image/...;base64,` prefix is allowed."""
+    if not isinstance(text, str):
+        raise BadRequest(
+            f"image_b64 must be a base64 string, got {type(text).__name__}",
+            code="invalid_field",
+        )
+    body = _DATA_URL.sub("", text.strip(), count=1)
+    body = _WHITESPACE.sub("", body).translate(_URLSAFE)  # url-safe alphabet accepted too
+    if not body:
+        raise BadRequest(
+            "image_b64 is empty: send the base64 of a PNG or JPEG file", code="empty_image"
+        )
+    try:
+        data = base64.b64decode(_padded(body), validate=True)
+    except (binascii.Error, ValueError):
+        raise BadRequest(
+            "image_b64 is not valid base64: send the file's bytes base64-encoded (RFC 4648)",
+            code="invalid_base64",
+        ) from None
+    if not data:
+        raise BadRequest(
+            "image_b64 decodes to no bytes: send the base64 of a PNG or JPEG file",
+            code="empty_image",
+        )
+    return data
+
+
+def _padded(body: str) -> str:
+    """Accept base64 with its '=' padding dropped, as many clients send it."""
+    missing = -len(body) % 4
+    return body + "=" * missing if missing in (1, 2) else body
+
+
+def decode_image(data: bytes, max_pixels: int, target_size: int | None = None) -> Image.Image:
+    """Decode PNG or JPEG bytes to an upright RGB image, refusing oversized ones before decoding."""
+    if not data:
+        raise ImageError("the image is empty: send a PNG or JPEG file", code="empty_image")
+    kind = _sniff(data)
+    if kind is None:
+        _refuse_other(data)
+    header_size = _header_size(data, kind)
+    if header_size is not None:
+        _check_pixels(header_size, max_pixels)
+
+    try:
+        img = Image.open(io.BytesIO(data), formats=SUPPORTED_FORMATS)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise _too_large(header_size, max_pixels) from None
+    except (UnidentifiedImageError, *_DECODE_ERRORS):
+        raise ImageError(
+            f"the {kind} header is damaged: send a complete, valid {kind} file",
+            code="truncated_image",
+        ) from None
+    _check_pixels(img.size, max_pixels)
+
+    if target_size and img.format == "JPEG":
+        width, height = img.size
+        if min(width, height) >= 2 * target_size:  # let libjpeg decode at 1/2, 1/4 or 1/8 scale
+            img.draft("RGB", (target_size, target_size))
+    try:
+        img.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise _too_large(img.size, max_pixels) from None
+    except _DECODE_ERRORS:
+        raise ImageError(
+            f"the {kind} data is truncated or corrupt: send the complete file",
+            code="truncated_image",
+        ) from None
+    try:
+        ImageOps.exif_transpose(img, in_place=True)
+    except _DECODE_ERRORS + (KeyError, AttributeError):
+        pass  # unreadable EXIF only loses the orientation hint; the pixels are fine
+    return to_rgb(img)
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Any PIL mode to RGB; transparency is composited over white, 16-bit grey scaled to 8 bits."""
+    mode = img.mode
+    if mode == "RGB":
+        return img
+    if mode == "P":
+        mode = "RGBA" if "transparency" in img.info else "RGB"
+        img = img.convert(mode)
+        if mode == "RGB":
+            return img
+    if mode.startswith("I;16") or mode == "I":
+        grey = np.asarray(img).astype(np.float32, copy=False)
+        grey = np.rint(np.clip(grey, 0, 65535) * (255.0 / 65535.0)).astype(np.uint8)
+        return Image.fromarray(grey).convert("RGB")
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return img.convert("RGB")
+
+
+def to_tensor(image: Image.Image, meta: ModelMeta, img_size: int) -> np.ndarray:
+    """Resize, normalise and lay out one RGB image as a float32 batch of one."""
+    if image.mode != "RGB":
+        image = to_rgb(image)
+    if image.size != (img_size, img_size):
+        image = image.resize((img_size, img_size), Image.Resampling.BILINEAR)
+    pixels = np.asarray(image)  # (H, W, 3) uint8, the only copy out of PIL
+    if meta.channel_order == "BGR":
+        pixels = pixels[..., ::-1]
+    std = np.asarray(meta.std, dtype=np.float32)
+    gain = np.asarray(meta.scale, dtype=np.float32) / std
+    offset = np.asarray(meta.mean, dtype=np.float32) / std
+    if meta.layout == "NCHW":
+        out = np.empty((1, 3, img_size, img_size), dtype=np.float32)
+        np.multiply(pixels.transpose(2, 0, 1), gain[:, None, None], out=out[0])
+        out[0] -= offset[:, None, None]
+    else:
+        out = np.empty((1, img_size, img_size, 3), dtype=np.float32)
+        np.multiply(pixels, gain, out=out[0])
+        out[0] -= offset
+    return out
+
+
+def _sniff(data: bytes) -> str | None:
+    if data.startswith(PNG_SIGNATURE):
+        return "PNG"
+    if data.startswith(JPEG_SIGNATURE):
+        return "JPEG"
+    return None
+
+
+def _refuse_other(data: bytes) -> None:
+    """Name the format of bytes that are an image but not PNG/JPEG; else say it is no image."""
+    fmt = None
+    try:
+        with Image.open(io.BytesIO(data)) as other:  # reads the header only
+            fmt = other.format
+    except Image.DecompressionBombError:
+        fmt = "an oversized image"
+    except Exception:  # any plugin failure means we cannot tell what it is
+        fmt = None
+    if fmt:
+        raise ImageError(
+            f"image format {fmt} is not supported: convert it to PNG or JPEG",
+            code="unsupported_image_format",
+        )
+    raise ImageError(
+        "the data is not an image: send the base64 of a PNG or JPEG file", code="not_an_image"
+    )
+
+
+def _header_size(data: bytes, kind: str | None) -> tuple[int, int] | None:
+    """Width and height straight from the PNG IHDR or JPEG SOF header, without PIL."""
+    if kind == "PNG":
+        if len(data) >= 24 and data[12:16] == b"IHDR":
+            return struct.unpack(">II", data[16:24])
+        return None
+    if kind == "JPEG":
+        pos, end = 2, len(data)
+        while pos + 4 <= end:
+            if data[pos] != 0xFF:
+                return None
+            marker = data[pos + 1]
+            if marker == 0xFF:  # fill byte
+                pos += 1
+                continue
+            if marker in (0x01, *range(0xD0, 0xD8)):  # markers without a length
+                pos += 2
+                continue
+            (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
+            if marker in _JPEG_SOF and pos + 9 <= end:
+                height, width = struct.unpack(">HH", data[pos + 5 : pos + 9])
+                return width, height
+            if marker in (0xD9, 0xDA) or length < 2:  # end of image / scan data: no SOF seen
+                return None
+            pos += 2 + length
+    return None
+
+
+def _check_pixels(size: tuple[int, int], max_pixels: int) -> None:
+    if size[0] * size[1] > max_pixels:
+        raise _too_large(size, max_pixels)
+
+
+def _too_large(size: tuple[int, int] | None, max_pixels: int) -> ImageError:
+    dims = f"{size[0]}x{size[1]} " if size else ""
+    return ImageError(
+        f"the image {dims}has more than {max_pixels} pixels: downscale it and retry",
+        code="image_too_large",
+        status_code=422,
+    )

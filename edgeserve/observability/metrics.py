@@ -1,0 +1,139 @@
+"""Prometheus metrics. Import only after PROMETHEUS_MULTIPROC_DIR is set (see prepare_metrics_dir)."""
+
+from __future__ import annotations
+
+import os
+import platform
+
+import onnxruntime
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+from edgeserve import __version__
+
+MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+LATENCY_BUCKETS = (
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+)  # fmt: skip
+BODY_BUCKETS = (256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216)
+RATIO_BUCKETS = (0.0, 0.2, 0.4, 0.6, 0.8, 0.99, 1.0)
+SCORE_DELTA_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0)
+
+http_requests = Counter(
+    "edgeserve_http_requests_total",
+    "HTTP requests answered, by route template, method and status code.",
+    ["route", "method", "status"],
+)
+http_request_duration = Histogram(
+    "edgeserve_http_request_duration_seconds",
+    "Time from request start to response, by route template and method.",
+    ["route", "method"],
+    buckets=LATENCY_BUCKETS,
+)
+request_body_bytes = Histogram(
+    "edgeserve_request_body_bytes",
+    "Size of request bodies that were read.",
+    ["route"],
+    buckets=BODY_BUCKETS,
+)
+inferences = Counter(
+    "edgeserve_inferences_total",
+    "Inference requests served per variant, by outcome (ok or error).",
+    ["variant", "outcome"],
+)
+inference_duration = Histogram(
+    "edgeserve_inference_duration_seconds",
+    "Time spent per variant and stage (decode, inference, total).",
+    ["variant", "stage"],
+    buckets=LATENCY_BUCKETS,
+)
+shadow_comparisons = Counter(
+    "edgeserve_shadow_comparisons_total",
+    "Shadow runs of B compared with A's answer, by top-1 result (agree or disagree).",
+    ["result"],
+)
+shadow_topk_overlap = Histogram(
+    "edgeserve_shadow_topk_overlap",
+    "Share of A's top-k labels also in B's top-k, per shadow comparison.",
+    buckets=RATIO_BUCKETS,
+)
+shadow_score_delta = Histogram(
+    "edgeserve_shadow_score_delta",
+    "Absolute difference between A's and B's top-1 scores, per shadow comparison.",
+    buckets=SCORE_DELTA_BUCKETS,
+)
+shadow_dropped = Counter(
+    "edgeserve_shadow_dropped_total",
+    "Shadow runs not started because the in-flight cap was reached.",
+)
+shadow_errors = Counter("edgeserve_shadow_errors_total", "Shadow runs on B that failed.")
+rate_limited = Counter(
+    "edgeserve_rate_limited_total",
+    "Requests refused with 429 by the per-client token bucket, by route template.",
+    ["route"],
+)
+canary_rollbacks = Counter(
+    "edgeserve_canary_rollbacks_total",
+    "Times the canary guard set B's weight to 0.",
+)
+ab_weight = Gauge(
+    "edgeserve_ab_weight",
+    "Normalised traffic weight per variant.",
+    ["variant"],
+    multiprocess_mode="livemostrecent",
+)
+feature_enabled = Gauge(
+    "edgeserve_feature_enabled",
+    "1 when a runtime toggle (shadow, canary, sticky) is on.",
+    ["feature"],
+    multiprocess_mode="livemostrecent",
+)
+state_generation = Gauge(
+    "edgeserve_state_generation",
+    "Generation of the runtime state this worker applies; rises with every admin change.",
+    multiprocess_mode="livemax",
+)
+model_info = Gauge(
+    "edgeserve_model_info",
+    "1 for the model now in a slot, 0 for one that was there before.",
+    ["variant", "name", "version"],
+    multiprocess_mode="livemostrecent",
+)
+inflight_requests = Gauge(
+    "edgeserve_inflight_requests",
+    "Inference requests in progress.",
+    multiprocess_mode="livesum",
+)
+build_info = Gauge(
+    "edgeserve_build_info",
+    "Always 1; labels give the edgeserve, Python and ONNX Runtime versions.",
+    ["version", "python", "onnxruntime"],
+    multiprocess_mode="livemax",
+)
+
+
+def record_build_info() -> None:
+    build_info.labels(__version__, platform.python_version(), onnxruntime.__version__).set(1)
+
+
+def render() -> tuple[bytes, str]:
+    """The exposition text; a fresh registry per scrape in multiprocess mode."""
+    if MULTIPROCESS:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    from prometheus_client import REGISTRY
+
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+def mark_worker_dead(pid: int) -> None:
+    if MULTIPROCESS:
+        multiprocess.mark_process_dead(pid)

@@ -1,0 +1,141 @@
+"""The Sanic app factory: it only wires things. Models load in a listener, never at import."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import orjson
+import structlog
+from sanic import Request, Sanic
+from sanic.response import HTTPResponse
+
+from edgeserve.observability import metrics
+from edgeserve.observability.logging import configure_logging, log
+from edgeserve.server.errors import JsonErrorHandler, error_response, trace_id_of
+from edgeserve.server.ratelimit import TokenBuckets, retry_after_header
+from edgeserve.server.routes.admin import admin
+from edgeserve.server.routes.health import health
+from edgeserve.server.routes.infer import infer
+from edgeserve.server.runtime import Runtime
+from edgeserve.settings import Settings
+from edgeserve.traffic.state import StateStore
+
+RATE_LIMITED_PREFIXES = ("/v1/", "/admin/")
+APP_NAME = "edgeserve"
+
+
+def _dumps(value: object) -> str:
+    return orjson.dumps(value).decode()
+
+
+def route_label(request: Request) -> str:
+    route = request.route
+    return "/" + route.path.lstrip("/") if route is not None else "unmatched"
+
+
+def create_app(settings: Settings, state_file: str) -> Sanic:
+    configure_logging(settings.log_level, settings.log_format)
+    app = Sanic(APP_NAME, dumps=_dumps, error_handler=JsonErrorHandler())
+    app.config.REQUEST_MAX_SIZE = settings.max_body_bytes
+    app.config.ACCESS_LOG = False
+    app.config.GRACEFUL_SHUTDOWN_TIMEOUT = settings.graceful_shutdown_seconds
+    app.config.FALLBACK_ERROR_FORMAT = "json"
+    app.config.REQUEST_ID_HEADER = "x-request-id"
+    app.ctx.settings = settings
+    app.ctx.buckets = TokenBuckets(settings.rate_limit_rps, settings.rate_limit_burst)
+    app.blueprint(health)
+    app.blueprint(infer)
+    app.blueprint(admin)
+
+    @app.before_server_start
+    async def open_runtime(app: Sanic) -> None:
+        app.ctx.runtime = Runtime(settings, StateStore(Path(state_file)))
+        metrics.record_build_info()
+
+    @app.after_server_start
+    async def load_models(app: Sanic) -> None:
+        runtime: Runtime = app.ctx.runtime
+        app.add_task(_start(runtime), name="load_models")
+
+    @app.before_server_stop
+    async def close_runtime(app: Sanic) -> None:
+        for name in ("load_models", "watch_state"):
+            task = app.get_task(name, raise_exception=False)
+            if task is not None:
+                task.cancel()
+        await app.ctx.runtime.close()
+
+    @app.after_server_stop
+    async def forget_worker(app: Sanic) -> None:
+        metrics.mark_worker_dead(os.getpid())
+
+    async def _start(runtime: Runtime) -> None:
+        try:
+            await runtime.start()
+        except Exception as error:
+            log.critical("models_failed_to_load", error=str(error).splitlines()[0][:300])
+            app.stop()
+            return
+        app.add_task(runtime.watch_state(), name="watch_state")
+
+    @app.on_request
+    async def begin(request: Request) -> HTTPResponse | None:
+        # A keep-alive connection reuses one task: clear what the last request bound.
+        structlog.contextvars.clear_contextvars()
+        request.ctx.started = time.perf_counter()
+        request.ctx.variant = None
+        request.ctx.error_code = None
+        request.ctx.new_client_id = None
+        trace_id_of(request)
+        if request.path.startswith(RATE_LIMITED_PREFIXES):
+            wait = app.ctx.buckets.take(request.client_ip or "unknown")
+            if wait > 0:
+                metrics.rate_limited.labels(route_label(request)).inc()
+                request.ctx.error_code = "rate_limited"
+                return error_response(
+                    request,
+                    429,
+                    "rate_limited",
+                    "too many requests from this client: slow down and retry after "
+                    "the Retry-After seconds (RATE_LIMIT_RPS / RATE_LIMIT_BURST)",
+                    {"Retry-After": retry_after_header(wait)},
+                )
+        return None
+
+    @app.on_response
+    async def finish(request: Request, response: HTTPResponse) -> None:
+        trace_id = trace_id_of(request)
+        response.headers["Trace-Id"] = trace_id
+        new_client_id = getattr(request.ctx, "new_client_id", None)
+        if new_client_id is not None:
+            response.add_cookie(
+                settings.sticky_cookie_name,
+                new_client_id,
+                httponly=True,
+                samesite="Lax",
+                secure=False,
+                max_age=365 * 24 * 3600,
+            )
+        started = getattr(request.ctx, "started", None)
+        seconds = time.perf_counter() - started if started is not None else 0.0
+        route = route_label(request)
+        metrics.http_requests.labels(route, request.method, str(response.status)).inc()
+        metrics.http_request_duration.labels(route, request.method).observe(seconds)
+        if request.method in ("POST", "PUT", "PATCH") and response.status != 413:
+            metrics.request_body_bytes.labels(route).observe(len(request.body or b""))
+        log.info(
+            "request",
+            trace_id=trace_id,
+            method=request.method,
+            route=route,
+            path=request.path,
+            status=response.status,
+            variant=getattr(request.ctx, "variant", None),
+            duration_ms=round(seconds * 1000, 3),
+            error_code=getattr(request.ctx, "error_code", None),
+            client=request.client_ip,
+        )
+
+    return app

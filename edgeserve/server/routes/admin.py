@@ -1,0 +1,102 @@
+"""The admin API: bearer token, compared in constant time; disabled without ADMIN_TOKEN."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable
+from functools import wraps
+from typing import Any
+
+from sanic import Blueprint, Request
+from sanic.response import HTTPResponse, json
+
+from edgeserve.errors import EdgeserveError
+from edgeserve.server.payload import InvalidField, json_object
+from edgeserve.server.runtime import Runtime
+from edgeserve.traffic.state import StateUpdateError
+
+admin = Blueprint("admin", url_prefix="/admin")
+Handler = Callable[..., Awaitable[HTTPResponse]]
+
+
+class AdminDisabled(EdgeserveError):
+    status_code = 403
+    code = "admin_disabled"
+
+
+class Unauthorized(EdgeserveError):
+    status_code = 401
+    code = "unauthorized"
+    headers = {"WWW-Authenticate": "Bearer"}
+
+
+def require_token(handler: Handler) -> Handler:
+    @wraps(handler)
+    async def checked(request: Request, *args: Any, **kwargs: Any) -> HTTPResponse:
+        token = request.app.ctx.runtime.settings.admin_token
+        if not token:
+            raise AdminDisabled("the admin API is disabled: set ADMIN_TOKEN (16+ characters)")
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), token.encode()):
+            raise Unauthorized(
+                "missing or wrong bearer token: send Authorization: Bearer <ADMIN_TOKEN>"
+            )
+        return await handler(request, *args, **kwargs)
+
+    return checked
+
+
+def config_view(runtime: Runtime) -> dict[str, Any]:
+    state = runtime.state
+    return {
+        "ab_weight_a": state.ab_weight_a,
+        "ab_weight_b": state.ab_weight_b,
+        "shadow_enabled": state.shadow_enabled,
+        "canary_enabled": state.canary_enabled,
+        "sticky_cookie": state.sticky_cookie,
+        "models": runtime.slots.describe(),
+        "generation": state.generation,
+    }
+
+
+@admin.get("/config")
+@require_token
+async def get_config(request: Request) -> HTTPResponse:
+    return json(config_view(request.app.ctx.runtime))
+
+
+@admin.post("/config")
+@require_token
+async def set_config(request: Request) -> HTTPResponse:
+    runtime: Runtime = request.app.ctx.runtime
+    try:
+        await runtime.update_config(json_object(request))
+    except StateUpdateError as error:
+        raise InvalidField(str(error), code="invalid_config") from None
+    return json(config_view(runtime))
+
+
+@admin.post("/warmup")
+@require_token
+async def warmup(request: Request) -> HTTPResponse:
+    return json({"warmup": await request.app.ctx.runtime.warmup()})
+
+
+@admin.post("/promote")
+@require_token
+async def promote(request: Request) -> HTTPResponse:
+    runtime: Runtime = request.app.ctx.runtime
+    previous, promoted = await runtime.promote()
+    return json({"previous_a": previous, "new_a": promoted, **config_view(runtime)})
+
+
+@admin.post("/models/<variant:A|B>")
+@require_token
+async def load_model(request: Request, variant: str) -> HTTPResponse:
+    runtime: Runtime = request.app.ctx.runtime
+    body = json_object(request)
+    unknown = sorted(set(body) - {"path"})
+    if unknown or not isinstance(body.get("path"), str) or not body["path"]:
+        raise InvalidField('the body must be {"path": "<model file in MODEL_DIR>"}')
+    model = await runtime.load_into(variant, body["path"])
+    return json({"loaded": {"variant": variant, **model.describe()}, **config_view(runtime)})

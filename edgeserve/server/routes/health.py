@@ -1,0 +1,32 @@
+"""Health, readiness and metrics: never rate limited, never need auth."""
+
+from __future__ import annotations
+
+from sanic import Blueprint, Request
+from sanic.response import HTTPResponse, json, raw
+
+from edgeserve.observability import metrics
+
+health = Blueprint("health")
+
+
+@health.get("/healthz")
+async def healthz(request: Request) -> HTTPResponse:
+    return json({"ok": True})
+
+
+@health.get("/health")
+async def health_status(request: Request) -> HTTPResponse:
+    return json({"status": "ok"})
+
+
+@health.get("/ready")
+async def ready(request: Request) -> HTTPResponse:
+    loaded = request.app.ctx.runtime.ready
+    return json({"ready": loaded, "models_loaded": loaded}, status=200 if loaded else 503)
+
+
+@health.get("/metrics")
+async def metrics_text(request: Request) -> HTTPResponse:
+    body, content_type = metrics.render()
+    return raw(body, content_type=content_type)

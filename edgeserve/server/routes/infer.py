@@ -1,0 +1,108 @@
+"""POST /v1/infer: choose a variant, classify, answer; shadow and canary off the answer's path."""
+
+from __future__ import annotations
+
+import random
+import time
+
+from sanic import Blueprint, Request
+from sanic.response import HTTPResponse, json
+
+from edgeserve.errors import EdgeserveError
+from edgeserve.inference.preprocess import decode_base64
+from edgeserve.observability import metrics
+from edgeserve.server.payload import InvalidField, json_object, parse_infer
+from edgeserve.server.runtime import Runtime
+from edgeserve.traffic.routing import choose_variant, new_client_id, valid_client_id
+
+infer = Blueprint("infer")
+
+
+class NotReady(EdgeserveError):
+    status_code = 503
+    code = "not_ready"
+
+
+class Overloaded(EdgeserveError):
+    status_code = 503
+    code = "overloaded"
+    headers = {"Retry-After": "1"}
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 3)
+
+
+@infer.post("/v1/infer")
+async def infer_image(request: Request) -> HTTPResponse:
+    started = time.perf_counter()
+    runtime: Runtime = request.app.ctx.runtime
+    payload = parse_infer(json_object(request))
+    if not runtime.ready:
+        raise NotReady("models are still loading: retry when GET /ready answers 200")
+    if runtime.inflight >= runtime.settings.max_inflight:
+        raise Overloaded(
+            f"{runtime.inflight} requests are in progress (MAX_INFLIGHT): retry in a second"
+        )
+    state = runtime.state
+    client_id = None
+    if state.sticky_cookie:
+        client_id = request.cookies.get(runtime.settings.sticky_cookie_name)
+        if not valid_client_id(client_id):
+            client_id = request.ctx.new_client_id = new_client_id()
+    variant = choose_variant(
+        weight_a=state.ab_weight_a,
+        weight_b=state.ab_weight_b,
+        b_loaded=runtime.slots.loaded("B"),
+        canary_enabled=state.canary_enabled,
+        canary_header=request.headers.get("x-canary"),
+        client_id=client_id,
+        random_bucket=random.random(),
+    )
+    model = runtime.slots.get(variant)
+    assert model is not None  # choose_variant only picks B when it is loaded
+    request.ctx.variant = variant
+    img_size = payload.img_size or model.meta.fixed_size or model.meta.default_img_size
+    if not model.accepts_size(img_size):
+        raise InvalidField(
+            f"img_size {img_size} is not accepted by model {model.name}: "
+            f"it takes {model.meta.fixed_size}x{model.meta.fixed_size} images",
+            code="invalid_img_size",
+        )
+    data = decode_base64(payload.image_b64)
+    runtime.inflight += 1
+    metrics.inflight_requests.inc()
+    try:
+        result = await runtime.classify(model, data, img_size, payload.top_k)
+    except Exception as error:
+        # A bad image is the client's fault; only a failing model counts against the variant.
+        if not isinstance(error, EdgeserveError) or error.status_code >= 500:
+            metrics.inferences.labels(variant, "error").inc()
+            await runtime.observe_canary(variant, False, time.perf_counter() - started)
+        raise
+    finally:
+        runtime.inflight -= 1
+        metrics.inflight_requests.dec()
+    total = time.perf_counter() - started
+    metrics.inferences.labels(variant, "ok").inc()
+    metrics.inference_duration.labels(variant, "decode").observe(result.decode_seconds)
+    metrics.inference_duration.labels(variant, "inference").observe(result.inference_seconds)
+    metrics.inference_duration.labels(variant, "total").observe(total)
+    trace_id = request.ctx.trace_id
+    if variant == "A" and state.shadow_enabled:
+        runtime.start_shadow(result.image, result.predictions, payload.top_k, trace_id)
+    await runtime.observe_canary(variant, True, total)
+    return json(
+        {
+            "variant": variant,
+            "model": {"name": model.name, "version": model.version},
+            "predictions": [p.to_dict() for p in result.predictions],
+            "timings_ms": {
+                "decode": _ms(result.decode_seconds),
+                "inference": _ms(result.inference_seconds),
+                "total": _ms(total),
+            },
+            "trace_id": trace_id,
+        },
+        headers={"X-Edgeserve-Variant": variant},
+    )
