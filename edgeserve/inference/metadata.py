@@ -95,8 +95,7 @@ def build_meta(
         where = sources.get(key, "metadata")
         return ModelLoadError(f"model {model}: {key} in {where} {problem}")
 
-    layout = _choice(raw, "layout", LAYOUTS, fail) if "layout" in raw else None
-    layout = _layout(layout, input_shape, model)
+    layout = _layout(_choice(raw, "layout", LAYOUTS, fail), input_shape, model)
     fixed_size = _fixed_size(layout, input_shape, model)
 
     channel_order = _choice(raw, "channel_order", CHANNEL_ORDERS, fail) or "RGB"

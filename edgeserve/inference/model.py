@@ -133,10 +133,8 @@ class Model:
         k = min(int(k), row.shape[0])
         if k <= 0:
             return []
-        if k < row.shape[0]:
-            picked = np.argpartition(-row, k - 1)[:k]
-        else:
-            picked = np.arange(row.shape[0])
+        # argpartition finds the k best in O(K); only those k are then sorted
+        picked = np.argpartition(-row, k - 1)[:k] if k < row.shape[0] else np.arange(k)
         order = picked[np.lexsort((picked, -row[picked]))]  # score desc, then index asc
         labels = self.meta.labels
         return [
@@ -163,7 +161,8 @@ def _check_io(path: Path, session: ort.InferenceSession) -> int | None:
     if len(inputs) != 1:
         names = [i.name for i in inputs]
         raise ModelLoadError(
-            f"model {path.name} has {len(inputs)} inputs {names}: an image classifier needs exactly one"
+            f"model {path.name} has {len(inputs)} inputs {names}: "
+            "an image classifier needs exactly one"
         )
     image = inputs[0]
     if image.type != _FLOAT:

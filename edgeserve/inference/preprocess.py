@@ -74,7 +74,7 @@ def decode_image(data: bytes, max_pixels: int, target_size: int | None = None) -
     try:
         img = Image.open(io.BytesIO(data), formats=SUPPORTED_FORMATS)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise _too_large(header_size, max_pixels) from None
+        raise _too_large(header_size, _pil_limit(max_pixels)) from None
     except (UnidentifiedImageError, *_DECODE_ERRORS):
         raise ImageError(
             f"the {kind} header is damaged: send a complete, valid {kind} file",
@@ -82,14 +82,14 @@ def decode_image(data: bytes, max_pixels: int, target_size: int | None = None) -
         ) from None
     _check_pixels(img.size, max_pixels)
 
-    if target_size and img.format == "JPEG":
+    if target_size and kind == "JPEG":  # img.format may also say MPO, a JPEG with extras
         width, height = img.size
         if min(width, height) >= 2 * target_size:  # let libjpeg decode at 1/2, 1/4 or 1/8 scale
             img.draft("RGB", (target_size, target_size))
     try:
         img.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise _too_large(img.size, max_pixels) from None
+        raise _too_large(img.size, _pil_limit(max_pixels)) from None
     except _DECODE_ERRORS:
         raise ImageError(
             f"the {kind} data is truncated or corrupt: send the complete file",
@@ -97,7 +97,7 @@ def decode_image(data: bytes, max_pixels: int, target_size: int | None = None) -
         ) from None
     try:
         ImageOps.exif_transpose(img, in_place=True)
-    except _DECODE_ERRORS + (KeyError, AttributeError):
+    except (*_DECODE_ERRORS, KeyError, AttributeError):
         pass  # unreadable EXIF only loses the orientation hint; the pixels are fine
     return to_rgb(img)
 
@@ -160,8 +160,8 @@ def _refuse_other(data: bytes) -> None:
     try:
         with Image.open(io.BytesIO(data)) as other:  # reads the header only
             fmt = other.format
-    except Image.DecompressionBombError:
-        fmt = "an oversized image"
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        fmt = "of an oversized image"
     except Exception:  # any plugin failure means we cannot tell what it is
         fmt = None
     if fmt:
@@ -205,6 +205,12 @@ def _header_size(data: bytes, kind: str | None) -> tuple[int, int] | None:
 def _check_pixels(size: tuple[int, int], max_pixels: int) -> None:
     if size[0] * size[1] > max_pixels:
         raise _too_large(size, max_pixels)
+
+
+def _pil_limit(max_pixels: int) -> int:
+    """The cap that actually applied when PIL's own decompression-bomb check fired."""
+    pil_max = Image.MAX_IMAGE_PIXELS
+    return min(max_pixels, 2 * pil_max) if pil_max else max_pixels
 
 
 def _too_large(size: tuple[int, int] | None, max_pixels: int) -> ImageError:

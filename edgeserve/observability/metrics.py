@@ -1,4 +1,4 @@
-"""Prometheus metrics. Import only after PROMETHEUS_MULTIPROC_DIR is set (see prepare_metrics_dir)."""
+"""Prometheus metrics. Import only after PROMETHEUS_MULTIPROC_DIR is set (see server/serve.py)."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Awaitable, Callable
 from functools import wraps
-from typing import Any
+from typing import Any, ClassVar
 
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
@@ -27,7 +27,7 @@ class AdminDisabled(EdgeserveError):
 class Unauthorized(EdgeserveError):
     status_code = 401
     code = "unauthorized"
-    headers = {"WWW-Authenticate": "Bearer"}
+    headers: ClassVar[dict[str, str]] = {"WWW-Authenticate": "Bearer"}
 
 
 def require_token(handler: Handler) -> Handler:

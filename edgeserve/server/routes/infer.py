@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import time
+from typing import ClassVar
 
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
@@ -26,7 +27,7 @@ class NotReady(EdgeserveError):
 class Overloaded(EdgeserveError):
     status_code = 503
     code = "overloaded"
-    headers = {"Retry-After": "1"}
+    headers: ClassVar[dict[str, str]] = {"Retry-After": "1"}
 
 
 def _ms(seconds: float) -> float:

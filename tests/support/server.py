@@ -1,0 +1,120 @@
+"""Start a real `edgeserve serve` process on a free port, for tests that need a real server."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[2]
+ADMIN_TOKEN = "test-admin-token-0123456789"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen[str]
+    output_path: Path
+    env: dict[str, str]
+
+    def output(self) -> str:
+        return self.output_path.read_text(errors="replace")
+
+    def client(self, **kwargs) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=30, **kwargs)
+
+    def admin(self, **kwargs) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {self.env.get('ADMIN_TOKEN', ADMIN_TOKEN)}"}
+        return httpx.Client(base_url=self.url, timeout=30, headers=headers, **kwargs)
+
+
+def base_env(**overrides: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("PROMETHEUS_MULTIPROC_DIR",)}
+    env.update(
+        {
+            "HOST": "127.0.0.1",
+            "LOG_LEVEL": "info",
+            "RATE_LIMIT_RPS": "0",
+            "ADMIN_TOKEN": ADMIN_TOKEN,
+            "MODEL_VA_PATH": str(REPO / "models" / "vA.onnx"),
+            "MODEL_VB_PATH": str(REPO / "models" / "vB.onnx"),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    env.update(overrides)
+    return env
+
+
+def start_server(env: dict[str, str], *, wait_ready: bool = True) -> Server:
+    port = free_port()
+    env = {**env, "PORT": str(port)}
+    output = Path(tempfile.mkstemp(prefix="edgeserve-test-", suffix=".log")[1])
+    with open(output, "w") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "edgeserve", "serve"],
+            cwd=REPO,
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+    server = Server(f"http://127.0.0.1:{port}", process, output, env)
+    if wait_ready:
+        wait_until_ready(server)
+    return server
+
+
+def wait_until_ready(server: Server, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(
+                f"edgeserve exited with {server.process.returncode}:\n{server.output()[-4000:]}"
+            )
+        try:
+            if httpx.get(server.url + "/ready", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    stop_server(server)
+    raise RuntimeError(f"edgeserve not ready after {timeout} s:\n{server.output()[-4000:]}")
+
+
+def stop_server(server: Server, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
+    if server.process.poll() is None:
+        try:
+            os.killpg(server.process.pid, sig)
+            server.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.process.pid, signal.SIGKILL)
+            server.process.wait(5)
+        except ProcessLookupError:
+            pass
+    return server.process.returncode
+
+
+@contextmanager
+def running_server(**overrides: str) -> Iterator[Server]:
+    server = start_server(base_env(**overrides))
+    try:
+        yield server
+    finally:
+        stop_server(server)
