@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ from edgeserve.errors import InferenceError, ModelLoadError
 from edgeserve.inference.metadata import ModelMeta, read_meta
 
 _FLOAT = "tensor(float)"
+_ORT_PREFIX = re.compile(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ")
 
 
 @dataclass(frozen=True)
@@ -70,14 +72,14 @@ class Model:
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.log_severity_level = 3  # errors only: ORT's warnings are not the operator's
+        options.log_severity_level = 4  # ORT errors reach the operator as our one-line JSON logs
         try:
             session = ort.InferenceSession(
                 str(path), sess_options=options, providers=["CPUExecutionProvider"]
             )
         except Exception as exc:
             raise ModelLoadError(
-                f"model file {path} is not a loadable ONNX model ({_first_line(exc)}): "
+                f"model file {path} is not a loadable ONNX model ({_one_line(exc)}): "
                 "check that it is a complete .onnx export"
             ) from None
 
@@ -115,7 +117,7 @@ class Model:
             (scores,) = self.session.run([self.output_name], {self.input_name: batch})
         except Exception as exc:
             raise InferenceError(
-                f"model {self.name} ({self.version}) failed to run: {_first_line(exc)}"
+                f"model {self.name} ({self.version}) failed to run: {_one_line(exc)}"
             ) from None
         scores = np.asarray(scores, dtype=np.float32)
         if scores.ndim != 2 or scores.shape[1] != self.num_classes:
@@ -176,6 +178,11 @@ def _check_io(path: Path, session: ort.InferenceSession) -> int | None:
             f"model {path.name} input {image.name!r} has shape {shape}: "
             "it must be a 4-D image tensor, NCHW or NHWC"
         )
+    if isinstance(shape[0], int) and shape[0] > 1:
+        raise ModelLoadError(
+            f"model {path.name} input {image.name!r} has a fixed batch of {shape[0]}: "
+            "export it with batch 1 or a dynamic batch dimension"
+        )
     if len(outputs) != 1:
         names = [o.name for o in outputs]
         raise ModelLoadError(
@@ -209,7 +216,7 @@ def file_version(path: Path) -> str:
     """First 12 hex characters of the file's sha256: changes whenever the bytes do."""
     digest = hashlib.sha256()
     try:
-        with path.open("rb") as fh:
+        with Path(path).open("rb") as fh:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(chunk)
     except OSError as exc:
@@ -219,7 +226,7 @@ def file_version(path: Path) -> str:
     return digest.hexdigest()[:12]
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    line = text.splitlines()[0] if text else type(exc).__name__
-    return line if len(line) <= 300 else line[:297] + "..."
+def _one_line(exc: BaseException) -> str:
+    """ORT's message on one line, without its "[ONNXRuntimeError] : 2 : CODE :" prefix."""
+    text = _ORT_PREFIX.sub("", " ".join(str(exc).split())) or type(exc).__name__
+    return text if len(text) <= 300 else text[:297] + "..."

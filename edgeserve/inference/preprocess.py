@@ -156,12 +156,11 @@ def _sniff(data: bytes) -> str | None:
 
 def _refuse_other(data: bytes) -> None:
     """Name the format of bytes that are an image but not PNG/JPEG; else say it is no image."""
-    fmt = None
     try:
         with Image.open(io.BytesIO(data)) as other:  # reads the header only
-            fmt = other.format
+            fmt = other.format or "unknown"
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        fmt = "of an oversized image"
+        fmt = "other than PNG/JPEG"  # PIL knew the format and refused its size
     except Exception:  # any plugin failure means we cannot tell what it is
         fmt = None
     if fmt:

@@ -288,7 +288,12 @@ class Runtime:
             return
         self.guard.reset()
         await self.commit(
-            lambda state: replace(state, ab_weight_b=0.0, ab_weight_a=state.ab_weight_a or 1.0)
+            lambda state: replace(
+                state,
+                ab_weight_b=0.0,
+                ab_weight_a=state.ab_weight_a or 1.0,
+                last_rollback=reason,
+            )
         )
         metrics.canary_rollbacks.inc()
         log.warning("canary_rollback", reason=reason, generation=self.state.generation)

@@ -34,6 +34,8 @@ class RuntimeState:
     sticky_cookie: bool
     models: dict[str, SlotModel] = field(default_factory=dict)
     generation: int = 1
+    last_rollback: str | None = None
+    """Why the canary guard last set B's weight to 0, if it ever did."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -49,6 +51,7 @@ class RuntimeState:
             sticky_cookie=bool(data["sticky_cookie"]),
             models=models,
             generation=int(data["generation"]),
+            last_rollback=data.get("last_rollback"),
         )
         if "A" not in models or state.ab_weight_a < 0 or state.ab_weight_b < 0:
             raise ValueError("state has no model A or a negative weight")

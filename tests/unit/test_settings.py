@@ -11,7 +11,10 @@ import pytest
 from edgeserve.settings import Settings, SettingsError, env_example_lines, load_settings
 
 REPO = Path(__file__).resolve().parents[2]
-MODELS = {"MODEL_VA_PATH": str(REPO / "models/vA.onnx"), "MODEL_VB_PATH": str(REPO / "models/vB.onnx")}
+MODELS = {
+    "MODEL_VA_PATH": str(REPO / "models/vA.onnx"),
+    "MODEL_VB_PATH": str(REPO / "models/vB.onnx"),
+}
 
 
 def test_defaults_match_the_contract():
@@ -69,9 +72,10 @@ def test_env_example_lists_every_variable_with_its_default():
     listed = (REPO / ".env.example").read_text().splitlines()
     for line in env_example_lines():
         assert line in listed, line
-    assert len([f for f in Settings.__dataclass_fields__]) == sum(
-        1 for line in listed if "=" in line and not line.startswith("#")
-    ) - 1  # PROMETHEUS_MULTIPROC_DIR is read by prometheus-client, not Settings
+    assert (
+        len([f for f in Settings.__dataclass_fields__])
+        == sum(1 for line in listed if "=" in line and not line.startswith("#")) - 1
+    )  # PROMETHEUS_MULTIPROC_DIR is read by prometheus-client, not Settings
 
 
 def test_bad_setting_stops_serve_with_exit_2_and_one_line():

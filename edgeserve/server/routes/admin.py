@@ -56,6 +56,7 @@ def config_view(runtime: Runtime) -> dict[str, Any]:
         "sticky_cookie": state.sticky_cookie,
         "models": runtime.slots.describe(),
         "generation": state.generation,
+        "last_rollback": state.last_rollback,
     }
 
 

@@ -1,0 +1,58 @@
+"""Small ONNX models built in tests: ones that break in the ways real models break."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from onnx import TensorProto, helper, numpy_helper, save_model
+
+LABELS = ["red", "green", "blue", "yellow", "cyan", "magenta", "white", "black"]
+COLOUR_META = {
+    "labels": json.dumps(LABELS),
+    "layout": "NCHW",
+    "scale": str(1 / 255),
+    "mean": "[0, 0, 0]",
+    "std": "[1, 1, 1]",
+    "output": "logits",
+    "img_size": "32",
+}
+
+
+def save_fails_on_real_images(path: Path) -> Path:
+    """Passes warm-up (a zero image) but fails at run time on any non-black image.
+
+    Its output is multiplied by table[int(1000 * max(x))], and the table holds one element,
+    so ONNX Runtime raises an out-of-bounds Gather for every real picture.
+    """
+    weights = np.random.default_rng(0).normal(size=(3, len(LABELS))).astype(np.float32)
+    nodes = [
+        helper.make_node("GlobalAveragePool", ["image"], ["pooled"]),
+        helper.make_node("Flatten", ["pooled"], ["flat"]),
+        helper.make_node("MatMul", ["flat", "weights"], ["logits_raw"]),
+        helper.make_node("ReduceMax", ["image"], ["peak"], keepdims=0),
+        helper.make_node("Mul", ["peak", "thousand"], ["scaled"]),
+        helper.make_node("Cast", ["scaled"], ["index"], to=TensorProto.INT64),
+        helper.make_node("Unsqueeze", ["index", "axis0"], ["indices"]),
+        helper.make_node("Gather", ["table", "indices"], ["factor"]),
+        helper.make_node("Mul", ["logits_raw", "factor"], ["logits"]),
+    ]
+    initializers = [
+        numpy_helper.from_array(weights, "weights"),
+        numpy_helper.from_array(np.array(1000.0, dtype=np.float32), "thousand"),
+        numpy_helper.from_array(np.array([0], dtype=np.int64), "axis0"),
+        numpy_helper.from_array(np.array([1.0], dtype=np.float32), "table"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "fails_on_real_images",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 3, "h", "w"])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", len(LABELS)])],
+        initializer=initializers,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    helper.set_model_props(model, COLOUR_META)
+    save_model(model, str(path))
+    return path
