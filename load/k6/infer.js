@@ -1,0 +1,94 @@
+// Inference load test: POST /v1/infer with small solid-colour PNGs.
+//
+// Run (any of):
+//   k6 run load/k6/infer.js
+//   k6 run -e BASE_URL=http://127.0.0.1:8080 -e VUS=20 -e DURATION=1m -e SLEEP=0 load/k6/infer.js
+//   docker run --rm -i --network host grafana/k6 run - < load/k6/infer.js
+// Save results: add `--summary-export results/infer.json` or `--out json=results/infer.json`
+// (create `results/` first: k6 does not create folders).
+//
+// Environment: BASE_URL (http://localhost:8080), VUS (5), DURATION (10s), IMG_SIZE (64),
+// TOP_K (3), SLEEP seconds between iterations per VU (0.1), P95_MS threshold (500).
+// The default SLEEP keeps 5 VUs under the server's default RATE_LIMIT_RPS (100 per client
+// address); for a throughput test start the server with RATE_LIMIT_RPS=0 and pass SLEEP=0.
+// Cookies are reset every iteration (k6 default), so each iteration is a fresh A/B draw;
+// the `variant` tag on `infer_latency_ms` / `infer_requests` splits the summary per variant.
+// Self-contained on purpose (payloads embedded, no open()) so it runs from stdin.
+import http from 'k6/http';
+import { check, sleep } from 'k6';
+import { Counter, Trend } from 'k6/metrics';
+
+const BASE_URL = (__ENV.BASE_URL || 'http://localhost:8080').replace(/\/+$/, '');
+const VUS = parseInt(__ENV.VUS || '5', 10);
+const DURATION = __ENV.DURATION || '10s';
+const IMG_SIZE = parseInt(__ENV.IMG_SIZE || '64', 10);
+const TOP_K = parseInt(__ENV.TOP_K || '3', 10);
+const SLEEP = parseFloat(__ENV.SLEEP || '0.1');
+const P95_MS = parseFloat(__ENV.P95_MS || '500');
+
+// 64x64 solid-colour RGB PNGs (made with Pillow); the demo models classify dominant colour.
+const IMAGES = {
+  red: 'iVBORw0KGgoAAAANSUhEUgAAAEAAAABACAIAAAAlC+aJAAAAUElEQVR42u3PQREAAAQAMGTQP5kwUni42xospzs+q3hOQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBA4N4CQ5MBhMgt2OkAAAAASUVORK5CYII=',
+  green: 'iVBORw0KGgoAAAANSUhEUgAAAEAAAABACAIAAAAlC+aJAAAAUklEQVR42u3PMQ0AMAgAMJgGROBfBbKmgoOkddCs6bjsxXECAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIC+z5CtwGEjEJUGQAAAABJRU5ErkJggg==',
+  blue: 'iVBORw0KGgoAAAANSUhEUgAAAEAAAABACAIAAAAlC+aJAAAAUklEQVR42u3PMQ0AMAgAMJgGROBfD2KmgoOkddCsnrjsxXECAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIC+z4HFwGY5WYAdAAAAABJRU5ErkJggg==',
+};
+const COLOURS = Object.keys(IMAGES);
+const BODIES = COLOURS.map((colour) =>
+  JSON.stringify({ image_b64: IMAGES[colour], img_size: IMG_SIZE, top_k: TOP_K }),
+);
+const PARAMS = {
+  headers: { 'Content-Type': 'application/json' },
+  tags: { name: 'POST /v1/infer' },
+};
+
+const inferLatency = new Trend('infer_latency_ms', true);
+const inferRequests = new Counter('infer_requests');
+
+export const options = {
+  scenarios: {
+    infer: {
+      executor: 'constant-vus',
+      vus: VUS,
+      duration: DURATION,
+      gracefulStop: '10s',
+    },
+  },
+  thresholds: {
+    'http_req_failed{scenario:infer}': ['rate<0.01'],
+    'http_req_duration{scenario:infer}': [`p(95)<${P95_MS}`],
+    checks: ['rate>0.99'],
+    // Sub-metrics per variant so the end-of-test summary shows A and B side by side.
+    'infer_latency_ms{variant:A}': [`p(95)<${P95_MS}`],
+    'infer_latency_ms{variant:B}': [`p(95)<${P95_MS}`],
+    'infer_requests{variant:A}': ['count>=0'],
+    'infer_requests{variant:B}': ['count>=0'],
+  },
+};
+
+function jsonBody(r) {
+  try {
+    return r.json();
+  } catch (e) {
+    return null;
+  }
+}
+
+export default function () {
+  const i = (__VU + __ITER) % BODIES.length;
+  const res = http.post(`${BASE_URL}/v1/infer`, BODIES[i], PARAMS);
+  const variant = res.headers['X-Edgeserve-Variant'] || 'none';
+  const body = jsonBody(res);
+  check(res, {
+    'status is 200': (r) => r.status === 200,
+    'has Trace-Id header': (r) => !!r.headers['Trace-Id'],
+    'has X-Edgeserve-Variant A or B': () => variant === 'A' || variant === 'B',
+    'body variant matches header': () => !!body && body.variant === variant,
+    'has predictions': () =>
+      !!body && Array.isArray(body.predictions) && body.predictions.length > 0,
+  });
+  inferLatency.add(res.timings.duration, { variant, colour: COLOURS[i] });
+  inferRequests.add(1, { variant });
+  if (SLEEP > 0) {
+    sleep(SLEEP);
+  }
+}
