@@ -25,7 +25,8 @@ def huge_png_header_b64() -> str:
     """A PNG whose IHDR claims 30000x30000 pixels, with one tiny IDAT: a decompression bomb."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        crc = struct.pack(">I", zlib.crc32(kind + data))
+        return struct.pack(">I", len(data)) + kind + data + crc
 
     ihdr = struct.pack(">IIBBBBB", 30000, 30000, 8, 2, 0, 0, 0)
     png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
@@ -85,4 +86,3 @@ def test_body_over_max_body_bytes_gets_413_in_the_envelope(server):
         assert r.json()["error"]["code"] == "payload_too_large"
         assert r.headers["Trace-Id"]
         assert client.post("/v1/infer", json={"image_b64": RED}).status_code == 200
-
