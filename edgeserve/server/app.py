@@ -136,6 +136,7 @@ def create_app(settings: Settings, state_file: str) -> Sanic:
             duration_ms=round(seconds * 1000, 3),
             error_code=getattr(request.ctx, "error_code", None),
             client=request.client_ip,
+            worker=os.getpid(),
         )
 
     return app
