@@ -59,17 +59,12 @@ def create_app(settings: Settings, state_file: str) -> Sanic:
         runtime: Runtime = app.ctx.runtime
         app.add_task(_start(runtime), name="load_models")
 
-    @app.before_server_stop
-    async def close_runtime(app: Sanic) -> None:
-        for name in ("load_models", "watch_state"):
-            task = app.get_task(name, raise_exception=False)
-            if task is not None:
-                task.cancel()
-        await app.ctx.runtime.close()
-
     @app.after_server_stop
-    async def forget_worker(app: Sanic) -> None:
+    async def close_runtime(app: Sanic) -> None:
+        # After Sanic has drained in-flight requests (GRACEFUL_SHUTDOWN_TIMEOUT).
+        await app.ctx.runtime.close()
         metrics.mark_worker_dead(os.getpid())
+        log.info("worker_stopped", worker=os.getpid())
 
     async def _start(runtime: Runtime) -> None:
         try:
