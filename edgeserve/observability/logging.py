@@ -29,9 +29,26 @@ def configure_logging(level: str = "info", fmt: str = "json", *, cache: bool = T
         logger_factory=structlog.WriteLoggerFactory(file=sys.stdout),
         cache_logger_on_first_use=cache,
     )
-    # Sanic's own loggers: keep warnings and errors, not its banner and access lines.
-    for name in ("sanic.root", "sanic.error", "sanic.server", "sanic.access"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+    # Sanic's and other libraries' stdlib records become JSON lines too; only warnings and up.
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processor=renderer,
+            foreign_pre_chain=[
+                structlog.stdlib.add_log_level,
+                structlog.stdlib.add_logger_name,
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+            ],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING)
+    for name in ("sanic.root", "sanic.error", "sanic.server", "sanic.access", "sanic.websockets"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = []
+        logger.propagate = True
+        logger.setLevel(logging.WARNING)
 
 
 log = structlog.get_logger("edgeserve")

@@ -37,7 +37,7 @@ def route_label(request: Request) -> str:
 
 def create_app(settings: Settings, state_file: str) -> Sanic:
     configure_logging(settings.log_level, settings.log_format)
-    app = Sanic(APP_NAME, dumps=_dumps, error_handler=JsonErrorHandler())
+    app = Sanic(APP_NAME, dumps=_dumps, error_handler=JsonErrorHandler(), configure_logging=False)
     app.config.REQUEST_MAX_SIZE = settings.max_body_bytes
     app.config.ACCESS_LOG = False
     app.config.GRACEFUL_SHUTDOWN_TIMEOUT = settings.graceful_shutdown_seconds
@@ -58,6 +58,12 @@ def create_app(settings: Settings, state_file: str) -> Sanic:
     async def load_models(app: Sanic) -> None:
         runtime: Runtime = app.ctx.runtime
         app.add_task(_start(runtime), name="load_models")
+
+    @app.before_server_stop
+    async def stop_background(app: Sanic) -> None:
+        for name in ("load_models", "watch_state"):
+            await app.cancel_task(name, raise_exception=False)
+        app.purge_tasks()
 
     @app.after_server_stop
     async def close_runtime(app: Sanic) -> None:

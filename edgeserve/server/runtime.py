@@ -132,7 +132,11 @@ class Runtime:
         """Pick up changes other workers (or other processes) wrote to the state file."""
         signature = self.store.signature()
         while True:
-            await asyncio.sleep(STATE_POLL_SECONDS)
+            try:
+                await asyncio.sleep(STATE_POLL_SECONDS)
+            except asyncio.CancelledError:
+                return  # shutting down: a quiet end, not an error
+
             try:
                 current = self.store.signature()
                 if current == signature:
