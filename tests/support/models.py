@@ -56,3 +56,38 @@ def save_fails_on_real_images(path: Path) -> Path:
     helper.set_model_props(model, COLOUR_META)
     save_model(model, str(path))
     return path
+
+
+def save_nhwc_probabilities(path: Path, size: int = 32) -> Path:
+    """A fixed-size NHWC classifier with softmax inside: mean colour against prototypes."""
+    prototypes = np.array(
+        [[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 0], [0, 1, 1], [1, 0, 1], [1, 1, 1], [0, 0, 0]],
+        dtype=np.float32,
+    )
+    nodes = [
+        helper.make_node("ReduceMean", ["pixels", "axes"], ["mean"], keepdims=0),
+        helper.make_node("MatMul", ["mean", "twice_prototypes"], ["dots"]),
+        helper.make_node("Sub", ["dots", "norms"], ["closeness"]),
+        helper.make_node("Mul", ["closeness", "temperature"], ["logits"]),
+        helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1),
+    ]
+    initializers = [
+        numpy_helper.from_array(np.array([1, 2], dtype=np.int64), "axes"),
+        numpy_helper.from_array(2 * prototypes.T, "twice_prototypes"),
+        numpy_helper.from_array((prototypes**2).sum(axis=1), "norms"),
+        numpy_helper.from_array(np.array(10.0, dtype=np.float32), "temperature"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "nhwc_probabilities",
+        [helper.make_tensor_value_info("pixels", TensorProto.FLOAT, [1, size, size, 3])],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [1, len(LABELS)])],
+        initializer=initializers,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 8
+    helper.set_model_props(
+        model, {**COLOUR_META, "layout": "NHWC", "output": "probabilities", "img_size": str(size)}
+    )
+    save_model(model, str(path))
+    return path

@@ -40,7 +40,7 @@ class Server:
         return httpx.Client(base_url=self.url, timeout=30, **kwargs)
 
     def admin(self, **kwargs) -> httpx.Client:
-        headers = {"Authorization": f"Bearer {self.env.get('ADMIN_TOKEN', ADMIN_TOKEN)}"}
+        headers = {"Authorization": f"Bearer {self.env.get('ADMIN_TOKEN') or ADMIN_TOKEN}"}
         return httpx.Client(base_url=self.url, timeout=30, headers=headers, **kwargs)
 
 

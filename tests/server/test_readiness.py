@@ -1,0 +1,41 @@
+"""/ready turns 200 only once every configured variant is loaded and warmed."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+
+import httpx
+
+from tests.support.images import image_b64
+from tests.support.server import REPO, base_env, start_server, stop_server
+
+
+def test_ready_is_503_while_models_warm_and_200_after(tmp_path):
+    # Many warm-up runs at a large default size keep the model warming for a second or two.
+    shutil.copy(REPO / "models" / "vA.onnx", tmp_path / "slow.onnx")
+    (tmp_path / "slow.json").write_text(json.dumps({"img_size": 1024}))
+    env = base_env(WARMUP_RUNS="300", MODEL_VA_PATH=str(tmp_path / "slow.onnx"), MODEL_VB_PATH="")
+    server = start_server(env, wait_ready=False)
+    try:
+        seen: list[tuple[int, dict]] = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                r = httpx.get(server.url + "/ready", timeout=1)
+            except httpx.TransportError:
+                time.sleep(0.02)
+                continue
+            seen.append((r.status_code, r.json()))
+            if r.status_code == 200:
+                break
+            infer = httpx.post(
+                server.url + "/v1/infer", json={"image_b64": image_b64((255, 0, 0))}, timeout=5
+            )
+            assert infer.status_code == 503 and infer.json()["error"]["code"] == "not_ready"
+            time.sleep(0.02)
+    finally:
+        stop_server(server)
+    assert seen[0] == (503, {"ready": False, "models_loaded": False}), seen[:3]
+    assert seen[-1] == (200, {"ready": True, "models_loaded": True}), seen[-3:]
