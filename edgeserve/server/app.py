@@ -42,7 +42,6 @@ def create_app(settings: Settings, state_file: str) -> Sanic:
     app.config.ACCESS_LOG = False
     app.config.GRACEFUL_SHUTDOWN_TIMEOUT = settings.graceful_shutdown_seconds
     app.config.FALLBACK_ERROR_FORMAT = "json"
-    app.config.REQUEST_ID_HEADER = "x-request-id"
     app.ctx.settings = settings
     app.ctx.buckets = TokenBuckets(settings.rate_limit_rps, settings.rate_limit_burst)
     app.blueprint(health)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -10,6 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import PIL.Image
 from PIL.Image import Image
 
 from edgeserve.errors import EdgeserveError, ModelLoadError
@@ -24,6 +26,14 @@ from edgeserve.traffic.compare import compare
 from edgeserve.traffic.state import RuntimeState, SlotModel, StateStore, apply_update
 
 STATE_POLL_SECONDS = 0.2
+
+
+def warm_decoders() -> None:
+    """The first PNG and JPEG decodes load Pillow's plugins; pay that before /ready, not later."""
+    for fmt in ("PNG", "JPEG"):
+        buffer = io.BytesIO()
+        PIL.Image.new("RGB", (8, 8)).save(buffer, fmt)
+        decode_image(buffer.getvalue(), 64)
 
 
 class NoModelB(EdgeserveError):
@@ -78,6 +88,7 @@ class Runtime:
         )
 
     async def start(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(self.loader, warm_decoders)
         await self.apply(self.store.read(), force=True)
         self.ready = True
         log.info("models_ready", models=self.slots.describe(), generation=self.state.generation)
