@@ -6,13 +6,13 @@ Skipped when promtool is not installed (Debian: `apt-get install prometheus`), e
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
+
+from tests.observability.live import require_tool
 
 from .assets import (
     PROMETHEUS_CONFIG_PATH,
@@ -25,12 +25,7 @@ from .assets import (
 
 @pytest.fixture(scope="module")
 def promtool() -> str:
-    path = shutil.which("promtool")
-    if path:
-        return path
-    if os.environ.get("CI") == "true":
-        pytest.fail("promtool is not on PATH; CI must install it (apt-get install prometheus)")
-    pytest.skip("promtool is not on PATH (install it with: apt-get install prometheus)")
+    return require_tool("promtool")
 
 
 def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
