@@ -1,0 +1,1 @@
+"""Reading k6 results: summaries and latency plots."""
