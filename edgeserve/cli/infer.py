@@ -1,15 +1,16 @@
-"""edgeserve infer: classify image files offline with a model, no server."""
+"""edgeserve infer: classify image files offline with a model, or with a running server (--url)."""
 
 from __future__ import annotations
 
-import json
+from contextlib import ExitStack
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
-from edgeserve.cli.output import USAGE_ERROR, console, fail
+from edgeserve.cli.options import normalise_url
+from edgeserve.cli.output import USAGE_ERROR, console, emit_json, error_line, fail, progress
+from edgeserve.cli.render import predictions_table
 from edgeserve.errors import EdgeserveError
 from edgeserve.settings import Settings
 
@@ -31,29 +32,103 @@ def expand_images(paths: list[Path]) -> list[Path]:
     return images
 
 
-def score_bar(score: float, width: int = 20) -> str:
-    filled = round(score * width)
-    return "█" * filled + "·" * (width - filled)
+def read_image(file: Path) -> bytes:
+    try:
+        return file.read_bytes()
+    except OSError as error:
+        raise EdgeserveError(f"cannot read image file {file}: {error.strerror or error}") from None
 
 
 def infer_command(
     images: Annotated[list[Path], typer.Argument(help="Image files or folders (PNG, JPEG).")],
     variant: Annotated[
-        str, typer.Option(help="Slot whose model to use: A (MODEL_VA_PATH) or B (MODEL_VB_PATH).")
-    ] = "A",
-    model: Annotated[Path | None, typer.Option(help="Model file; overrides --variant.")] = None,
+        str | None,
+        typer.Option(show_default="A", help="Offline: the model of slot A (MODEL_VA_PATH) or B."),
+    ] = None,
+    model: Annotated[
+        Path | None, typer.Option(help="Offline: model file; overrides --variant.")
+    ] = None,
     top_k: Annotated[int, typer.Option(min=1, max=1000, help="How many labels to show.")] = 5,
     img_size: Annotated[
         int | None, typer.Option(min=8, max=2048, help="Resize to this size (model default).")
     ] = None,
+    url: Annotated[
+        str | None,
+        typer.Option(help="Send the images to this running server instead of running offline."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per image.")] = False,
 ) -> None:
-    """Classify images offline and print the top predictions."""
+    """Classify images and print the top predictions, offline or via a server."""
+    if url is not None:
+        if variant is not None or model is not None:
+            fail(
+                "--variant and --model choose an offline model; with --url the server picks "
+                "the variant: drop one of them",
+                USAGE_ERROR,
+            )
+        try:
+            url = normalise_url(url)
+        except typer.BadParameter as error:
+            fail(error.message, USAGE_ERROR)
+    files = expand_images(images)
+    results: list[tuple[Path, dict[str, Any] | None, str | None]] = []
+    with ExitStack() as stack:
+        if url is not None:
+            classify = _remote(stack, url, top_k, img_size)
+        else:
+            slot = None if model else (variant or "A").upper()
+            classify = _offline(model or _slot_path(variant or "A"), slot, top_k, img_size)
+        bar = stack.enter_context(progress())
+        task = bar.add_task("classifying", total=len(files), visible=len(files) > 1)
+        for file in files:
+            try:
+                results.append((file, classify(file), None))
+            except EdgeserveError as error:
+                results.append((file, None, error.message))
+            bar.advance(task)
+    for file, record, problem in results:
+        if record is None:
+            error_line(str(problem))
+        elif as_json:
+            emit_json({"image": str(file), **record})
+        else:
+            console.print(predictions_table(_title(file, record), record["predictions"]))
+    if any(record is None for _, record, _ in results):
+        raise typer.Exit(1)
+
+
+def _title(file: Path, record: dict[str, Any]) -> str:
+    model = record["model"]
+    who = f"{model['name']} {model['version']}"
+    if record.get("variant"):
+        return f"{file}: variant {record['variant']} ({who})"
+    return f"{file} ({who})"
+
+
+def _remote(stack: ExitStack, url: str, top_k: int, img_size: int | None):
+    from edgeserve.client import ClientError, EdgeserveClient
+
+    client = stack.enter_context(EdgeserveClient(url))
+
+    def classify(file: Path) -> dict[str, Any]:
+        data = read_image(file)
+        try:
+            answer = client.infer(data, img_size=img_size, top_k=top_k)
+        except ClientError as error:
+            if error.unreachable:
+                fail(error.message)  # every other image would fail the same way
+            raise EdgeserveError(f"{file}: {error.message}") from None
+        body = dict(answer.body)
+        body["variant"] = answer.variant or body.get("variant")
+        return body
+
+    return classify
+
+
+def _offline(model_path: Path, slot: str | None, top_k: int, img_size: int | None):
     from edgeserve.inference.model import Model
     from edgeserve.inference.preprocess import decode_image, to_tensor
 
-    files = expand_images(images)
-    model_path = model or _slot_path(variant)
     try:
         classifier = Model.load(model_path)
     except EdgeserveError as error:
@@ -62,27 +137,22 @@ def infer_command(
     if not classifier.accepts_size(size):
         fail(f"--img-size {size} is not accepted by {classifier.name}", USAGE_ERROR)
     limit = Settings().max_image_pixels
-    for file in files:
+
+    def classify(file: Path) -> dict[str, Any]:
+        data = read_image(file)
         try:
-            image = decode_image(file.read_bytes(), limit, target_size=size)
+            image = decode_image(data, limit, target_size=size)
             probabilities = classifier.run(to_tensor(image, classifier.meta, size))
-        except OSError as error:
-            fail(f"cannot read image file {file}: {error.strerror or error}")
         except EdgeserveError as error:
-            fail(f"{file}: {error.message}")
+            raise EdgeserveError(f"{file}: {error.message}") from None
         predictions = classifier.top_k(probabilities[0], top_k)
-        if as_json:
-            record = {"image": str(file), "model": classifier.describe()}
-            record["predictions"] = [p.to_dict() for p in predictions]
-            typer.echo(json.dumps(record))
-            continue
-        table = Table(title=f"{file} ({classifier.name} {classifier.version})")
-        table.add_column("label")
-        table.add_column("score", justify="right")
-        table.add_column("")
-        for prediction in predictions:
-            table.add_row(prediction.label, f"{prediction.score:.3f}", score_bar(prediction.score))
-        console.print(table)
+        return {
+            "variant": slot,
+            "model": classifier.describe(),
+            "predictions": [p.to_dict() for p in predictions],
+        }
+
+    return classify
 
 
 def _slot_path(variant: str) -> Path:

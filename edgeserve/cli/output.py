@@ -1,19 +1,47 @@
-"""Where the CLI writes: results to stdout, one-line failures to stderr."""
+"""Where the CLI writes: results to stdout, one-line failures and live displays to stderr."""
 
 from __future__ import annotations
 
-from typing import NoReturn
+import json
+from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
-console = Console()
-stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+# markup off: model labels, paths and server messages may hold [brackets] that must print as-is
+console = Console(markup=False, highlight=False)
+stderr = Console(stderr=True, markup=False, highlight=False, soft_wrap=True)
 
 USAGE_ERROR = 2
 FAILURE = 1
+INTERRUPTED = 130
 
 
 def fail(message: str, code: int = FAILURE) -> NoReturn:
-    stderr.print(f"[bold red]error:[/] {message}", markup=True)
+    error_line(message)
     raise typer.Exit(code)
+
+
+def error_line(message: str) -> None:
+    """A failure that does not stop the command (one image, one instance)."""
+    stderr.print(Text.assemble(("error:", "bold red"), " ", message))
+
+
+def emit_json(record: Any) -> None:
+    """One JSON document on one stdout line, for scripts."""
+    typer.echo(json.dumps(record, sort_keys=False))
+
+
+def progress(*, transient: bool = True) -> Progress:
+    """A progress display on stderr; silent when stderr is not a terminal (pipes, CI logs)."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=stderr,
+        transient=transient,
+        disable=not stderr.is_terminal,
+    )

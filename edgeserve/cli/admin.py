@@ -1,0 +1,161 @@
+"""edgeserve admin: drive the admin API of one instance or a fleet (--url repeated)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from edgeserve.cli.fleet import run_on_each
+from edgeserve.cli.options import AsJson, Token, Urls
+from edgeserve.cli.output import USAGE_ERROR, console, fail, stderr
+from edgeserve.cli.render import CONFIG_COLUMNS, config_row, config_table, model_cell, share
+from edgeserve.cli.report import report
+from edgeserve.cli.shift import shift_command
+
+admin_app = typer.Typer(
+    help="Drive a running server's admin API; repeat --url to act on a fleet.",
+    no_args_is_help=True,
+)
+config_app = typer.Typer(help="Read or change the runtime settings.", no_args_is_help=True)
+admin_app.add_typer(config_app, name="config")
+admin_app.command("shift")(shift_command)
+
+
+def _slot(value: str) -> str:
+    if value.upper() not in ("A", "B"):
+        raise typer.BadParameter(f"{value!r} is not a slot: use A or B")
+    return value.upper()
+
+
+@config_app.command("get")
+def config_get(urls: Urls = None, token: Token = None, as_json: AsJson = False) -> None:
+    """Show weights, toggles, models and generation."""
+    urls = urls or []
+    outcomes = run_on_each(urls, token, lambda client: client.config())
+    single = outcomes[0]
+    if len(outcomes) == 1 and single.ok and single.data is not None and not as_json:
+        console.print(config_table(single.url, single.data))
+        return
+    report(
+        "config",
+        CONFIG_COLUMNS,
+        config_row,
+        outcomes,
+        token=token,
+        as_json=as_json,
+        readback=outcomes,
+    )
+
+
+@config_app.command("set")
+def config_set(
+    weight_a: Annotated[
+        float | None, typer.Option("--weight-a", min=0, help="Traffic weight of A (>= 0).")
+    ] = None,
+    weight_b: Annotated[
+        float | None, typer.Option("--weight-b", min=0, help="Traffic weight of B (>= 0).")
+    ] = None,
+    shadow: Annotated[
+        bool | None, typer.Option("--shadow/--no-shadow", help="Mirror A's traffic to B.")
+    ] = None,
+    canary: Annotated[
+        bool | None, typer.Option("--canary/--no-canary", help="X-Canary forcing and the guard.")
+    ] = None,
+    sticky: Annotated[
+        bool | None, typer.Option("--sticky/--no-sticky", help="Sticky assignment cookie.")
+    ] = None,
+    urls: Urls = None,
+    token: Token = None,
+    as_json: AsJson = False,
+) -> None:
+    """Change runtime settings; the ones not given stay as they are."""
+    given = {
+        "ab_weight_a": weight_a,
+        "ab_weight_b": weight_b,
+        "shadow_enabled": shadow,
+        "canary_enabled": canary,
+        "sticky_cookie": sticky,
+    }
+    fields = {name: value for name, value in given.items() if value is not None}
+    if not fields:
+        fail(
+            "nothing to set: give --weight-a, --weight-b, --shadow/--no-shadow, "
+            "--canary/--no-canary or --sticky/--no-sticky",
+            USAGE_ERROR,
+        )
+    outcomes = run_on_each(urls or [], token, lambda client: client.set_config(**fields))
+    report("config set", CONFIG_COLUMNS, config_row, outcomes, token=token, as_json=as_json)
+
+
+def _warmup_row(data: dict[str, Any]) -> list[str]:
+    runs = data.get("warmup") or {}
+    cells = []
+    for variant in ("A", "B"):
+        entry = runs.get(variant)
+        cells.append(f"{entry['runs']} runs, {entry['ms']:.1f} ms" if entry else "(no model)")
+    return cells
+
+
+@admin_app.command("warmup")
+def warmup(urls: Urls = None, token: Token = None, as_json: AsJson = False) -> None:
+    """Run warm-up inferences on each loaded model."""
+    outcomes = run_on_each(urls or [], token, lambda client: client.warmup())
+    report("warmup", ["A", "B"], _warmup_row, outcomes, token=token, as_json=as_json)
+
+
+def _promote_row(data: dict[str, Any]) -> list[str]:
+    traffic = f"{share(data, 'A'):.0%} / {share(data, 'B'):.0%}"
+    return [model_cell(data.get("previous_a")), model_cell(data.get("new_a")), traffic]
+
+
+@admin_app.command("promote")
+def promote(
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    urls: Urls = None,
+    token: Token = None,
+    as_json: AsJson = False,
+) -> None:
+    """Make B's model the new A (weights become A=1, B=0)."""
+    urls = urls or []
+    if not yes:
+        where = ", ".join(urls)
+        try:
+            confirmed = typer.confirm(
+                f"Promote model B to slot A on {where}? All traffic will go to it", err=True
+            )
+        except typer.Abort:  # no answer (stdin closed)
+            stderr.print()
+            confirmed = False
+        if not confirmed:
+            fail("not promoted: answer y to the question, or pass --yes")
+    outcomes = run_on_each(urls, token, lambda client: client.promote())
+    report(
+        "promote",
+        ["previous A", "new A", "traffic A / B"],
+        _promote_row,
+        outcomes,
+        token=token,
+        as_json=as_json,
+    )
+
+
+@admin_app.command("load")
+def load(
+    slot: Annotated[str, typer.Argument(callback=_slot, help="Slot to load into: A or B.")],
+    path: Annotated[str, typer.Argument(help="Model file inside the server's models folder.")],
+    urls: Urls = None,
+    token: Token = None,
+    as_json: AsJson = False,
+) -> None:
+    """Hot-load a model into slot A or B; the old model serves until the new one is warm."""
+    variant = slot
+
+    def row(data: dict[str, Any]) -> list[str]:
+        loaded = data.get("loaded") or {}
+        return [variant, model_cell(loaded), str(loaded.get("path", ""))]
+
+    outcomes = run_on_each(urls or [], token, lambda client: client.load_model(variant, path))
+    report(
+        f"load {variant}", ["slot", "model", "path"], row, outcomes, token=token, as_json=as_json
+    )

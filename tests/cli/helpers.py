@@ -1,0 +1,41 @@
+"""Helpers for the CLI tests: argument lists and background traffic."""
+
+from __future__ import annotations
+
+import threading
+
+import httpx
+
+from tests.support.images import image_b64
+from tests.support.server import ADMIN_TOKEN
+
+
+def admin_args(url: str | list[str], token: str | None = ADMIN_TOKEN) -> list[str]:
+    urls = [url] if isinstance(url, str) else url
+    args = [part for u in urls for part in ("--url", u)]
+    return [*args, "--token", token] if token else args
+
+
+class Traffic:
+    """Background /v1/infer requests, so the server has something to measure."""
+
+    def __init__(self, url: str, colour: tuple[int, int, int] = (255, 0, 0)):
+        self.stop = threading.Event()
+        self.statuses: list[int] = []
+        body = {"image_b64": image_b64(colour)}
+
+        def loop() -> None:
+            with httpx.Client(base_url=url, timeout=10) as client:
+                while not self.stop.is_set():
+                    client.cookies.clear()  # a new client each time: no sticky variant
+                    self.statuses.append(client.post("/v1/infer", json=body).status_code)
+
+        self.thread = threading.Thread(target=loop, daemon=True)
+
+    def __enter__(self) -> Traffic:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(10)

@@ -1,0 +1,62 @@
+"""edgeserve serve: options mirror the settings; a banner names models, versions, weights, URL."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import httpx
+
+from tests.support.server import REPO, Server, base_env, free_port, stop_server, wait_until_ready
+
+
+def test_the_banner_names_the_url_models_versions_and_weights(server):
+    output = server.output()
+    assert f"on {server.url}" in output, output[:2000]
+    for expected in ("vA.onnx", "eec50c3e7974", "vB.onnx", "1ba345dc2317", "100%", "0%"):
+        assert expected in output, (expected, output[:2000])
+
+
+def test_options_and_the_env_file_reach_the_server(tmp_path):
+    env_file = tmp_path / "edge.env"
+    env_file.write_text("# weights for the test\nAB_WEIGHT_A=1\nAB_WEIGHT_B='3'\n")
+    port = free_port()
+    env = {k: v for k, v in base_env().items() if k not in ("PORT", "AB_WEIGHT_B")}
+    log = Path(tempfile.mkstemp(prefix="edgeserve-cli-", suffix=".log", dir=tmp_path)[1])
+    args = ["serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    with open(log, "w") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "edgeserve", *args, "--env-file", str(env_file)],
+            cwd=REPO,
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+    server = Server(f"http://127.0.0.1:{port}", process, log, env)
+    try:
+        wait_until_ready(server)
+        headers = {"Authorization": f"Bearer {env['ADMIN_TOKEN']}"}
+        config = httpx.get(server.url + "/admin/config", headers=headers).json()
+    finally:
+        stop_server(server)
+    assert config["ab_weight_b"] == 3, config
+    assert "75%" in server.output() and f"on http://127.0.0.1:{port}" in server.output()
+
+
+def test_a_missing_env_file_is_a_one_line_usage_error(run, tmp_path):
+    result = run("serve", "--env-file", str(tmp_path / "nope.env"))
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip().splitlines() == [
+        f"error: env file {tmp_path / 'nope.env'} does not exist: give an existing file"
+    ], result.stderr
+
+
+def test_a_bad_setting_is_a_one_line_usage_error_naming_the_variable(run):
+    result = run("serve", "--workers", "0")
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "WORKERS" in lines[0], lines

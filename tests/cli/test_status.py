@@ -1,0 +1,143 @@
+"""edgeserve status: per-variant rates from two /metrics scrapes, live until Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families as parse_families
+
+from edgeserve.cli.scrape import histogram_quantile, parse, shadow_agreement, variant_views
+from tests.cli.helpers import Traffic
+from tests.support.server import REPO
+
+
+def metrics_text(a_ok: int, a_err: int, b_ok: int, a_fast: int, a_slow: int) -> str:
+    """Exposition text shaped like edgeserve's, with chosen counts."""
+    a_total = a_fast + a_slow
+    return f"""\
+# TYPE edgeserve_inferences_total counter
+edgeserve_inferences_total{{outcome="ok",variant="A"}} {a_ok}
+edgeserve_inferences_total{{outcome="error",variant="A"}} {a_err}
+edgeserve_inferences_total{{outcome="ok",variant="B"}} {b_ok}
+# TYPE edgeserve_inference_duration_seconds histogram
+edgeserve_inference_duration_seconds_bucket{{le="0.01",stage="total",variant="A"}} {a_fast}
+edgeserve_inference_duration_seconds_bucket{{le="0.1",stage="total",variant="A"}} {a_total}
+edgeserve_inference_duration_seconds_bucket{{le="+Inf",stage="total",variant="A"}} {a_total}
+edgeserve_inference_duration_seconds_bucket{{le="0.01",stage="decode",variant="A"}} 999
+edgeserve_inference_duration_seconds_count{{stage="total",variant="A"}} {a_total}
+edgeserve_inference_duration_seconds_sum{{stage="total",variant="A"}} 1.0
+# TYPE edgeserve_shadow_comparisons_total counter
+edgeserve_shadow_comparisons_total{{result="agree"}} 9
+edgeserve_shadow_comparisons_total{{result="disagree"}} 1
+# TYPE edgeserve_ab_weight gauge
+edgeserve_ab_weight{{variant="A"}} 0.75
+edgeserve_ab_weight{{variant="B"}} 0.25
+# TYPE edgeserve_state_generation gauge
+edgeserve_state_generation 4
+# TYPE edgeserve_model_info gauge
+edgeserve_model_info{{name="vA",variant="A",version="aaa"}} 1
+edgeserve_model_info{{name="old",variant="A",version="zzz"}} 0
+edgeserve_model_info{{name="vB",variant="B",version="bbb"}} 1
+"""
+
+
+def test_histogram_quantile_interpolates_within_the_bucket_like_prometheus():
+    buckets = {0.01: 50.0, 0.1: 100.0, float("inf"): 100.0}
+    assert histogram_quantile(0.5, buckets) == pytest.approx(0.01)
+    assert histogram_quantile(0.75, buckets) == pytest.approx(0.055)
+    assert histogram_quantile(0.5, {0.01: 0.0, float("inf"): 0.0}) is None
+
+
+def test_histogram_quantile_beyond_the_last_bucket_is_its_bound():
+    assert histogram_quantile(0.99, {0.1: 1.0, float("inf"): 10.0}) == pytest.approx(0.1)
+
+
+def test_rates_come_from_the_increase_between_two_scrapes():
+    before = parse(metrics_text(a_ok=10, a_err=0, b_ok=5, a_fast=10, a_slow=0), at=100.0)
+    after = parse(metrics_text(a_ok=28, a_err=2, b_ok=15, a_fast=20, a_slow=10), at=102.0)
+    a, b = variant_views(before, after)
+    assert (a.model, b.model) == ("vA aaa", "vB bbb")
+    assert a.rps == pytest.approx(10.0) and b.rps == pytest.approx(5.0)
+    assert a.traffic == pytest.approx(20 / 30) and a.error_rate == pytest.approx(0.1)
+    assert a.weight == 0.75 and after.generation == 4
+    assert a.p50 == pytest.approx(0.01) and a.p95 == pytest.approx(0.091)
+    assert b.p50 is None and b.error_rate == 0
+    assert shadow_agreement(after) == (pytest.approx(0.9), 10)
+
+
+def test_a_restarted_server_counts_from_zero_not_negative():
+    before = parse(metrics_text(a_ok=100, a_err=0, b_ok=0, a_fast=100, a_slow=0), at=0.0)
+    after = parse(metrics_text(a_ok=4, a_err=0, b_ok=0, a_fast=4, a_slow=0), at=1.0)
+    a = variant_views(before, after)[0]
+    assert a.rps == pytest.approx(4.0), a
+
+
+def test_status_once_prints_one_frame_with_a_row_per_variant(run, server):
+    with Traffic(server.url):
+        result = run("status", "--url", server.url, "--once", "--interval", "0.5")
+    assert result.exit_code == 0, result.output
+    rows = {line.split("│")[1].strip(): line for line in result.stdout.splitlines() if "│" in line}
+    assert set(rows) == {"A", "B"}, result.stdout
+    assert "vA eec50c3e7974" in rows["A"] and "100.0%" in rows["A"], rows["A"]
+    rate = float(rows["A"].split("│")[5])
+    assert rate > 0, rows["A"]
+    assert "ms" in rows["A"] and "generation 1" in result.stdout, result.stdout
+    assert "shadow agreement" in result.stdout, result.stdout
+
+
+def test_status_refreshes_until_the_frame_count_is_reached(run, server):
+    started = time.monotonic()
+    result = run("status", "--url", server.url, "--count", "3", "--interval", "0.2")
+    assert result.exit_code == 0, result.output
+    assert time.monotonic() - started >= 0.6, "three frames need three intervals"
+    assert "variant" in result.stdout, result.stdout
+
+
+def test_status_against_nothing_is_one_line_naming_the_url(run, down_url):
+    result = run("status", "--url", down_url, "--once")
+    assert result.exit_code == 1, result.output
+    assert result.stderr.strip().splitlines() == [
+        f'error: cannot reach {down_url} (connection refused): is "edgeserve serve" running?'
+    ], result.stderr
+
+
+def metrics_scrapes(server) -> float:
+    with server.client() as client:
+        text = client.get("/metrics").text
+    family = parse_families(text)
+    return sum(
+        s.value
+        for f in family
+        for s in f.samples
+        if s.name == "edgeserve_http_requests_total" and s.labels.get("route") == "/metrics"
+    )
+
+
+def test_status_stops_cleanly_on_ctrl_c(server):
+    baseline, polls = metrics_scrapes(server), 1
+    process = subprocess.Popen(
+        [sys.executable, "-m", "edgeserve", "status", "--url", server.url, "--interval", "0.2"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 15
+        while metrics_scrapes(server) - baseline - (polls := polls + 1) < 3:  # it is live
+            assert time.monotonic() < deadline and process.poll() is None, process.communicate()
+            time.sleep(0.1)
+        os.killpg(process.pid, signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=10)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == 0, (process.returncode, stderr)
+    assert "Traceback" not in stderr and stderr.strip() == "", stderr
+    assert "variant" in stdout, stdout
