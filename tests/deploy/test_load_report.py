@@ -14,10 +14,11 @@ from tests.support.server import REPO, running_server
 @pytest.fixture(scope="module")
 def k6_stream(k6_bin, tmp_path_factory):
     out = tmp_path_factory.mktemp("k6") / "ab.json"
+    # 12 sticky clients at 50/50: all on one variant has odds 2 in 4096.
     with running_server(AB_WEIGHT_A="0.5", AB_WEIGHT_B="0.5") as server:
         result = subprocess.run(
             [k6_bin, "run", "--quiet", "--no-summary", "-e", f"BASE_URL={server.url}",
-             "-e", "VUS=4", "-e", "DURATION=3s", "--out", f"json={out}", "load/k6/ab.js"],
+             "-e", "VUS=12", "-e", "DURATION=3s", "--out", f"json={out}", "load/k6/ab.js"],
             cwd=REPO, capture_output=True, text=True, timeout=90,
         )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
