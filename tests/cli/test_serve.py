@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
-import tempfile
-from pathlib import Path
 
 import httpx
 
-from tests.support.server import REPO, Server, base_env, free_port, stop_server, wait_until_ready
+from tests.support.server import base_env, free_port, start_server, stop_server
 
 
 def test_the_banner_names_the_url_models_versions_and_weights(server):
@@ -24,21 +21,10 @@ def test_options_and_the_env_file_reach_the_server(tmp_path):
     env_file.write_text("# weights for the test\nAB_WEIGHT_A=1\nAB_WEIGHT_B='3'\n")
     port = free_port()
     env = {k: v for k, v in base_env().items() if k not in ("PORT", "AB_WEIGHT_B")}
-    log = Path(tempfile.mkstemp(prefix="edgeserve-cli-", suffix=".log", dir=tmp_path)[1])
     args = ["serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
-    with open(log, "w") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "edgeserve", *args, "--env-file", str(env_file)],
-            cwd=REPO,
-            env=env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
-    server = Server(f"http://127.0.0.1:{port}", process, log, env)
+    command = [sys.executable, "-m", "edgeserve", *args, "--env-file", str(env_file)]
+    server = start_server(env, command=command, port=port)
     try:
-        wait_until_ready(server)
         headers = {"Authorization": f"Bearer {env['ADMIN_TOKEN']}"}
         config = httpx.get(server.url + "/admin/config", headers=headers).json()
     finally:

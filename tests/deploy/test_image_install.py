@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 
 from tests.support.images import image_b64
-from tests.support.server import REPO, Server, base_env, free_port, stop_server, wait_until_ready
+from tests.support.server import REPO, base_env, start_server, stop_server
 
 
 def run(*args: str | Path, cwd: Path) -> None:
@@ -45,22 +45,9 @@ def test_image_install_steps_give_a_working_server(tmp_path):
     run(*pip, "--no-build-isolation", ".", cwd=source)
     run(venv / "bin" / "edgeserve", "--help", cwd=source)
 
-    port = free_port()
-    env = base_env(PORT=str(port), MODEL_DIR=str(REPO / "models"))
-    output = tmp_path / "server.log"
-    with open(output, "w") as sink:
-        process = subprocess.Popen(
-            [str(venv / "bin" / "edgeserve"), "serve"],
-            cwd=tmp_path,
-            env=env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
-    server = Server(f"http://127.0.0.1:{port}", process, output, env)
+    env = base_env(MODEL_DIR=str(REPO / "models"))
+    server = start_server(env, command=[str(venv / "bin" / "edgeserve"), "serve"], cwd=tmp_path)
     try:
-        wait_until_ready(server)
         r = httpx.post(server.url + "/v1/infer", json={"image_b64": image_b64((0, 0, 255))})
         assert r.status_code == 200, r.text
         assert r.json()["predictions"][0]["label"] == "blue"

@@ -11,10 +11,12 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import httpx
+
+from edgeserve.settings import Settings, env_name
 
 REPO = Path(__file__).resolve().parents[2]
 ADMIN_TOKEN = "test-admin-token-0123456789"
@@ -44,8 +46,12 @@ class Server:
         return httpx.Client(base_url=self.url, timeout=30, headers=headers, **kwargs)
 
 
+# Settings a developer's shell may hold that would change what a test server does.
+SERVER_VARIABLES = {env_name(f.name) for f in fields(Settings)} | {"PROMETHEUS_MULTIPROC_DIR"}
+
+
 def base_env(**overrides: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("PROMETHEUS_MULTIPROC_DIR",)}
+    env = {k: v for k, v in os.environ.items() if k not in SERVER_VARIABLES}
     env.update(
         {
             "HOST": "127.0.0.1",
@@ -61,14 +67,25 @@ def base_env(**overrides: str) -> dict[str, str]:
     return env
 
 
-def start_server(env: dict[str, str], *, wait_ready: bool = True) -> Server:
-    port = free_port()
-    env = {**env, "PORT": str(port)}
+def start_server(
+    env: dict[str, str],
+    *,
+    command: list[str] | None = None,
+    cwd: Path = REPO,
+    port: int | None = None,
+    wait_ready: bool = True,
+) -> Server:
+    """Start `command` (default `python -m edgeserve serve`); wait for /ready.
+
+    Without `port` the server gets a free one through PORT; with it, `command` must say it."""
+    if port is None:
+        port = free_port()
+        env = {**env, "PORT": str(port)}
     output = Path(tempfile.mkstemp(prefix="edgeserve-test-", suffix=".log")[1])
     with open(output, "w") as sink:
         process = subprocess.Popen(
-            [sys.executable, "-m", "edgeserve", "serve"],
-            cwd=REPO,
+            command or [sys.executable, "-m", "edgeserve", "serve"],
+            cwd=cwd,
             env=env,
             stdout=sink,
             stderr=subprocess.STDOUT,
