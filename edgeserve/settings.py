@@ -73,7 +73,7 @@ class Settings:
     max_inflight: int = 64
     """Inference requests in progress per worker; beyond it 503 overloaded."""
     intra_op_threads: int = 0
-    """ONNX Runtime threads per session; 0 means cores / workers."""
+    """ONNX Runtime threads per session; 0 means 1 (parallelism comes from one caller per core)."""
     batch_max_size: int = 1
     """Dynamic micro-batching: largest batch; 1 turns batching off."""
     batch_max_wait_ms: float = 2.0
@@ -87,10 +87,14 @@ class Settings:
     def admin_enabled(self) -> bool:
         return bool(self.admin_token)
 
-    def session_threads(self) -> int:
-        if self.intra_op_threads > 0:
-            return self.intra_op_threads
+    def inference_threads(self) -> int:
+        """Threads per worker that decode and run models: the cores shared among workers."""
         return max(1, (os.cpu_count() or 1) // self.workers)
+
+    def session_threads(self) -> int:
+        # Measured in benchmarks/README.md: one ORT thread per caller beats fewer callers with
+        # more ORT threads each, since decoding runs on the same threads.
+        return self.intra_op_threads if self.intra_op_threads > 0 else 1
 
 
 def env_name(field_name: str) -> str:

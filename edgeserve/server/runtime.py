@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import io
-import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import PIL.Image
 from PIL.Image import Image
 
 from edgeserve.errors import EdgeserveError, ModelLoadError
+from edgeserve.inference.batching import BatcherPool
 from edgeserve.inference.model import Model, Prediction
-from edgeserve.inference.preprocess import decode_image, to_tensor
+from edgeserve.inference.preprocess import decode_base64, decode_image, to_tensor
 from edgeserve.inference.slots import VARIANTS, Slots, load_warm
 from edgeserve.observability import metrics
 from edgeserve.observability.logging import log
@@ -60,9 +61,19 @@ class Runtime:
         self.shadow_inflight = 0
         self.shadow_tasks: set[asyncio.Task[None]] = set()
         self.executor = ThreadPoolExecutor(
-            max_workers=max(2, os.cpu_count() or 1), thread_name_prefix="infer"
+            max_workers=settings.inference_threads(), thread_name_prefix="infer"
         )
         self.loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-load")
+        # Micro-batching (BATCH_MAX_SIZE > 1) applies to models with a dynamic batch dimension.
+        self.batchers = (
+            BatcherPool(
+                self.executor,
+                max_size=settings.batch_max_size,
+                max_wait_seconds=settings.batch_max_wait_ms / 1000.0,
+            )
+            if settings.batch_max_size > 1
+            else None
+        )
         self.apply_lock = asyncio.Lock()
         self.guard = CanaryGuard(
             GuardLimits(
@@ -224,10 +235,14 @@ class Runtime:
 
     # --- inference ------------------------------------------------------------------
 
-    def _classify(self, model: Model, data: bytes, img_size: int, top_k: int) -> Classified:
-        started = time.perf_counter()
+    def _prepare(self, model: Model, image_b64: str, img_size: int) -> tuple[Image, np.ndarray]:
+        data = decode_base64(image_b64)
         image = decode_image(data, self.settings.max_image_pixels, target_size=img_size)
-        tensor = to_tensor(image, model.meta, img_size)
+        return image, to_tensor(image, model.meta, img_size)
+
+    def _classify(self, model: Model, image_b64: str, img_size: int, top_k: int) -> Classified:
+        started = time.perf_counter()
+        image, tensor = self._prepare(model, image_b64, img_size)
         decoded = time.perf_counter()
         probabilities = model.run(tensor)
         finished = time.perf_counter()
@@ -238,10 +253,25 @@ class Runtime:
             inference_seconds=finished - decoded,
         )
 
-    async def classify(self, model: Model, data: bytes, img_size: int, top_k: int) -> Classified:
+    async def classify(self, model: Model, image_b64: str, img_size: int, top_k: int) -> Classified:
+        """Base64, decode, preprocess and run, all off the event loop."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self.executor, self._classify, model, data, img_size, top_k
+        if self.batchers is None or not model.batch_dynamic:
+            return await loop.run_in_executor(
+                self.executor, self._classify, model, image_b64, img_size, top_k
+            )
+        started = time.perf_counter()
+        image, tensor = await loop.run_in_executor(
+            self.executor, self._prepare, model, image_b64, img_size
+        )
+        decoded = time.perf_counter()
+        batcher = self.batchers.get(model, tensor.shape, live=self.slots.models.values())
+        result = await batcher.submit(tensor)
+        return Classified(
+            predictions=model.top_k(result.probabilities, top_k),
+            image=image,
+            decode_seconds=decoded - started,
+            inference_seconds=time.perf_counter() - decoded,  # the wait for the batch included
         )
 
     def _run_shadow(self, model: Model, image: Image, top_k: int) -> list[Prediction]:

@@ -17,7 +17,7 @@ from edgeserve.inference.preprocess import to_tensor
 from edgeserve.server.runtime import Runtime
 from edgeserve.settings import Settings
 from edgeserve.traffic.state import RuntimeState, SlotModel, StateStore
-from tests.support.images import image_bytes
+from tests.support.images import image_b64
 
 REPO = Path(__file__).resolve().parents[2]
 COLOURS = [(255, 0, 0), (0, 200, 0), (10, 10, 240), (250, 250, 0), (0, 0, 0), (255, 140, 0)]
@@ -88,7 +88,7 @@ def runtime_with(model: Model, tmp_path: Path, batch_max_size: int) -> Runtime:
 
 
 def test_runtime_answers_are_the_same_with_batching_on_and_off(model, tmp_path):
-    images = [image_bytes(colour, "PNG", 64) for colour in COLOURS]
+    images = [image_b64(colour, "PNG", 64) for colour in COLOURS]
 
     async def classify_all(runtime: Runtime) -> list:
         try:

@@ -10,7 +10,6 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 
 from edgeserve.errors import EdgeserveError
-from edgeserve.inference.preprocess import decode_base64
 from edgeserve.observability import metrics
 from edgeserve.server.payload import InvalidField, json_object, parse_infer
 from edgeserve.server.runtime import Runtime
@@ -38,13 +37,14 @@ def _ms(seconds: float) -> float:
 async def infer_image(request: Request) -> HTTPResponse:
     started = time.perf_counter()
     runtime: Runtime = request.app.ctx.runtime
-    payload = parse_infer(json_object(request))
+    # Shed load before parsing: a refused request should cost as little as possible.
     if not runtime.ready:
         raise NotReady("models are still loading: retry when GET /ready answers 200")
     if runtime.inflight >= runtime.settings.max_inflight:
         raise Overloaded(
             f"{runtime.inflight} requests are in progress (MAX_INFLIGHT): retry in a second"
         )
+    payload = parse_infer(json_object(request))
     state = runtime.state
     client_id = None
     if state.sticky_cookie:
@@ -70,11 +70,10 @@ async def infer_image(request: Request) -> HTTPResponse:
             f"it takes {model.meta.fixed_size}x{model.meta.fixed_size} images",
             code="invalid_img_size",
         )
-    data = decode_base64(payload.image_b64)
     runtime.inflight += 1
     metrics.inflight_requests.inc()
     try:
-        result = await runtime.classify(model, data, img_size, payload.top_k)
+        result = await runtime.classify(model, payload.image_b64, img_size, payload.top_k)
     except Exception as error:
         # A bad image is the client's fault; only a failing model counts against the variant.
         if not isinstance(error, EdgeserveError) or error.status_code >= 500:

@@ -1,0 +1,511 @@
+"""Benchmark suites: `main` (the issue's table), `fastpath` (one change at a time), `scaling`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from benchmarks import inprocess
+from benchmarks.loadgen import LoadResult, load
+from benchmarks.mobilenet import ensure_mobilenet
+from benchmarks.payloads import build_payloads
+from benchmarks.procs import (
+    REPO,
+    ServerProcess,
+    edgeserve_argv,
+    fastapi_argv,
+    start_server,
+    stop_server,
+)
+from benchmarks.report import evaluate_targets
+
+CACHE_DIR = REPO / "benchmarks" / ".cache"
+TINY_A = REPO / "models" / "vA.onnx"
+TINY_B = REPO / "models" / "vB.onnx"
+# What every edgeserve run sets: no rate limit (one client address sends everything) and
+# no per-request log line (LOG_LEVEL=info is measured on its own in the fastpath suite).
+EDGESERVE_BASE = {"RATE_LIMIT_RPS": "0", "LOG_LEVEL": "warning", "WORKERS": "1"}
+# Where edgeserve runs from: this checkout, or `--source DIR` for the main and scaling suites.
+SOURCE: dict[str, Path] = {"edgeserve": REPO}
+# The load generator: httpx.AsyncClient (default) or `--client raw`, a bare HTTP/1.1 client.
+CLIENT: dict[str, str] = {"kind": "httpx"}
+# The settings the main table runs edgeserve with: chosen by the fastpath suite.
+EDGESERVE_TUNED = {"INTRA_OP_THREADS": "1"}
+
+
+@dataclass(frozen=True)
+class Phase:
+    """Seconds of warm-up and of measurement for each load run, and for each limit layout."""
+
+    warmup: float
+    seconds: float
+    limit_seconds: float
+    rounds: int  # main suite: limit, edgeserve and FastAPI alternate this many times
+
+
+FULL = Phase(warmup=1.0, seconds=3.5, limit_seconds=1.25, rounds=2)
+QUICK = Phase(warmup=0.5, seconds=1.5, limit_seconds=0.5, rounds=1)
+REWARM_SECONDS = 0.3  # before each later round: the connections are open, the server warm
+
+
+@dataclass
+class ServerSpec:
+    """One server to start: edgeserve or the FastAPI baseline, on one model, with settings."""
+
+    name: str
+    kind: str  # "edgeserve" or "fastapi"
+    model: str  # "mnv2" or "tiny"
+    settings: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LoadSpec:
+    payload: str
+    concurrency: int
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def model_paths() -> dict[str, Path]:
+    return {"mnv2": ensure_mobilenet(CACHE_DIR), "tiny": TINY_A}
+
+
+def _server_env(spec: ServerSpec, paths: dict[str, Path]) -> dict[str, str]:
+    if spec.kind == "fastapi":
+        return {"MODEL_PATH": str(paths[spec.model]), "LOG_LEVEL": "warning", **spec.settings}
+    models = (
+        {"MODEL_VA_PATH": str(TINY_A), "MODEL_VB_PATH": str(TINY_B)}
+        if spec.model == "tiny"
+        else {"MODEL_VA_PATH": str(paths[spec.model]), "MODEL_VB_PATH": ""}
+    )
+    return {**EDGESERVE_BASE, **models, **spec.settings}
+
+
+def uses_uvloop(server: ServerProcess) -> bool:
+    """Whether uvloop is loaded in every serving process (those that loaded onnxruntime)."""
+    serving = []
+    for pid in server.group():
+        try:
+            maps = Path(f"/proc/{pid}/maps").read_text()
+        except OSError:
+            continue
+        if "onnxruntime" in maps:
+            serving.append("uvloop" in maps)
+    return bool(serving) and all(serving)
+
+
+def _bodies(payloads: dict[str, bytes]) -> dict[str, bytes]:
+    import base64
+
+    return {
+        name: orjson.dumps({"image_b64": base64.b64encode(data).decode(), "top_k": 5})
+        for name, data in payloads.items()
+    }
+
+
+def _meta(suite: str, phase: Phase, quick: bool) -> dict[str, Any]:
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+    except OSError:
+        commit = ""
+    import onnxruntime
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "suite": suite,
+        "quick": quick,
+        "started": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "git_commit": commit,
+        "edgeserve_source": str(SOURCE["edgeserve"]),
+        "client": CLIENT["kind"],
+        "cores": os.cpu_count(),
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "onnxruntime": onnxruntime.__version__,
+        "loadavg_start": round(os.getloadavg()[0], 2),
+        "warmup_seconds": phase.warmup,
+        "seconds": phase.seconds,
+        "limit_seconds": phase.limit_seconds,
+        "rounds": phase.rounds,
+    }
+
+
+def _finish(results: dict[str, Any], started: float) -> dict[str, Any]:
+    results["meta"]["loadavg_end"] = round(os.getloadavg()[0], 2)
+    results["meta"]["wall_seconds"] = round(time.monotonic() - started, 1)
+    return results
+
+
+def _start(spec: ServerSpec, paths: dict[str, Path]) -> ServerProcess:
+    argv = edgeserve_argv() if spec.kind == "edgeserve" else fastapi_argv()
+    cwd = SOURCE["edgeserve"] if spec.kind == "edgeserve" else REPO
+    return start_server(spec.name, argv, _server_env(spec, paths), "/ready", cwd=cwd)
+
+
+def _server_info(spec: ServerSpec, server: ServerProcess) -> dict[str, Any]:
+    return {
+        "kind": spec.kind,
+        "model": spec.model,
+        "settings": spec.settings,
+        "peak_rss_mb": server.peak_rss_mb(),
+        "uvloop": uses_uvloop(server),
+    }
+
+
+def main_suite(quick: bool, source: Path | None = None) -> dict[str, Any]:
+    """(a) the in-process limit, (b) edgeserve and (c) FastAPI at concurrency 1 and 8.
+
+    For each model both servers stay up while the limit, edgeserve and FastAPI are measured
+    in alternating rounds, so a busy moment on the machine hits all three alike.
+    """
+    started = time.monotonic()
+    SOURCE["edgeserve"] = source or REPO
+    phase = QUICK if quick else FULL
+    paths = model_paths()
+    payloads = build_payloads()
+    bodies = _bodies(payloads)
+    results: dict[str, Any] = {"meta": _meta("main", phase, quick), "limit": {}, "runs": []}
+    results["servers"] = {}
+    layouts = inprocess.layouts_for(os.cpu_count() or 1)
+    for model, path in paths.items():
+        specs = [
+            ServerSpec(f"edgeserve-{model}", "edgeserve", model, dict(EDGESERVE_TUNED)),
+            ServerSpec(f"fastapi-{model}", "fastapi", model),
+        ]
+        servers: dict[str, ServerProcess] = {}
+        try:
+            for spec in specs:
+                servers[spec.name] = _start(spec, paths)
+            sessions = inprocess.load_sessions(path, layouts)
+            results["limit"][model] = {}
+            for payload, data in payloads.items():
+                limit_rounds: list[dict[str, dict[str, Any]]] = []
+                load_rounds: dict[tuple[str, int], list[LoadResult]] = {}
+                for index in range(phase.rounds):
+                    say(f"{model} {payload}: round {index + 1} of {phase.rounds}")
+                    limit_rounds.append(
+                        inprocess.measure_layouts(sessions, data, layouts, phase.limit_seconds)
+                    )
+                    for spec in specs:
+                        server = servers[spec.name]
+                        for concurrency in (1, 8):
+                            result = load(
+                                server.url,
+                                bodies[payload],
+                                concurrency=concurrency,
+                                seconds=phase.seconds,
+                                warmup_seconds=phase.warmup if index == 0 else REWARM_SECONDS,
+                                server_cpu=server.cpu_seconds,
+                                client=CLIENT["kind"],
+                            )
+                            load_rounds.setdefault((spec.name, concurrency), []).append(result)
+                limit = inprocess.best(_pool_layouts(limit_rounds))
+                results["limit"][model][payload] = limit
+                say(f"  limit {limit['rps']:>8.1f} req/s with {limit['best_layout']}")
+                for spec in specs:
+                    for concurrency in (1, 8):
+                        pooled = LoadResult.merge(load_rounds[(spec.name, concurrency)])
+                        run = {
+                            "server": spec.kind,
+                            "server_name": spec.name,
+                            "model": model,
+                            "payload": payload,
+                            "rounds": phase.rounds,
+                            **pooled.summary(),
+                        }
+                        results["runs"].append(run)
+                        say(
+                            f"  {spec.name:<16} c={concurrency:<2} {run['rps']:>8.1f} req/s"
+                            f"  p50 {run['p50_ms']} p99 {run['p99_ms']} ms"
+                            f"  errors {run['errors']}"
+                        )
+            del sessions
+            for spec in specs:
+                results["servers"][spec.name] = _server_info(spec, servers[spec.name])
+        finally:
+            for server in servers.values():
+                stop_server(server)
+    results["targets"] = evaluate_targets(results)
+    return _finish(results, started)
+
+
+def _pool_layouts(rounds: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """Each layout's mean requests/s over the rounds (equal durations)."""
+    pooled = {}
+    for label, first in rounds[0].items():
+        rps = [r[label]["rps"] for r in rounds]
+        cpu = [r[label]["cpu_ms_per_request"] for r in rounds]
+        pooled[label] = {
+            **first,
+            "rps": round(sum(rps) / len(rps), 1),
+            "cpu_ms_per_request": round(sum(cpu) / len(cpu), 3),
+            "rounds_rps": rps,
+        }
+    return pooled
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One change: edgeserve with `before` settings against `after`, everything else equal."""
+
+    name: str
+    model: str
+    before: dict[str, str]
+    after: dict[str, str]
+    loads: tuple[LoadSpec, ...]
+    after_source: Path | None = None  # a code change: run `after` from another checkout
+
+
+def _median(values: list[float | None]) -> float | None:
+    present = sorted(v for v in values if v is not None)
+    if not present:
+        return None
+    middle = len(present) // 2
+    if len(present) % 2:
+        return present[middle]
+    return (present[middle - 1] + present[middle]) / 2
+
+
+def run_experiment(
+    experiment: Experiment, bodies: dict[str, bytes], paths: dict[str, Path], phase: Phase
+) -> list[dict[str, Any]]:
+    """Both servers up at once; their load rounds alternate, so machine noise hits both."""
+    rounds = 1 if phase is QUICK else 3
+    servers: dict[str, ServerProcess] = {}
+    rows: list[dict[str, Any]] = []
+    try:
+        for side, settings in (("before", experiment.before), ("after", experiment.after)):
+            spec = ServerSpec(f"{side}-{experiment.model}", "edgeserve", experiment.model, settings)
+            source = SOURCE["edgeserve"]
+            if side == "after" and experiment.after_source is not None:
+                source = experiment.after_source
+            servers[side] = start_server(
+                spec.name, edgeserve_argv(), _server_env(spec, paths), "/ready", cwd=source
+            )
+        for spec_load in experiment.loads:
+            seen: dict[str, list[dict[str, Any]]] = {"before": [], "after": []}
+            for index in range(rounds):
+                for side, server in servers.items():
+                    result = load(
+                        server.url,
+                        bodies[spec_load.payload],
+                        concurrency=spec_load.concurrency,
+                        seconds=phase.seconds / 2,
+                        warmup_seconds=phase.warmup if index == 0 else REWARM_SECONDS,
+                        server_cpu=server.cpu_seconds,
+                        client=CLIENT["kind"],
+                    )
+                    seen[side].append(result.summary())
+            row: dict[str, Any] = {
+                "experiment": experiment.name,
+                "model": experiment.model,
+                "payload": spec_load.payload,
+                "concurrency": spec_load.concurrency,
+            }
+            for side in ("before", "after"):
+                summaries = seen[side]
+                row[side] = {
+                    "rps": _median([r["rps"] for r in summaries]),
+                    "p50_ms": _median([r["p50_ms"] for r in summaries]),
+                    "p99_ms": _median([r["p99_ms"] for r in summaries]),
+                    "cpu_ms_per_request": _median(
+                        [r["server_cpu_ms_per_request"] for r in summaries]
+                    ),
+                    "errors": sum(r["errors"] for r in summaries),
+                    "rounds": summaries,
+                }
+            before, after = row["before"]["rps"], row["after"]["rps"]
+            row["rps_change_pct"] = round((after / before - 1) * 100, 1) if before else None
+            rows.append(row)
+            say(
+                f"  {experiment.name:<48} {spec_load.payload:<8} c={spec_load.concurrency:<3}"
+                f" {before:>7.1f} -> {after:>7.1f} req/s ({row['rps_change_pct']:+.1f}%),"
+                f" CPU {row['before']['cpu_ms_per_request']} -> "
+                f"{row['after']['cpu_ms_per_request']} ms/req"
+            )
+        for side, server in servers.items():
+            for row in rows:
+                row[side]["peak_rss_mb"] = server.peak_rss_mb()["total"]
+    finally:
+        for server in servers.values():
+            stop_server(server)
+    return rows
+
+
+def fastpath_experiments(after_source: Path | None) -> list[Experiment]:
+    tuned = dict(EDGESERVE_TUNED)
+    c1_c8 = (LoadSpec("png224", 1), LoadSpec("png224", 8))
+    experiments = [
+        Experiment(
+            "INTRA_OP_THREADS 0 (= cores / workers = 2) -> 1",
+            model,
+            {},
+            {"INTRA_OP_THREADS": "1"},
+            c1_c8,
+        )
+        for model in ("mnv2", "tiny")
+    ]
+    experiments += [
+        Experiment(
+            f"micro-batching off -> BATCH_MAX_SIZE={size}",
+            "mnv2",
+            tuned,
+            {**tuned, "BATCH_MAX_SIZE": size, "BATCH_MAX_WAIT_MS": "2"},
+            c1_c8,
+        )
+        for size in ("4", "8")
+    ]
+    experiments.append(
+        Experiment(
+            "LOG_LEVEL warning -> info (a JSON access line per request)",
+            "tiny",
+            tuned,
+            {**tuned, "LOG_LEVEL": "info"},
+            (LoadSpec("png224", 8),),
+        )
+    )
+    if after_source is not None:
+        experiments += [
+            Experiment(
+                f"code: this checkout -> {after_source}",
+                model,
+                tuned,
+                tuned,
+                (LoadSpec("png224", 8), LoadSpec("jpeg640", 8)),
+                after_source=after_source,
+            )
+            for model in ("tiny", "mnv2")
+        ]
+    return experiments
+
+
+def fastpath_suite(quick: bool, after_source: Path | None = None) -> dict[str, Any]:
+    """Each fast-path option as a before/after pair, measured in alternating rounds."""
+    started = time.monotonic()
+    SOURCE["edgeserve"] = REPO  # `before` is always this checkout
+    phase = QUICK if quick else FULL
+    paths = model_paths()
+    bodies = _bodies(build_payloads())
+    results: dict[str, Any] = {"meta": _meta("fastpath", phase, quick), "experiments": []}
+    for experiment in fastpath_experiments(after_source):
+        say(f"experiment: {experiment.name} ({experiment.model})")
+        results["experiments"] += run_experiment(experiment, bodies, paths, phase)
+    results["decode"] = decode_breakdown(quick)
+    results["executor"] = executor_sizes(quick)
+    return _finish(results, started)
+
+
+def executor_sizes(quick: bool) -> dict[str, Any]:
+    """Inference threads (the executor's size) x intra-op threads, in process, PNG 224."""
+    phase = QUICK if quick else FULL
+    cores = os.cpu_count() or 1
+    layouts = [inprocess.Layout(n, 1) for n in (1, cores, 2 * cores)]
+    layouts += [inprocess.Layout(n, cores) for n in (1, cores)]
+    png = {"png224": build_payloads()["png224"]}
+    return {
+        model: inprocess.measure_limit(path, png, layouts, phase.limit_seconds)["png224"]
+        for model, path in model_paths().items()
+    }
+
+
+def decode_breakdown(quick: bool) -> dict[str, Any]:
+    """Per-stage milliseconds of one request, in process: where the time goes."""
+    import base64
+
+    from edgeserve.inference.model import Model
+    from edgeserve.inference.preprocess import decode_base64, decode_image, to_tensor
+
+    repeats = 30 if quick else 150
+    paths = model_paths()
+    payloads = build_payloads()
+    out: dict[str, Any] = {}
+
+    def timed(fn) -> float:
+        fn()
+        started = time.perf_counter()
+        for _ in range(repeats):
+            fn()
+        return round((time.perf_counter() - started) / repeats * 1000, 3)
+
+    for model_name, path in paths.items():
+        model = Model.load(path, intra_op_threads=1)
+        size = model.meta.default_img_size
+        for payload, data in payloads.items():
+            text = base64.b64encode(data).decode()
+            body = orjson.dumps({"image_b64": text})
+            image = decode_image(data, inprocess.MAX_IMAGE_PIXELS, target_size=size)
+            tensor = to_tensor(image, model.meta, size)
+            probabilities = model.run(tensor)
+            pixels = inprocess.MAX_IMAGE_PIXELS
+            out[f"{model_name}/{payload}"] = {
+                "json_parse": timed(partial(orjson.loads, body)),
+                "base64": timed(partial(decode_base64, text)),
+                "decode_draft_on": timed(partial(decode_image, data, pixels, size)),
+                "decode_draft_off": timed(partial(decode_image, data, pixels, None)),
+                "to_tensor": timed(partial(to_tensor, image, model.meta, size)),
+                "run": timed(partial(model.run, tensor)),
+                "top_k": timed(partial(model.top_k, probabilities[0], 5)),
+            }
+    return out
+
+
+def scaling_suite(quick: bool, source: Path | None = None) -> dict[str, Any]:
+    """WORKERS=1 vs 2, and latency and load shedding at concurrency 1, 8, 32 and 64."""
+    started = time.monotonic()
+    SOURCE["edgeserve"] = source or REPO
+    phase = QUICK if quick else FULL
+    paths = model_paths()
+    bodies = _bodies(build_payloads())
+    tuned = dict(EDGESERVE_TUNED)
+    experiments = [
+        Experiment(
+            "WORKERS 1 -> 2 (INTRA_OP_THREADS=1)",
+            model,
+            {**tuned, "WORKERS": "1"},
+            {**tuned, "WORKERS": "2"},
+            (LoadSpec("png224", 1), LoadSpec("png224", 8)),
+        )
+        for model in ("mnv2", "tiny")
+    ]
+    experiments.append(
+        Experiment(
+            "MAX_INFLIGHT 64 (default) -> 16",
+            "mnv2",
+            {**tuned, "MAX_INFLIGHT": "64"},
+            {**tuned, "MAX_INFLIGHT": "16"},
+            tuple(LoadSpec("png224", c) for c in (1, 8, 32, 64)),
+        )
+    )
+    results: dict[str, Any] = {"meta": _meta("scaling", phase, quick), "experiments": []}
+    for experiment in experiments:
+        say(f"experiment: {experiment.name} ({experiment.model})")
+        results["experiments"] += run_experiment(experiment, bodies, paths, phase)
+    return _finish(results, started)
+
+
+SUITES = {"main": main_suite, "fastpath": fastpath_suite, "scaling": scaling_suite}
