@@ -9,10 +9,10 @@ import sys
 import time
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families as parse_families
 
 from edgeserve.cli.scrape import histogram_quantile, parse, shadow_agreement, variant_views
 from tests.cli.helpers import Traffic
+from tests.support.metrics import metric_sum
 from tests.support.server import REPO
 
 
@@ -107,15 +107,7 @@ def test_status_against_nothing_is_one_line_naming_the_url(run, down_url):
 
 
 def metrics_scrapes(server) -> float:
-    with server.client() as client:
-        text = client.get("/metrics").text
-    family = parse_families(text)
-    return sum(
-        s.value
-        for f in family
-        for s in f.samples
-        if s.name == "edgeserve_http_requests_total" and s.labels.get("route") == "/metrics"
-    )
+    return metric_sum(server, "edgeserve_http_requests_total", route="/metrics")
 
 
 def test_status_stops_cleanly_on_ctrl_c(server):

@@ -9,23 +9,18 @@ from tests.support.images import ORANGE, image_b64
 COLOURS = {"red": (255, 0, 0), "green": (0, 160, 0), "blue": (0, 0, 255)}
 
 
+SERVER_OF_VARIANT = {"A": "server", "B": "b_server"}
+
+
+@pytest.mark.parametrize("variant", sorted(SERVER_OF_VARIANT))
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
 @pytest.mark.parametrize("label", sorted(COLOURS))
-def test_primary_colours_are_classified_by_variant_a(server, label, fmt):
+def test_primary_colours_are_classified_by_both_variants(request, variant, label, fmt):
+    server = request.getfixturevalue(SERVER_OF_VARIANT[variant])
     with server.client() as client:
         r = client.post("/v1/infer", json={"image_b64": image_b64(COLOURS[label], fmt)})
     assert r.status_code == 200, r.text
-    assert r.json()["variant"] == "A"
-    assert r.json()["predictions"][0]["label"] == label, r.text
-
-
-@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
-@pytest.mark.parametrize("label", sorted(COLOURS))
-def test_primary_colours_are_classified_by_variant_b(b_server, label, fmt):
-    with b_server.client() as client:
-        r = client.post("/v1/infer", json={"image_b64": image_b64(COLOURS[label], fmt)})
-    assert r.status_code == 200, r.text
-    assert r.json()["variant"] == "B"
+    assert r.json()["variant"] == variant
     assert r.json()["predictions"][0]["label"] == label, r.text
 
 

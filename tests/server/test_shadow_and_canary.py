@@ -5,24 +5,12 @@ from __future__ import annotations
 import shutil
 import time
 
-from prometheus_client.parser import text_string_to_metric_families
-
 from tests.support.images import ORANGE, image_b64
+from tests.support.metrics import metric_sum
 from tests.support.models import save_fails_on_real_images
 from tests.support.server import REPO, running_server
 
 RED = {"image_b64": image_b64((255, 0, 0))}
-
-
-def sample(server, name: str, **labels: str) -> float:
-    with server.client() as client:
-        text = client.get("/metrics").text
-    total = 0.0
-    for family in text_string_to_metric_families(text):
-        for s in family.samples:
-            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
-                total += s.value
-    return total
 
 
 def wait_for(condition, timeout: float = 10.0) -> bool:
@@ -49,10 +37,10 @@ def test_demo_disagreements_show_up_in_shadow_metrics():
             r = client.post("/v1/infer", json={"image_b64": image_b64(colour)})
             assert r.headers["X-Edgeserve-Variant"] == "A"
         assert wait_for(
-            lambda: sample(server, "edgeserve_shadow_comparisons_total", result="disagree") == 2
+            lambda: metric_sum(server, "edgeserve_shadow_comparisons_total", result="disagree") == 2
         )
-        assert sample(server, "edgeserve_shadow_comparisons_total", result="agree") == 2
-        assert sample(server, "edgeserve_shadow_topk_overlap_count") == 4
+        assert metric_sum(server, "edgeserve_shadow_comparisons_total", result="agree") == 2
+        assert metric_sum(server, "edgeserve_shadow_topk_overlap_count") == 4
         assert '"event": "shadow_disagreement"' in server.output()
         assert '"b_top1": "orange"' in server.output()
 
@@ -62,7 +50,7 @@ def test_failing_shadow_never_fails_the_request(tmp_path):
     with running_server(SHADOW_ENABLED="true", **env) as server, server.client() as client:
         statuses = [client.post("/v1/infer", json=RED).status_code for _ in range(10)]
         assert statuses == [200] * 10
-        assert wait_for(lambda: sample(server, "edgeserve_shadow_errors_total") == 10)
+        assert wait_for(lambda: metric_sum(server, "edgeserve_shadow_errors_total") == 10)
 
 
 def test_shadow_beyond_the_in_flight_cap_is_dropped_and_counted():
@@ -70,8 +58,8 @@ def test_shadow_beyond_the_in_flight_cap_is_dropped_and_counted():
         with server.client() as client:
             for _ in range(5):
                 assert client.post("/v1/infer", json=RED).status_code == 200
-        assert sample(server, "edgeserve_shadow_dropped_total") == 5
-        assert sample(server, "edgeserve_shadow_comparisons_total") == 0
+        assert metric_sum(server, "edgeserve_shadow_dropped_total") == 5
+        assert metric_sum(server, "edgeserve_shadow_comparisons_total") == 0
 
 
 def test_canary_guard_sets_b_weight_to_zero_when_b_fails(tmp_path):
@@ -96,6 +84,6 @@ def test_canary_guard_sets_b_weight_to_zero_when_b_fails(tmp_path):
             config = admin.get("/admin/config").json()
         assert config["ab_weight_b"] == 0
         assert "error rate" in config["last_rollback"]
-        assert sample(server, "edgeserve_canary_rollbacks_total") == 1
+        assert metric_sum(server, "edgeserve_canary_rollbacks_total") == 1
         assert '"event": "canary_rollback"' in server.output()
     assert '"ab_weight_b": 0.0' in state_path.read_text()
