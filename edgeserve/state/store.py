@@ -1,0 +1,38 @@
+"""The one small interface every state backend implements (a file on one host, Redis for a fleet).
+
+A store holds one JSON document. It knows nothing of what the document means except its
+`generation`, on which every write is a compare-and-set: validation is the schema's job.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+
+class StoreUnavailable(Exception):
+    """The store cannot be read or written now (disk full or read-only, Redis down)."""
+
+
+class StateStore(Protocol):
+    kind: str
+    """"file" or "redis": shown by GET /admin/config as `state_store`."""
+
+    async def read(self) -> Any | None:
+        """The stored document as decoded JSON, or None when the store holds none.
+
+        Raises StoreUnavailable when the store cannot be reached or read, ValueError when
+        what it holds is not JSON."""
+
+    async def compare_and_set(
+        self, expected_generation: int | None, document: dict[str, Any]
+    ) -> bool:
+        """Write `document` only if the stored generation is `expected_generation` (None: empty).
+
+        True when written, False when someone else wrote first; raises StoreUnavailable when
+        the write failed, in which case nothing was stored."""
+
+    async def wait_for_change(self, timeout: float) -> None:
+        """Return when the document may have changed, or after `timeout` seconds at most."""
+
+    async def close(self) -> None:
+        """Release connections and background tasks."""
