@@ -52,14 +52,16 @@ class Settings:
     """Model served in slot A."""
     model_vb_path: Path | None = Path("models/vB.onnx")
     """Model served in slot B; empty means single-model mode."""
-    model_dir: Path = Path("models")
-    """The only folder hot model loads may read from."""
+    model_dir: Path | None = None
+    """The only folder hot model loads may read from; empty means the folder of MODEL_VA_PATH."""
     state_path: Path | None = None
     """File where admin changes persist across restarts."""
     log_level: str = "info"
     """debug, info, warning or error."""
     log_format: str = "json"
     """json, or console for humans."""
+    prometheus_multiproc_dir: Path | None = None
+    """prometheus-client's multiprocess folder, wiped at start; empty means a fresh temp folder."""
     shadow_max_inflight: int = 4
     """Shadow runs in flight per worker; beyond it shadow work is dropped and counted."""
     canary_window: int = 200
@@ -82,6 +84,10 @@ class Settings:
     """Inferences run on each model before it serves."""
     graceful_shutdown_seconds: float = 15.0
     """How long in-flight requests may take to finish on SIGTERM."""
+
+    def __post_init__(self) -> None:
+        if self.model_dir is None:  # frozen: set once, here, so every reader sees a folder
+            object.__setattr__(self, "model_dir", self.model_va_path.parent)
 
     @property
     def admin_enabled(self) -> bool:
@@ -192,10 +198,11 @@ PARSERS: dict[str, Callable[[str, str], Any]] = {
     "admin_token": _admin_token,
     "model_va_path": _path,
     "model_vb_path": _optional_path,
-    "model_dir": _path,
+    "model_dir": _optional_path,
     "state_path": _optional_path,
     "log_level": _choice("debug", "info", "warning", "error"),
     "log_format": _choice("json", "console"),
+    "prometheus_multiproc_dir": _optional_path,
     "shadow_max_inflight": _integer(0),
     "canary_window": _integer(10),
     "canary_min_samples": _integer(1),
@@ -219,8 +226,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         if raw is None:
             continue
         values[field.name] = PARSERS[field.name](env_name(field.name), raw)
-    if "model_dir" not in values:
-        values["model_dir"] = values.get("model_va_path", Settings.model_va_path).parent
     settings = Settings(**values)
     _check_together(settings, env)
     return settings
@@ -255,10 +260,9 @@ def _check_together(settings: Settings, env: Mapping[str, str]) -> None:
 def env_example_lines() -> list[str]:
     """The lines of .env.example: each variable with its default and one-line meaning."""
     lines: list[str] = []
-    defaults = Settings()
     docs = _field_docs()
     for field in fields(Settings):
-        default = getattr(defaults, field.name)
+        default = field.default  # not an instance's value: MODEL_DIR's empty default means more
         if isinstance(default, bool):
             shown = "true" if default else "false"
         elif default is None:

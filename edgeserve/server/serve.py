@@ -13,16 +13,17 @@ from edgeserve.settings import Settings
 STATE_FILE_ENV = "EDGESERVE_STATE_FILE"
 
 
-def prepare_metrics_dir() -> Path:
+def prepare_metrics_dir(settings: Settings) -> Path:
     """prometheus-client multiprocess mode: set the folder before import, wipe it at start."""
-    configured = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-    folder = Path(configured) if configured else Path(tempfile.mkdtemp(prefix="edgeserve-metrics-"))
+    configured = settings.prometheus_multiproc_dir
+    folder = configured or Path(tempfile.mkdtemp(prefix="edgeserve-metrics-"))
     folder.mkdir(parents=True, exist_ok=True)
     for entry in folder.iterdir():
         if entry.is_dir():
             shutil.rmtree(entry)
         else:
             entry.unlink()
+    # prometheus-client reads its folder from the environment, in this process and the workers
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
     return folder
 
@@ -57,7 +58,7 @@ def prepare_state(settings: Settings) -> Path:
 
 
 def serve(settings: Settings) -> None:
-    prepare_metrics_dir()
+    prepare_metrics_dir(settings)
     from sanic import Sanic
     from sanic.worker.loader import AppLoader
 

@@ -47,7 +47,7 @@ class Server:
 
 
 # Settings a developer's shell may hold that would change what a test server does.
-SERVER_VARIABLES = {env_name(f.name) for f in fields(Settings)} | {"PROMETHEUS_MULTIPROC_DIR"}
+SERVER_VARIABLES = {env_name(f.name) for f in fields(Settings)}
 
 
 def base_env(**overrides: str) -> dict[str, str]:

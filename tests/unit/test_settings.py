@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from edgeserve.cli.serve import read_env_file
+from edgeserve.server.serve import prepare_metrics_dir
 from edgeserve.settings import Settings, SettingsError, env_example_lines, load_settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -72,10 +75,9 @@ def test_env_example_lists_every_variable_with_its_default():
     listed = (REPO / ".env.example").read_text().splitlines()
     for line in env_example_lines():
         assert line in listed, line
-    assert (
-        len([f for f in Settings.__dataclass_fields__])
-        == sum(1 for line in listed if "=" in line and not line.startswith("#")) - 1
-    )  # PROMETHEUS_MULTIPROC_DIR is read by prometheus-client, not Settings
+    assert len([f for f in Settings.__dataclass_fields__]) == sum(
+        1 for line in listed if "=" in line and not line.startswith("#")
+    )
 
 
 def test_bad_setting_stops_serve_with_exit_2_and_one_line():
@@ -92,3 +94,20 @@ def test_bad_setting_stops_serve_with_exit_2_and_one_line():
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "AB_WEIGHT_B='-0.5'" in lines[0], result.stderr
     assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_copied_env_example_keeps_hot_loads_in_the_folder_of_model_va_path(tmp_path):
+    # .env.example's empty MODEL_DIR must not pin hot loads to ./models for a custom A model.
+    custom_a = tmp_path / "vA.onnx"
+    custom_a.write_bytes((REPO / "models/vA.onnx").read_bytes())
+    copied = read_env_file(REPO / ".env.example")
+    settings = load_settings({**copied, "MODEL_VA_PATH": str(custom_a), "MODEL_VB_PATH": ""})
+    assert settings.model_dir == tmp_path
+
+
+def test_prometheus_multiproc_dir_from_settings_is_the_metrics_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "")  # restored after the test
+    folder = tmp_path / "metrics"
+    settings = load_settings({**MODELS, "PROMETHEUS_MULTIPROC_DIR": str(folder)})
+    assert prepare_metrics_dir(settings) == folder
+    assert os.environ["PROMETHEUS_MULTIPROC_DIR"] == str(folder)  # what prometheus-client reads
