@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import typer
-
 from edgeserve.cli.admin import admin_app
 from edgeserve.cli.errors import OneLineErrors
+from edgeserve.cli.helpstyle import App
 from edgeserve.cli.infer import infer_command
 from edgeserve.cli.load import load_app
 from edgeserve.cli.models import models_app
@@ -13,7 +12,7 @@ from edgeserve.cli.serve import serve_command
 from edgeserve.cli.smoke import smoke_command
 from edgeserve.cli.status import status_command
 
-app = typer.Typer(
+app = App(
     name="edgeserve",
     cls=OneLineErrors,
     help="Serve ONNX image classifiers with safe A/B, shadow and canary rollouts.",

@@ -7,17 +7,18 @@ from typing import Annotated, Any
 import typer
 
 from edgeserve.cli.fleet import run_on_each
+from edgeserve.cli.helpstyle import App
 from edgeserve.cli.options import AsJson, Token, Urls
 from edgeserve.cli.output import USAGE_ERROR, console, fail, stderr
 from edgeserve.cli.render import CONFIG_COLUMNS, config_row, config_table, model_cell, share
 from edgeserve.cli.report import report
 from edgeserve.cli.shift import shift_command
 
-admin_app = typer.Typer(
+admin_app = App(
     help="Drive a running server's admin API; repeat --url to act on a fleet.",
     no_args_is_help=True,
 )
-config_app = typer.Typer(help="Read or change the runtime settings.", no_args_is_help=True)
+config_app = App(help="Read or change the runtime settings.", no_args_is_help=True)
 admin_app.add_typer(config_app, name="config")
 admin_app.command("shift")(shift_command)
 

@@ -6,12 +6,12 @@ import sys
 from typing import Any, NoReturn
 
 import typer
-from typer.core import TyperGroup
 
+from edgeserve.cli.helpstyle import Group
 from edgeserve.cli.output import USAGE_ERROR, error_line
 
 
-class OneLineErrors(TyperGroup):
+class OneLineErrors(Group):
     """The root group: Click's boxed usage errors become `error: ... (see '... --help')`."""
 
     def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:

@@ -9,7 +9,15 @@ from typing import Annotated, Any
 import typer
 
 from edgeserve.cli.options import normalise_url
-from edgeserve.cli.output import USAGE_ERROR, console, emit_json, error_line, fail, progress
+from edgeserve.cli.output import (
+    USAGE_ERROR,
+    console,
+    emit_json,
+    error_line,
+    fail,
+    note,
+    progress,
+)
 from edgeserve.cli.render import predictions_table
 from edgeserve.errors import EdgeserveError
 from edgeserve.settings import Settings
@@ -18,18 +26,30 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 
 
 def expand_images(paths: list[Path]) -> list[Path]:
-    """Files as given; folders give their PNG and JPEG files, sorted."""
+    """Files as given; folders give their PNG and JPEG files, sorted, and say what they skip."""
     images: list[Path] = []
     for path in paths:
         if path.is_dir():
-            images.extend(sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES))
+            files = sorted(p for p in path.iterdir() if p.is_file())
+            found = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
+            if len(found) < len(files):
+                skipped = len(files) - len(found)
+                note(f"skipped {skipped} file(s) in {path} that are not .png, .jpg or .jpeg")
+            images.extend(found)
         elif path.is_file():
             images.append(path)
-        else:
-            fail(f"image file {path} does not exist: check the path", USAGE_ERROR)
+        else:  # the runbook lists a missing image file among the failures (exit 1)
+            fail(f"image file {path} does not exist: check the path")
     if not images:
         fail("no PNG or JPEG files found in the given folder(s)", USAGE_ERROR)
     return images
+
+
+def in_cli_words(file: Path, code: str | None, message: str) -> str:
+    """The server's advice names image_b64, which a CLI user never wrote: say it about the file."""
+    if code == "not_an_image":
+        return f"{file} is not an image: give a PNG or JPEG file"
+    return f"{file}: {message}"
 
 
 def read_image(file: Path) -> bytes:
@@ -117,7 +137,7 @@ def _remote(stack: ExitStack, url: str, top_k: int, img_size: int | None):
         except ClientError as error:
             if error.unreachable:
                 fail(error.message)  # every other image would fail the same way
-            raise EdgeserveError(f"{file}: {error.message}") from None
+            raise EdgeserveError(in_cli_words(file, error.code, error.message)) from None
         body = dict(answer.body)
         body["variant"] = answer.variant or body.get("variant")
         return body
@@ -144,7 +164,7 @@ def _offline(model_path: Path, slot: str | None, top_k: int, img_size: int | Non
             image = decode_image(data, limit, target_size=size)
             probabilities = classifier.run(to_tensor(image, classifier.meta, size))
         except EdgeserveError as error:
-            raise EdgeserveError(f"{file}: {error.message}") from None
+            raise EdgeserveError(in_cli_words(file, error.code, error.message)) from None
         predictions = classifier.top_k(probabilities[0], top_k)
         return {
             "variant": slot,

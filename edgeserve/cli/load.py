@@ -9,9 +9,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from edgeserve.cli.helpstyle import App
 from edgeserve.cli.output import USAGE_ERROR, console, fail
 
-load_app = typer.Typer(help="Read k6 load-test results.", no_args_is_help=True)
+load_app = App(help="Read k6 load-test results.", no_args_is_help=True)
 
 
 @load_app.command("report")

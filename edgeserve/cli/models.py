@@ -9,10 +9,11 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from edgeserve.cli.helpstyle import App
 from edgeserve.cli.options import AsJson
 from edgeserve.cli.output import console, emit_json, fail
 
-models_app = typer.Typer(help="Inspect models and rebuild the demo ones.", no_args_is_help=True)
+models_app = App(help="Inspect models and rebuild the demo ones.", no_args_is_help=True)
 
 
 def describe_model(path: Path) -> dict[str, Any]:

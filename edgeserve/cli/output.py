@@ -29,6 +29,11 @@ def error_line(message: str) -> None:
     stderr.print(Text.assemble(("error:", "bold red"), " ", message))
 
 
+def note(message: str) -> None:
+    """Something the user should know that is not a failure (skipped files)."""
+    stderr.print(Text.assemble(("note:", "bold"), " ", message))
+
+
 def emit_json(record: Any) -> None:
     """One JSON document on one stdout line, for scripts."""
     typer.echo(json.dumps(record, sort_keys=False))

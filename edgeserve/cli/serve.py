@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from edgeserve.cli.output import USAGE_ERROR, fail, stderr
-from edgeserve.settings import SettingsError, load_settings
+from edgeserve.settings import Settings, SettingsError, load_settings
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -26,10 +26,17 @@ def read_env_file(path: Path) -> dict[str, str]:
     return values
 
 
+def _env_option(variable: str, default: object, help: str) -> typer.models.OptionInfo:
+    """An option that overrides a setting; its help names the variable and the default."""
+    return typer.Option(help=f"{help} (overrides {variable}).", show_default=str(default))
+
+
 def serve_command(
-    host: Annotated[str | None, typer.Option(help="Listen address [env HOST].")] = None,
-    port: Annotated[int | None, typer.Option(help="Listen port [env PORT].")] = None,
-    workers: Annotated[int | None, typer.Option(help="Worker processes [env WORKERS].")] = None,
+    host: Annotated[str | None, _env_option("HOST", Settings.host, "Listen address")] = None,
+    port: Annotated[int | None, _env_option("PORT", Settings.port, "Listen port")] = None,
+    workers: Annotated[
+        int | None, _env_option("WORKERS", Settings.workers, "Worker processes")
+    ] = None,
     env_file: Annotated[
         Path | None,
         typer.Option(help="File of KEY=VALUE settings; the environment wins over it."),
