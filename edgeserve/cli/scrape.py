@@ -83,7 +83,9 @@ class VariantView:
     model: str | None
     weight: float | None
     traffic: float | None
-    rps: float
+    requests: float
+    """Inferences served in the window (since the start without a first scrape)."""
+    rps: float | None
     error_rate: float | None
     p50: float | None
     p95: float | None
@@ -116,7 +118,7 @@ def increase(before: float, after: float) -> float:
 
 
 def variant_views(before: Scrape | None, after: Scrape) -> list[VariantView]:
-    """Rates over the window between two scrapes; latency quantiles from bucket increases."""
+    """Figures over the window between two scrapes (since the start without `before`)."""
     seconds = after.at - before.at if before is not None else 0.0
     served = {v: _window(before, after, v) for v in VARIANTS}
     total = sum(count for count, _ in served.values())
@@ -136,7 +138,8 @@ def variant_views(before: Scrape | None, after: Scrape) -> list[VariantView]:
                 model=after.models.get(variant),
                 weight=after.weights.get(variant),
                 traffic=count / total if total else None,
-                rps=count / seconds if seconds > 0 else 0.0,
+                requests=count,
+                rps=count / seconds if seconds > 0 else None,
                 error_rate=errors / count if count else None,
                 p50=histogram_quantile(0.5, window),
                 p95=histogram_quantile(0.95, window),
@@ -145,8 +148,12 @@ def variant_views(before: Scrape | None, after: Scrape) -> list[VariantView]:
     return views
 
 
-def shadow_agreement(after: Scrape) -> tuple[float | None, int]:
+def shadow_agreement(after: Scrape, before: Scrape | None = None) -> tuple[float | None, int]:
     """Share of shadow comparisons where B's top-1 matched A's, and how many there were."""
-    agree, disagree = after.shadow.get("agree", 0.0), after.shadow.get("disagree", 0.0)
+    earlier = before.shadow if before is not None else {}
+    agree, disagree = (
+        increase(earlier.get(result, 0.0), after.shadow.get(result, 0.0))
+        for result in ("agree", "disagree")
+    )
     compared = agree + disagree
     return (agree / compared if compared else None), int(compared)

@@ -1,20 +1,23 @@
-"""edgeserve status: a live per-variant view of a server, from its /metrics."""
+"""edgeserve status: per-variant traffic, errors and latency of one server or a fleet."""
 
 from __future__ import annotations
 
 import time
+from collections import deque
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated
 
 import typer
-from rich.console import Group
+from rich.console import Group, RenderableType
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from edgeserve.cli.options import Url
-from edgeserve.cli.output import console, fail
-from edgeserve.cli.scrape import Scrape, parse, shadow_agreement, variant_views
+from edgeserve.cli.fleet import run_on_each
+from edgeserve.cli.options import Urls
+from edgeserve.cli.output import FAILURE, console, error_line
+from edgeserve.cli.scrape import Scrape, VariantView, parse, shadow_agreement, variant_views
 from edgeserve.client import ClientError, EdgeserveClient
 
 
@@ -28,6 +31,46 @@ def scrape(client: EdgeserveClient) -> Scrape:
         ) from None
 
 
+@dataclass
+class Watch:
+    """One instance being watched: its recent scrapes, oldest first, and the last failure."""
+
+    url: str
+    history: deque[Scrape] = field(default_factory=deque)
+    problem: str | None = None
+
+    def baseline(self, window: float | None) -> Scrape | None:
+        """The scrape about `window` seconds before the newest; None counts since the start."""
+        if window is None or len(self.history) < 2:
+            return None
+        newest = self.history[-1].at
+        older = [s for s in self.history if newest - s.at >= window * 0.9]
+        return older[-1] if older else self.history[0]
+
+    def keep(self, scraped: Scrape, window: float | None) -> None:
+        self.history.append(scraped)
+        while (
+            window is not None
+            and len(self.history) > 2
+            and (scraped.at - self.history[1].at >= window)
+        ):
+            self.history.popleft()  # the second-oldest already covers the window
+        if window is None:
+            while len(self.history) > 1:
+                self.history.popleft()
+        self.problem = None
+
+
+def refresh(watches: list[Watch], window: float | None) -> None:
+    """Scrape every instance at once; a failure is kept on its Watch, not raised."""
+    outcomes = run_on_each([w.url for w in watches], None, lambda c: {"scrape": scrape(c)})
+    for watch, outcome in zip(watches, outcomes, strict=True):
+        if outcome.error is not None:
+            watch.problem = outcome.error.message
+        elif outcome.data is not None:
+            watch.keep(outcome.data["scrape"], window)
+
+
 def _percent(value: float | None) -> str:
     return "-" if value is None else f"{value:.1%}"
 
@@ -36,41 +79,73 @@ def _ms(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds * 1000:.1f} ms"
 
 
-def frame(url: str, before: Scrape | None, after: Scrape, problem: str | None = None) -> Group:
-    """One refresh of the view: a row per variant and a line of fleet-wide facts."""
+def _rate(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def traffic_table(url: str, after: Scrape, views: list[VariantView], windowed: bool) -> Table:
+    """A row per variant: what it serves and how it does."""
     stamp = datetime.now().strftime("%H:%M:%S")
     table = Table(
         title=f"edgeserve {url}  generation {after.generation}  {stamp}", title_justify="left"
     )
-    for heading in ("variant", "model", "weight", "traffic", "req/s", "errors", "p50", "p95"):
+    headings = ["variant", "model", "weight", "traffic", "requests"]
+    headings += ["req/s"] if windowed else []
+    for heading in (*headings, "errors", "p50", "p95"):
         table.add_column(heading, justify="left" if heading in ("variant", "model") else "right")
-    for view in variant_views(before, after):
-        table.add_row(
-            view.variant,
-            view.model or "(none)",
-            _percent(view.weight),
-            _percent(view.traffic),
-            f"{view.rps:.1f}",
-            _percent(view.error_rate),
-            _ms(view.p50),
-            _ms(view.p95),
-        )
-    agreement, compared = shadow_agreement(after)
-    window = f"{after.at - before.at:.1f}s" if before is not None else "-"
-    facts = Text(
-        f"shadow agreement {_percent(agreement)} of {compared} comparisons · "
-        f"canary rollbacks {after.rollbacks:g} · rates over the last {window}",
-        style="dim",
+    for view in views:
+        cells = [view.variant, view.model or "(none)", _percent(view.weight)]
+        cells += [_percent(view.traffic), f"{view.requests:g}"]
+        cells += [_rate(view.rps)] if windowed else []
+        cells += [_percent(view.error_rate), _ms(view.p50), _ms(view.p95)]
+        table.add_row(*cells)
+    return table
+
+
+def instance_view(watch: Watch, window: float | None) -> list[RenderableType]:
+    """The blocks shown for one instance; a new concern adds a block here."""
+    if not watch.history:
+        return [Text(f"{watch.url}: {watch.problem}", style="bold red")]
+    before, after = watch.baseline(window), watch.history[-1]
+    views = variant_views(before, after)
+    span = (
+        "since the server started"
+        if before is None
+        else f"over the last {after.at - before.at:.1f}s"
     )
-    parts: list = [table, facts]
-    if problem:
-        parts.append(Text(f"last refresh failed: {problem}", style="bold red"))
-    return Group(*parts)
+    agreement, compared = shadow_agreement(after, before)
+    parts: list[RenderableType] = [
+        traffic_table(watch.url, after, views, windowed=before is not None),
+        Text(
+            f"shadow agreement {_percent(agreement)} of {compared} comparisons · "
+            f"canary rollbacks {after.rollbacks:g} · figures {span}",
+            style="dim",
+        ),
+    ]
+    if not any(view.requests for view in views):
+        parts.append(Text(f"no inference traffic {span}", style="yellow"))
+    if watch.problem:
+        parts.append(Text(f"last refresh failed: {watch.problem}", style="bold red"))
+    return parts
+
+
+def frame(watches: list[Watch], window: float | None) -> Group:
+    """One refresh of the view: the blocks of every instance, in --url order."""
+    return Group(*[part for watch in watches for part in instance_view(watch, window)])
 
 
 def status_command(
-    url: Url = None,
+    urls: Urls = None,
     once: Annotated[bool, typer.Option("--once", help="Print one frame and exit.")] = False,
+    window: Annotated[
+        float | None,
+        typer.Option(
+            min=0.1,
+            max=3600,
+            show_default="since the server started",
+            help="Seconds of traffic the figures cover; --once waits this long.",
+        ),
+    ] = None,
     interval: Annotated[
         float, typer.Option(min=0.1, max=3600, help="Seconds between refreshes.")
     ] = 1.0,
@@ -78,35 +153,37 @@ def status_command(
         int | None, typer.Option(min=1, help="Stop after this many frames (default: Ctrl-C).")
     ] = None,
 ) -> None:
-    """Live traffic share, requests/s, errors, latency and shadow agreement per variant."""
-    url = url or ""
+    """Traffic share, requests, errors, latency and shadow agreement per variant and instance."""
+    watches = [Watch(url) for url in urls or []]
     frames = 1 if once else count
-    with EdgeserveClient(url) as client:
-        try:
-            before = scrape(client)
-            time.sleep(interval)  # rates need a second scrape
-            after = scrape(client)
-        except ClientError as error:
-            fail(error.message)
-        except KeyboardInterrupt:
-            return
-        if frames == 1:
-            console.print(frame(url, before, after))
-            return
-        _live(client, url, before, after, interval, frames)
+    try:
+        refresh(watches, window)
+        if window is not None and any(w.history for w in watches):
+            time.sleep(window)  # figures over a window need a scrape at each end
+            refresh(watches, window)
+    except KeyboardInterrupt:
+        return
+    down = [w for w in watches if w.problem]
+    for watch in down:
+        error_line(str(watch.problem))
+    if len(down) == len(watches):
+        raise typer.Exit(FAILURE)
+    if frames == 1:
+        console.print(frame([w for w in watches if w.history], window))
+        if down:
+            raise typer.Exit(FAILURE)
+        return
+    _live(watches, window, interval, frames)
 
 
-def _live(client, url, before, after, interval, frames) -> None:
+def _live(watches: list[Watch], window: float | None, interval: float, frames: int | None) -> None:
     shown = 1
-    with Live(frame(url, before, after), console=console, auto_refresh=False) as live:
+    with Live(frame(watches, window), console=console, auto_refresh=False) as live:
         try:
             while frames is None or shown < frames:
                 time.sleep(interval)
-                try:
-                    before, after = after, scrape(client)
-                    live.update(frame(url, before, after), refresh=True)
-                except ClientError as error:  # keep watching: the server may be restarting
-                    live.update(frame(url, before, after, error.message), refresh=True)
+                refresh(watches, window)  # a failing instance keeps its last figures
+                live.update(frame(watches, window), refresh=True)
                 shown += 1
         except KeyboardInterrupt:
             pass

@@ -1,19 +1,23 @@
-"""edgeserve status: per-variant rates from two /metrics scrapes, live until Ctrl-C."""
+"""edgeserve status: per-variant figures since the start or over a window, for a fleet."""
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 
+import httpx
 import pytest
 
 from edgeserve.cli.scrape import histogram_quantile, parse, shadow_agreement, variant_views
+from edgeserve.cli.status import Watch
 from tests.cli.helpers import Traffic
+from tests.support.images import image_b64
 from tests.support.metrics import metric_sum
-from tests.support.server import REPO
+from tests.support.server import REPO, running_server
 
 
 def metrics_text(a_ok: int, a_err: int, b_ok: int, a_fast: int, a_slow: int) -> str:
@@ -77,17 +81,88 @@ def test_a_restarted_server_counts_from_zero_not_negative():
     assert a.rps == pytest.approx(4.0), a
 
 
-def test_status_once_prints_one_frame_with_a_row_per_variant(run, server):
-    with Traffic(server.url):
-        result = run("status", "--url", server.url, "--once", "--interval", "0.5")
+def test_without_a_first_scrape_figures_count_since_the_start():
+    after = parse(metrics_text(a_ok=28, a_err=2, b_ok=15, a_fast=20, a_slow=10), at=102.0)
+    a, b = variant_views(None, after)
+    assert (a.requests, b.requests) == (30, 15)
+    assert a.error_rate == pytest.approx(2 / 30) and a.traffic == pytest.approx(30 / 45)
+    assert a.rps is None, "a rate needs a window"
+
+
+def test_shadow_agreement_over_a_window_counts_only_its_comparisons():
+    before = parse(metrics_text(a_ok=0, a_err=0, b_ok=0, a_fast=0, a_slow=0), at=0.0)
+    after = parse(
+        metrics_text(a_ok=0, a_err=0, b_ok=0, a_fast=0, a_slow=0).replace("} 9", "} 12"), at=1.0
+    )
+    assert shadow_agreement(after, before) == (pytest.approx(1.0), 3)
+
+
+def test_the_baseline_is_the_scrape_a_window_before_the_newest():
+    watch = Watch("http://x")
+    for at in (0.0, 1.0, 2.0, 3.0, 4.0):
+        watch.keep(parse("", at=at), window=2.0)
+    assert watch.baseline(2.0).at == 2.0
+    assert watch.baseline(None) is None
+    assert [s.at for s in watch.history] == [2.0, 3.0, 4.0], "older scrapes are let go"
+
+
+def rows_of(stdout: str) -> dict[str, list[str]]:
+    """Table rows by variant: their cells."""
+    rows = [line.split("│")[1:-1] for line in stdout.splitlines() if "│" in line]
+    return {cells[0].strip(): [c.strip() for c in cells] for cells in rows}
+
+
+def send(url: str, times: int) -> None:
+    with httpx.Client(base_url=url, timeout=10) as client:
+        for _ in range(times):
+            assert client.post("/v1/infer", json={"image_b64": image_b64((255, 0, 0))}).is_success
+
+
+def test_status_once_counts_the_traffic_since_the_server_started(run, server):
+    send(server.url, 3)
+    result = run("status", "--url", server.url, "--once")
     assert result.exit_code == 0, result.output
-    rows = {line.split("│")[1].strip(): line for line in result.stdout.splitlines() if "│" in line}
+    rows = rows_of(result.stdout)
     assert set(rows) == {"A", "B"}, result.stdout
-    assert "vA eec50c3e7974" in rows["A"] and "100.0%" in rows["A"], rows["A"]
-    rate = float(rows["A"].split("│")[5])
-    assert rate > 0, rows["A"]
-    assert "ms" in rows["A"] and "generation 1" in result.stdout, result.stdout
-    assert "shadow agreement" in result.stdout, result.stdout
+    _, model, _, traffic, requests, _, p50, _ = rows["A"]
+    assert model == "vA eec50c3e7974" and traffic == "100.0%", rows["A"]
+    assert float(requests) >= 3 and p50.endswith("ms"), rows["A"]
+    assert "figures since the server started" in result.stdout, result.stdout
+    assert "generation 1" in result.stdout and "shadow agreement" in result.stdout
+
+
+def test_status_window_gives_rates_over_that_window(run, server):
+    with Traffic(server.url):
+        result = run("status", "--url", server.url, "--once", "--window", "0.5")
+    assert result.exit_code == 0, result.output
+    headings = next(line for line in result.stdout.splitlines() if "variant" in line)
+    assert headings.split("┃")[6].strip() == "req/s", headings
+    assert float(rows_of(result.stdout)["A"][5]) > 0, result.stdout
+    span = re.search(r"figures over the last ([0-9.]+)s", result.stdout)
+    assert span and float(span[1]) >= 0.5, result.stdout  # the time between the two scrapes
+
+
+def test_status_says_when_there_is_no_traffic(run):
+    with running_server() as quiet:
+        result = run("status", "--url", quiet.url, "--once")
+    assert result.exit_code == 0, result.output
+    assert "no inference traffic since the server started" in result.stdout, result.stdout
+
+
+def test_status_watches_every_instance_of_a_fleet(run, server, twin):
+    result = run("status", "--url", server.url, "--url", twin.url, "--once")
+    assert result.exit_code == 0, result.output
+    assert f"edgeserve {server.url} " in result.stdout, result.stdout
+    assert f"edgeserve {twin.url} " in result.stdout, result.stdout
+
+
+def test_status_shows_the_reachable_instances_and_fails_for_a_down_one(run, server, down_url):
+    result = run("status", "--url", server.url, "--url", down_url, "--once")
+    assert result.exit_code == 1, result.output
+    assert f"edgeserve {server.url} " in result.stdout, result.stdout
+    assert result.stderr.strip().splitlines() == [
+        f'error: cannot reach {down_url} (connection refused): is "edgeserve serve" running?'
+    ], result.stderr
 
 
 def test_status_refreshes_until_the_frame_count_is_reached(run, server):
