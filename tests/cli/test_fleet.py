@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from edgeserve.cli.fleet import Outcome, describe_drift, drift
 from edgeserve.client import ClientError
 from tests.cli.helpers import admin_args
@@ -79,12 +81,22 @@ def test_fleet_json_has_a_result_per_instance_the_read_back_and_the_drift(run, s
     assert set(record["drift"]) >= {"B"}, record
 
 
-def test_every_admin_command_takes_several_urls(run, server, twin, down_url):
-    urls = admin_args([server.url, twin.url, down_url])
-    for command in (["config", "get"], ["warmup"], ["promote"]):
-        result = run("admin", *command, *urls, input="n\n")
-        assert result.exit_code == 1, (command, result.output)
-        assert "no such option" not in result.stderr.lower(), (command, result.stderr)
+FLEET_COMMANDS = [
+    ["config", "get"],
+    ["config", "set", "--shadow"],
+    ["warmup"],
+    ["promote", "--yes"],
+    ["load", "B", "vC.onnx"],
+    ["shift", "10"],
+]
+
+
+@pytest.mark.parametrize("command", FLEET_COMMANDS, ids=" ".join)
+def test_every_admin_command_runs_on_each_instance_of_a_fleet(run, mutable, down_url, command):
+    result = run("admin", *command, *admin_args([mutable.url, down_url]), "--json")
+    assert result.exit_code == 1, result.output  # one instance is down
+    instances = json.loads(result.stdout)["instances"]
+    assert [(i["url"], i["ok"]) for i in instances] == [(mutable.url, True), (down_url, False)]
 
 
 def test_the_same_url_twice_is_a_usage_error(run, server):

@@ -1,4 +1,4 @@
-"""Assignment maths (DESIGN.md section 4), proven without a server."""
+"""Assignment maths (docs/operations.md, traffic rules), proven without a server."""
 
 from __future__ import annotations
 
@@ -45,9 +45,15 @@ def test_buckets_are_uniform_enough_for_weights():
 
 
 def test_a_client_keeps_its_variant_while_weights_hold():
+    draws = (0.0, 0.3, 0.61, 0.99)  # the per-request random draw must not move a known client
+    kept = {}
     for client in CLIENTS[:200]:
-        first = choose(client_id=client, weight_a=0.6, weight_b=0.4)
-        assert all(choose(client_id=client, weight_a=0.6, weight_b=0.4) == first for _ in range(5))
+        answers = {
+            choose(client_id=client, weight_a=0.6, weight_b=0.4, random_bucket=r) for r in draws
+        }
+        assert len(answers) == 1, (client, answers)
+        kept[client] = answers.pop()
+    assert set(kept.values()) == {"A", "B"}, "clients must spread over both variants"
 
 
 def test_raising_b_moves_only_a_clients_to_b():
