@@ -9,6 +9,9 @@ from typing import Any
 
 import jsonschema
 import pytest
+from prometheus_client.metrics import MetricWrapperBase
+
+from edgeserve.observability import metrics
 
 from .assets import (
     COMPOSE_SCHEMA_PATH,
@@ -29,37 +32,26 @@ from .promql import (
     recording_rules,
 )
 
-# Metric families the server exports (DESIGN.md section 6); the suffixes are the series
-# prometheus-client writes for counters and histograms.
-EXPORTED_COUNTERS = {
-    "edgeserve_http_requests",
-    "edgeserve_inferences",
-    "edgeserve_shadow_comparisons",
-    "edgeserve_shadow_dropped",
-    "edgeserve_shadow_errors",
-    "edgeserve_rate_limited",
-    "edgeserve_canary_rollbacks",
+# The series prometheus-client writes for each kind of metric.
+SERIES_SUFFIXES = {
+    "counter": ("_total",),
+    "histogram": ("_bucket", "_sum", "_count"),
+    "gauge": ("",),
 }
-EXPORTED_HISTOGRAMS = {
-    "edgeserve_http_request_duration_seconds",
-    "edgeserve_request_body_bytes",
-    "edgeserve_inference_duration_seconds",
-    "edgeserve_shadow_topk_overlap",
-    "edgeserve_shadow_score_delta",
-}
-EXPORTED_GAUGES = {
-    "edgeserve_ab_weight",
-    "edgeserve_feature_enabled",
-    "edgeserve_state_generation",
-    "edgeserve_model_info",
-    "edgeserve_build_info",
-    "edgeserve_inflight_requests",
-}
-EXPORTED_SERIES = (
-    {f"{name}_total" for name in EXPORTED_COUNTERS}
-    | {f"{name}_{suffix}" for name in EXPORTED_HISTOGRAMS for suffix in ("bucket", "sum", "count")}
-    | EXPORTED_GAUGES
-)
+
+
+def exported_series() -> set[str]:
+    """Every series the server exports, read from the metrics module itself (never copied)."""
+    families = [
+        family
+        for metric in vars(metrics).values()
+        if isinstance(metric, MetricWrapperBase)
+        for family in metric.describe()
+    ]
+    return {family.name + suffix for family in families for suffix in SERIES_SUFFIXES[family.type]}
+
+
+EXPORTED_SERIES = exported_series()
 
 RULE_NAME = re.compile(r"^(?:[a-z]+(?:_[a-z]+)*:)?edgeserve_[a-z0-9_]+:[a-z0-9_]+$")
 

@@ -1,4 +1,4 @@
-"""Logs are one JSON object a line, one access line per request (DESIGN.md 6).
+"""Logs are one JSON object a line, one access line per request (docs/operations.md 4).
 
 One server answers a 200 inference, a 400, a 404, an authorised and an unauthorised admin
 call; each test reads what it printed.

@@ -1,4 +1,4 @@
-"""With WORKERS=2, /metrics counts every worker's requests exactly once (DESIGN.md 6)."""
+"""With WORKERS=2, /metrics counts every worker's requests exactly once (docs/operations.md 5)."""
 
 from __future__ import annotations
 

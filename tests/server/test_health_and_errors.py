@@ -1,4 +1,4 @@
-"""Health endpoints, the error envelope and the Trace-Id rules of DESIGN.md section 3."""
+"""Health endpoints, the error envelope and the Trace-Id rules of docs/operations.md."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""POST /v1/infer answers in the shape DESIGN.md section 3 gives."""
+"""POST /v1/infer answers in the shape docs/operations.md section 2 gives."""
 
 from __future__ import annotations
 
