@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated
 
@@ -26,6 +27,15 @@ def read_env_file(path: Path) -> dict[str, str]:
     return values
 
 
+def layered_environment(
+    environ: Mapping[str, str], from_file: Mapping[str, str], options: Mapping[str, object]
+) -> dict[str, str]:
+    """Options given win over the environment, which wins over the env file."""
+    layered = {**from_file, **environ}
+    layered.update({name: str(value) for name, value in options.items() if value is not None})
+    return layered
+
+
 def _env_option(variable: str, default: object, help: str) -> typer.models.OptionInfo:
     """An option that overrides a setting; its help names the variable and the default."""
     return typer.Option(help=f"{help} (overrides {variable}).", show_default=str(default))
@@ -43,14 +53,13 @@ def serve_command(
     ] = None,
 ) -> None:
     """Serve the models in slots A and B over HTTP."""
-    environ = dict(os.environ)
+    from_file: dict[str, str] = {}
     if env_file is not None:
         if not env_file.is_file():
             fail(f"env file {env_file} does not exist: give an existing file", USAGE_ERROR)
-        environ = {**read_env_file(env_file), **environ}
-    for name, value in (("HOST", host), ("PORT", port), ("WORKERS", workers)):
-        if value is not None:
-            environ[name] = str(value)
+        from_file = read_env_file(env_file)
+    options = {"HOST": host, "PORT": port, "WORKERS": workers}
+    environ = layered_environment(os.environ, from_file, options)
     try:
         settings = load_settings(environ)
     except SettingsError as error:

@@ -6,6 +6,7 @@ import sys
 
 import httpx
 
+from edgeserve.cli.serve import layered_environment
 from tests.support.server import base_env, free_port, start_server, stop_server
 
 
@@ -54,3 +55,10 @@ def test_a_bad_setting_is_a_one_line_usage_error_naming_the_variable(run):
     assert result.exit_code == 2, result.output
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "WORKERS" in lines[0], lines
+
+
+def test_options_win_over_the_environment_which_wins_over_the_env_file():
+    from_file = {"PORT": "1111", "AB_WEIGHT_B": "3", "LOG_FORMAT": "console"}
+    environ = {"PORT": "2222", "AB_WEIGHT_B": "1"}
+    layered = layered_environment(environ, from_file, {"PORT": 3333, "HOST": None})
+    assert layered == {"PORT": "3333", "AB_WEIGHT_B": "1", "LOG_FORMAT": "console"}, layered

@@ -171,3 +171,23 @@ def test_error_lines_carry_the_error_code_of_the_envelope(logged):
 
 def test_admin_token_never_appears_in_the_output(logged):
     assert ADMIN_TOKEN not in logged.output
+
+
+def test_console_format_writes_readable_lines_instead_of_json():
+    with running_server(LOG_FORMAT="console") as server, server.client() as client:
+        assert client.get("/health").status_code == 200
+        assert wait_for_line(server, "route=/health")
+        output = server.output()
+    access = [line for line in output.splitlines() if "route=/health" in line]
+    assert len(access) == 1, output[-2000:]
+    assert "request" in access[0] and "status=200" in access[0], access
+    assert not any(line.startswith("{") for line in output.splitlines()), output[-2000:]
+
+
+def wait_for_line(server: Server, fragment: str, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while fragment not in server.output():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True

@@ -7,7 +7,7 @@ import time
 
 from tests.support.images import ORANGE, image_b64
 from tests.support.metrics import metric_sum
-from tests.support.models import save_fails_on_real_images
+from tests.support.models import save_fails_on_real_images, save_slow
 from tests.support.server import REPO, running_server
 
 RED = {"image_b64": image_b64((255, 0, 0))}
@@ -87,3 +87,26 @@ def test_canary_guard_sets_b_weight_to_zero_when_b_fails(tmp_path):
         assert metric_sum(server, "edgeserve_canary_rollbacks_total") == 1
         assert '"event": "canary_rollback"' in server.output()
     assert '"ab_weight_b": 0.0' in state_path.read_text()
+
+
+def test_shadow_runs_up_to_the_cap_and_drops_the_rest(tmp_path):
+    shutil.copy(REPO / "models" / "vA.onnx", tmp_path / "vA.onnx")
+    slow_b = save_slow(tmp_path / "slow.onnx", img_size=1536)  # seconds per shadow run
+    env = {"MODEL_VA_PATH": str(tmp_path / "vA.onnx"), "MODEL_VB_PATH": str(slow_b)}
+    with running_server(
+        SHADOW_ENABLED="true", SHADOW_MAX_INFLIGHT="1", WARMUP_RUNS="0", **env
+    ) as server:
+        with server.client() as client:
+            for _ in range(4):  # A answers in milliseconds, while the first shadow still runs
+                assert client.post("/v1/infer", json=RED).status_code == 200
+
+        def shadows() -> tuple[float, float]:
+            return (
+                metric_sum(server, "edgeserve_shadow_comparisons_total"),
+                metric_sum(server, "edgeserve_shadow_dropped_total"),
+            )
+
+        assert wait_for(lambda: sum(shadows()) == 4, timeout=60), shadows()
+        compared, dropped = shadows()
+    # The first shadow runs; the three that come while it still runs are over the cap of 1.
+    assert (compared, dropped) == (1, 3)

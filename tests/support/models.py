@@ -91,3 +91,33 @@ def save_nhwc_probabilities(path: Path, size: int = 32) -> Path:
     )
     save_model(model, str(path))
     return path
+
+
+def save_slow(path: Path, img_size: int = 1024, channels: int = 64) -> Path:
+    """A colour classifier that takes long to run: a wide 7x7 convolution over a large image.
+
+    Slow on purpose and by arithmetic, not by sleeping, so requests really are in flight."""
+    rng = np.random.default_rng(0)
+    kernels = rng.normal(size=(channels, 3, 7, 7)).astype(np.float32) / 100
+    weights = rng.normal(size=(channels, len(LABELS))).astype(np.float32)
+    nodes = [
+        helper.make_node("Conv", ["image", "kernels"], ["features"], pads=[3, 3, 3, 3]),
+        helper.make_node("GlobalAveragePool", ["features"], ["pooled"]),
+        helper.make_node("Flatten", ["pooled"], ["flat"]),
+        helper.make_node("MatMul", ["flat", "weights"], ["logits"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "slow",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 3, "h", "w"])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", len(LABELS)])],
+        initializer=[
+            numpy_helper.from_array(kernels, "kernels"),
+            numpy_helper.from_array(weights, "weights"),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    helper.set_model_props(model, {**COLOUR_META, "img_size": str(img_size)})
+    save_model(model, str(path))
+    return path
