@@ -95,3 +95,18 @@ def test_client_ids_we_make_are_valid_and_others_are_checked():
     assert not valid_client_id("short")
     assert not valid_client_id("has spaces in it!")
     assert not valid_client_id(None)
+
+
+def test_without_any_weight_everything_goes_to_a():
+    assert share_of_a(0, 0) == 1.0
+
+
+def test_a_weight_of_zero_sends_even_the_lowest_bucket_to_b():
+    assert variant_for_bucket(0.0, weight_a=0.0, weight_b=1.0) == "B"
+    assert variant_for_bucket(0.5, weight_a=1.0, weight_b=1.0) == "B"  # A holds [0, 0.5)
+
+
+def test_client_ids_we_make_carry_128_random_bits():
+    ids = {new_client_id() for _ in range(100)}
+    assert len(ids) == 100
+    assert {len(i) for i in ids} == {22}, ids  # 16 bytes in URL-safe base64, no padding
