@@ -36,9 +36,9 @@ def test_demo_disagreements_show_up_in_shadow_metrics():
         for colour in [ORANGE, (255, 0, 0), ORANGE, (0, 0, 255)]:
             r = client.post("/v1/infer", json={"image_b64": image_b64(colour)})
             assert r.headers["X-Edgeserve-Variant"] == "A"
-        assert wait_for(
-            lambda: metric_sum(server, "edgeserve_shadow_comparisons_total", result="disagree") == 2
-        )
+        # Shadow runs finish after the answers: wait for all four before reading any count.
+        assert wait_for(lambda: metric_sum(server, "edgeserve_shadow_comparisons_total") == 4)
+        assert metric_sum(server, "edgeserve_shadow_comparisons_total", result="disagree") == 2
         assert metric_sum(server, "edgeserve_shadow_comparisons_total", result="agree") == 2
         assert metric_sum(server, "edgeserve_shadow_topk_overlap_count") == 4
         assert '"event": "shadow_disagreement"' in server.output()

@@ -9,6 +9,7 @@ import signal
 import httpx
 
 from tests.support.images import image_b64
+from tests.support.metrics import metric_sum
 from tests.support.server import base_env, start_server, stop_server
 
 # A large image at the largest img_size keeps each request busy for a while.
@@ -25,7 +26,10 @@ async def burst_then_sigterm(server, total: int) -> list[int | str]:
                 return type(error).__name__
 
         tasks = [asyncio.create_task(one()) for _ in range(total)]
-        await asyncio.sleep(0.3)
+        # Signal only once every request is accepted and being worked on, not before or after.
+        while metric_sum(server, "edgeserve_inflight_requests") < total:
+            assert not any(task.done() for task in tasks), "requests ended before the signal"
+            await asyncio.sleep(0.01)
         os.kill(server.process.pid, signal.SIGTERM)
         return await asyncio.gather(*tasks)
 
