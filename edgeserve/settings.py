@@ -6,6 +6,7 @@ import itertools
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -111,31 +112,35 @@ def _fail(name: str, raw: str, allowed: str) -> SettingsError:
     return SettingsError(f"{name}={raw!r} is not allowed: expected {allowed}")
 
 
+# The parsers are module functions bound with partial, not closures, so that what they check
+# is code a test (and `make mutate`) reaches at parse time rather than at import time.
 def _integer(minimum: int, maximum: int | None = None) -> Callable[[str, str], int]:
-    def parse(name: str, raw: str) -> int:
-        bounds = f">= {minimum}" if maximum is None else f"{minimum}..{maximum}"
-        try:
-            value = int(raw)
-        except ValueError:
-            raise _fail(name, raw, f"a whole number {bounds}") from None
-        if value < minimum or (maximum is not None and value > maximum):
-            raise _fail(name, raw, f"a whole number {bounds}")
-        return value
+    return partial(_parse_integer, minimum=minimum, maximum=maximum)
 
-    return parse
+
+def _parse_integer(name: str, raw: str, *, minimum: int, maximum: int | None) -> int:
+    bounds = f">= {minimum}" if maximum is None else f"{minimum}..{maximum}"
+    try:
+        value = int(raw)
+    except ValueError:
+        raise _fail(name, raw, f"a whole number {bounds}") from None
+    if value < minimum or (maximum is not None and value > maximum):
+        raise _fail(name, raw, f"a whole number {bounds}")
+    return value
 
 
 def _number(minimum: float) -> Callable[[str, str], float]:
-    def parse(name: str, raw: str) -> float:
-        try:
-            value = float(raw)
-        except ValueError:
-            raise _fail(name, raw, f"a number >= {minimum:g}") from None
-        if not value >= minimum or value == float("inf"):
-            raise _fail(name, raw, f"a finite number >= {minimum:g}")
-        return value
+    return partial(_parse_number, minimum=minimum)
 
-    return parse
+
+def _parse_number(name: str, raw: str, *, minimum: float) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise _fail(name, raw, f"a number >= {minimum:g}") from None
+    if not value >= minimum or value == float("inf"):
+        raise _fail(name, raw, f"a finite number >= {minimum:g}")
+    return value
 
 
 def _boolean(name: str, raw: str) -> bool:
@@ -148,13 +153,14 @@ def _boolean(name: str, raw: str) -> bool:
 
 
 def _choice(*options: str) -> Callable[[str, str], str]:
-    def parse(name: str, raw: str) -> str:
-        word = raw.strip().lower()
-        if word not in options:
-            raise _fail(name, raw, "one of " + ", ".join(options))
-        return word
+    return partial(_parse_choice, options=options)
 
-    return parse
+
+def _parse_choice(name: str, raw: str, *, options: tuple[str, ...]) -> str:
+    word = raw.strip().lower()
+    if word not in options:
+        raise _fail(name, raw, "one of " + ", ".join(options))
+    return word
 
 
 def _text(name: str, raw: str) -> str:

@@ -111,3 +111,93 @@ def test_prometheus_multiproc_dir_from_settings_is_the_metrics_folder(tmp_path, 
     settings = load_settings({**MODELS, "PROMETHEUS_MULTIPROC_DIR": str(folder)})
     assert prepare_metrics_dir(settings) == folder
     assert os.environ["PROMETHEUS_MULTIPROC_DIR"] == str(folder)  # what prometheus-client reads
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"PORT": "70000"}, "PORT='70000' is not allowed: expected a whole number 0..65535"),
+        ({"PORT": "http"}, "PORT='http' is not allowed: expected a whole number 0..65535"),
+        (
+            {"MAX_BODY_BYTES": "0"},
+            "MAX_BODY_BYTES='0' is not allowed: expected a whole number >= 1",
+        ),
+        ({"AB_WEIGHT_A": "lots"}, "AB_WEIGHT_A='lots' is not allowed: expected a number >= 0"),
+        ({"AB_WEIGHT_A": "inf"}, "AB_WEIGHT_A='inf' is not allowed: expected a finite number >= 0"),
+        (
+            {"CANARY_MAX_LATENCY_RATIO": "0.5"},
+            "CANARY_MAX_LATENCY_RATIO='0.5' is not allowed: expected a finite number >= 1",
+        ),
+        (
+            {"SHADOW_ENABLED": "maybe"},
+            "SHADOW_ENABLED='maybe' is not allowed: expected true or false "
+            "(also 1/0, yes/no, on/off)",
+        ),
+        ({"LOG_FORMAT": "xml"}, "LOG_FORMAT='xml' is not allowed: expected one of json, console"),
+        ({"MODEL_VA_PATH": " "}, "MODEL_VA_PATH=' ' is not allowed: expected a file path"),
+        (
+            {"AB_WEIGHT_A": "0", "AB_WEIGHT_B": "0"},
+            "AB_WEIGHT_A=0 and AB_WEIGHT_B=0 are not allowed together: "
+            "at least one weight must be above 0",
+        ),
+        (
+            {"MODEL_VB_PATH": "/nowhere/vB.onnx"},
+            "MODEL_VB_PATH='/nowhere/vB.onnx' is not allowed: expected an existing ONNX model "
+            "file (run 'edgeserve models demo' to build the demo models)",
+        ),
+        (
+            {"MODEL_VB_PATH": "", "AB_WEIGHT_B": "0.5"},
+            "AB_WEIGHT_B='0.5' is not allowed without a B model: "
+            "set MODEL_VB_PATH or AB_WEIGHT_B=0",
+        ),
+        (
+            {"MODEL_DIR": "/nowhere"},
+            "MODEL_DIR='/nowhere' is not allowed: expected an existing folder",
+        ),
+    ],
+)
+def test_each_refusal_says_exactly_what_is_allowed(env, message):
+    with pytest.raises(SettingsError) as raised:
+        load_settings({**MODELS, **env})
+    assert str(raised.value) == message
+
+
+def test_values_at_the_edges_and_every_word_for_true_and_false_are_accepted(tmp_path):
+    settings = load_settings(
+        {
+            **MODELS,
+            "PORT": "65535",
+            "ADMIN_TOKEN": "x" * 16,
+            "AB_WEIGHT_B": "0.5",
+            "SHADOW_ENABLED": "yes",
+            "CANARY_ENABLED": "ON",
+            "STICKY_COOKIE": "off",
+            "MODEL_DIR": str(tmp_path),
+        }
+    )
+    assert (settings.port, settings.admin_token, settings.ab_weight_b) == (65535, "x" * 16, 0.5)
+    assert (settings.shadow_enabled, settings.canary_enabled, settings.sticky_cookie) == (
+        True,
+        True,
+        False,
+    )
+    assert settings.model_dir == tmp_path, "a MODEL_DIR given is kept"
+
+
+def test_without_a_mapping_the_process_environment_is_read(monkeypatch):
+    for name, value in {**MODELS, "PORT": "1234"}.items():
+        monkeypatch.setenv(name, value)
+    assert load_settings().port == 1234
+
+
+def test_every_setting_has_a_one_line_meaning():
+    documented = env_example_lines()[0::2]
+    assert all(line.startswith("# ") and len(line) > 2 for line in documented), documented
+
+
+def test_inference_threads_share_the_cores_among_workers_and_sessions_default_to_one():
+    cores = os.cpu_count() or 1
+    assert Settings(workers=2).inference_threads() == max(1, cores // 2)
+    assert Settings(workers=cores + 1).inference_threads() == 1
+    assert Settings().session_threads() == 1
+    assert Settings(intra_op_threads=3).session_threads() == 3
