@@ -52,8 +52,8 @@ def test_p95_is_the_value_below_which_95_percent_fall():
 
 
 def test_the_latency_verdict_names_both_p95s_and_the_ratio():
-    verdict = fed([(True, 0.010)] * 20, [(True, 0.030)] * 20).verdict()
-    assert verdict == "B p95 latency 30.0 ms is 3.0x A's 10.0 ms, above 2x"
+    verdict = fed([(True, 0.200)] * 20, [(True, 0.500)] * 20).verdict()
+    assert verdict == "B p95 latency 500.0 ms is 2.5x A's 200.0 ms, above 2x"
 
 
 def test_latency_at_exactly_the_ratio_is_tolerated():

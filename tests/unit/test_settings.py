@@ -197,7 +197,9 @@ def test_every_setting_has_a_one_line_meaning():
 
 def test_inference_threads_share_the_cores_among_workers_and_sessions_default_to_one():
     cores = os.cpu_count() or 1
+    assert Settings(workers=1).inference_threads() == cores
     assert Settings(workers=2).inference_threads() == max(1, cores // 2)
+    assert isinstance(Settings(workers=1).inference_threads(), int)  # it sizes a thread pool
     assert Settings(workers=cores + 1).inference_threads() == 1
     assert Settings().session_threads() == 1
     assert Settings(intra_op_threads=3).session_threads() == 3
