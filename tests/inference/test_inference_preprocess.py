@@ -42,8 +42,9 @@ def test_whitespace_and_line_breaks_are_ignored():
     assert decode_base64(f"  {text}\r\n ") == b"x" * 200
 
 
-def test_missing_padding_is_tolerated():
-    assert decode_base64(base64.b64encode(b"abcd").decode().rstrip("=")) == b"abcd"
+@pytest.mark.parametrize("data", [b"abcd", b"abcde"], ids=["two '=' dropped", "one '=' dropped"])
+def test_missing_padding_is_tolerated(data):
+    assert decode_base64(base64.b64encode(data).decode().rstrip("=")) == data
 
 
 def test_url_safe_alphabet_is_accepted():
@@ -135,9 +136,18 @@ def test_jpeg_header_claiming_30000x30000_is_refused_before_decoding(solid):
 
 
 def test_pils_own_decompression_bomb_error_is_image_too_large(raw_png):
-    # A cap above PIL's own limit lets PIL's DecompressionBombError fire; it must not be a 500.
+    # A cap above PIL's own limit lets PIL's DecompressionBombError fire; it must not be a 500,
+    # and the limit it names is the one that fired: twice PIL's MAX_IMAGE_PIXELS.
     err = image_error(raw_png(30000, 30000, 8, 2, rows=None), max_pixels=10**12)
     assert err.code == "image_too_large", err.message
+    assert f"has more than {2 * Image.MAX_IMAGE_PIXELS} pixels" in err.message, err.message
+
+
+def test_the_cap_counts_width_times_height_of_a_wide_image(solid):
+    err = image_error(solid(RED, size=(300, 20)), max_pixels=5_000)  # 6000 pixels, 20x20 < cap
+    assert err.message == ("the image 300x20 has more than 5000 pixels: downscale it and retry"), (
+        err.message
+    )
 
 
 def test_image_one_pixel_over_the_cap_is_refused(solid):
@@ -281,3 +291,19 @@ def test_tensor_bgr_order_reverses_channels():
 def test_tensor_of_a_non_rgb_image_is_converted_first():
     tensor = to_tensor(Image.new("L", (4, 4), 255), meta(mean=(0, 0, 0), std=(1, 1, 1)), 4)
     assert np.allclose(tensor, 1.0), tensor.ravel()[:3]
+
+
+def test_tensor_nhwc_layout_applies_mean_and_std_as_float32():
+    halves = meta(layout="NHWC", mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
+    tensor = to_tensor(Image.new("RGB", (4, 4), RED), halves, 4)
+    assert tensor.dtype == np.float32, tensor.dtype
+    assert np.allclose(tensor[0, 1, 1], [1.0, -1.0, -1.0]), tensor[0, 1, 1]
+
+
+def test_tensor_resizes_with_bilinear_filtering():
+    # Two colours side by side: the filter decides the blended columns at the seam.
+    image = Image.new("RGB", (8, 8), RED)
+    image.paste(BLUE, (4, 0, 8, 8))
+    plain = meta(layout="NHWC", mean=(0, 0, 0), std=(1, 1, 1))
+    want = np.asarray(image.resize((5, 5), Image.Resampling.BILINEAR), dtype=np.float32) / 255
+    assert np.allclose(to_tensor(image, plain, 5)[0], want, atol=1e-6)
