@@ -200,16 +200,27 @@ def test_a_state_cannot_be_changed_in_place(state):
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
-    lambda children: st.lists(children, max_size=3)
-    | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
+    ),
     max_leaves=12,
 )
 
 
+slot_specs = st.fixed_dictionaries(
+    {"path": json_values | st.just("/m/vA.onnx"), "version": json_values | st.just(SHA_A)}
+)
+models = st.dictionaries(st.sampled_from(["A", "B", "C"]), json_values | slot_specs, max_size=3)
+
+
 def mutated_documents() -> st.SearchStrategy[dict[str, Any]]:
-    """A valid document with some fields replaced by arbitrary JSON."""
+    """A valid document with some fields, or its models, replaced by arbitrary JSON."""
     fields = st.sampled_from([*document()])
-    return st.dictionaries(fields, json_values, max_size=3).map(lambda d: document(**d))
+    changed = st.dictionaries(fields, json_values, max_size=3)
+    return st.one_of(
+        changed.map(lambda d: document(**d)),
+        models.map(lambda m: document(models=m)),
+    )
 
 
 @settings(max_examples=300, deadline=None)
