@@ -77,9 +77,11 @@ def inspect_table(info: dict[str, Any]) -> Table:
     for kind in ("inputs", "outputs"):
         for arg in info[kind]:
             table.add_row(kind[:-1], f"{arg['name']} {arg['type']} {_shape(arg['shape'])}")
-    size = info["fixed_size"] or info["default_img_size"]
+    height, width = info["input_size"]
     fixed = "fixed" if info["fixed_size"] else "default"
-    table.add_row("layout", f"{info['layout']}, {info['channel_order']}, {size}x{size} ({fixed})")
+    table.add_row(
+        "layout", f"{info['layout']}, {info['channel_order']}, {height}x{width} ({fixed})"
+    )
     table.add_row(
         "preprocessing",
         f"x * {info['scale']:.6g}, mean {_numbers(info['mean'])}, std {_numbers(info['std'])}",

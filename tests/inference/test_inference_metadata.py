@@ -18,14 +18,14 @@ def test_defaults_apply_when_the_model_has_no_metadata(tiny_model):
     meta = Model.load(tiny_model()).meta
     got = (meta.labels, meta.layout, meta.channel_order, meta.scale, meta.output)
     assert got == (("class_0", "class_1", "class_2"), "NCHW", "RGB", 1 / 255, "logits"), got
-    assert (meta.mean, meta.std, meta.default_img_size) == (IMAGENET_MEAN, IMAGENET_STD, 224)
+    assert (meta.mean, meta.std, meta.input_size) == (IMAGENET_MEAN, IMAGENET_STD, (224, 224))
 
 
 def test_metadata_props_are_read(tiny_model):
     path = tiny_model(metadata={"labels": ["r", "g", "b"], "scale": "1/255", "img_size": 96})
     meta = Model.load(path).meta
-    got = (meta.labels, meta.scale, meta.default_img_size)
-    assert got == (("r", "g", "b"), 1 / 255, 96), got
+    got = (meta.labels, meta.scale, meta.input_size)
+    assert got == (("r", "g", "b"), 1 / 255, (96, 96)), got
 
 
 def test_sidecar_json_overrides_labels(tiny_model):
@@ -33,7 +33,7 @@ def test_sidecar_json_overrides_labels(tiny_model):
     sidecar_path(path).write_text(json.dumps({"labels": ["rouge", "vert", "bleu"]}))
     meta = Model.load(path).meta
     assert meta.labels == ("rouge", "vert", "bleu"), meta.labels
-    assert meta.default_img_size == 96, "keys the sidecar leaves out keep the model's value"
+    assert meta.input_size == (96, 96), "keys the sidecar leaves out keep the model's value"
 
 
 def test_sidecar_sits_next_to_the_model_without_the_onnx_suffix(tmp_path):
@@ -71,7 +71,7 @@ def test_duplicate_labels_are_allowed_as_in_imagenet():
 
 def test_layout_is_inferred_nhwc_from_a_last_axis_of_three():
     meta = build_meta({}, [1, 32, 32, 3], [1, 3])
-    assert (meta.layout, meta.fixed_size, meta.default_img_size) == ("NHWC", 32, 32), meta
+    assert (meta.layout, meta.fixed, meta.input_size) == ("NHWC", True, (32, 32)), meta
 
 
 def test_layout_that_contradicts_the_input_shape_is_refused():
@@ -86,12 +86,12 @@ def test_unknown_layout_value_is_refused():
 
 def test_unknown_output_kind_is_refused():
     with pytest.raises(ModelLoadError, match=r"output .* must be one of"):
-        build_meta({"output": "sigmoid"}, NCHW, OUT3)
+        build_meta({"output": "softmax"}, NCHW, OUT3)
 
 
-def test_non_square_fixed_input_is_refused():
-    with pytest.raises(ModelLoadError, match="not square"):
-        build_meta({}, [1, 3, 224, 192], [1, 3])
+def test_non_square_fixed_input_is_served_at_its_own_size():
+    meta = build_meta({}, [1, 3, 32, 128], [1, 3])
+    assert (meta.input_size, meta.fixed, meta.sources["input_size"]) == ((32, 128), True, "model")
 
 
 def test_img_size_that_contradicts_a_fixed_input_is_refused():

@@ -10,7 +10,7 @@ import pytest
 from onnx import TensorProto, helper
 from PIL import Image
 
-from edgeserve.errors import InferenceError, ModelLoadError
+from edgeserve.errors import EdgeserveError, InferenceError, ModelLoadError
 from edgeserve.inference.model import Model, Prediction, softmax
 from edgeserve.inference.preprocess import to_tensor
 
@@ -133,22 +133,25 @@ def test_nhwc_fixed_size_probability_model_loads_and_classifies(tiny_model):
     path = tiny_model(layout="NHWC", size=32, batch=1, output="probabilities", metadata=metadata)
     model = Model.load(path)
     meta = model.meta
-    got = (meta.layout, meta.fixed_size, meta.default_img_size, model.batch_dynamic)
-    assert got == ("NHWC", 32, 32, False), got
+    got = (meta.layout, meta.fixed, meta.input_size, model.batch_dynamic)
+    assert got == ("NHWC", True, (32, 32), False), got
     labels = [top1(model, rgb, 32) for rgb in [(250, 10, 10), (0, 200, 0), (5, 5, 240)]]
     assert labels == ["red", "green", "blue"], labels
 
 
 def test_fixed_size_model_accepts_only_its_own_size(tiny_model):
     model = Model.load(tiny_model(layout="NHWC", size=32, metadata=PLAIN))
-    assert (model.accepts_size(32), model.accepts_size(64)) == (True, False)
+    assert model.size_for(32) == (32, 32)
+    with pytest.raises(EdgeserveError, match="it takes 32x32 images") as err:
+        model.size_for(64)
+    assert (err.value.status_code, err.value.code) == (422, "invalid_img_size")
 
 
 def test_dynamic_size_model_accepts_any_size(tiny_model):
     model = Model.load(tiny_model(metadata=PLAIN))
-    sizes = [s for s in (1, 32, 224, 1000) if not model.accepts_size(s)]
-    assert sizes == [], sizes
-    assert model.meta.default_img_size == 224, model.meta
+    sizes = [model.size_for(s) for s in (1, 32, 224, 1000)]
+    assert sizes == [(1, 1), (32, 32), (224, 224), (1000, 1000)], sizes
+    assert model.size_for(None) == (224, 224), model.meta
 
 
 def test_bgr_model_gets_channels_swapped(tiny_model):
