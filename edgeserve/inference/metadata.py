@@ -70,17 +70,14 @@ class ModelMeta:
     pad_value: tuple[int, ...] = (0, 0, 0)
     color: str = "rgb"
     exif_transpose: bool = False
+    described: bool = True
+    """The sidecar or the model's metadata said something about preprocessing."""
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
     """Where each key's value came from: "sidecar", "model" or "assumed"."""
 
     @property
     def channels(self) -> int:
         return len(self.mean)
-
-    @property
-    def described(self) -> bool:
-        """Whether the sidecar or the model said anything about preprocessing."""
-        return any(self.sources.get(key) != ASSUMED for key in PREPROCESSING_KEYS)
 
     def assumed(self) -> dict[str, Any]:
         """The preprocessing values nobody gave, which defaults filled in."""
@@ -226,6 +223,7 @@ def build_meta(
         pad_value=pad_value,
         color=color,
         exif_transpose=_flag(merged, "exif_transpose", fail),
+        described=bool(set(merged) - set(LABEL_KEYS)),
         sources={key: value for key, value in sources.items() if key in META_KEYS},
     )
 

@@ -239,6 +239,29 @@ def test_top_k_breaks_ties_by_lower_index(five_class):
     assert [p.index for p in preds] == [0, 1], preds
 
 
+@pytest.mark.parametrize("k", [1, 2, 3, 5, 17, 100, 999, 1000])
+def test_equal_scores_are_ordered_by_ascending_index_for_every_top_k(five_class, k):
+    # argpartition alone keeps an arbitrary subset of the scores tied at the cut
+    row = np.zeros(1000, dtype=np.float32)
+    row[[700, 300]] = 0.5
+    five_class.meta = dataclasses.replace(five_class.meta, labels=tuple(map(str, range(1000))))
+    got = [p.index for p in five_class.top_k(row, k)]
+    want = ([300, 700] + [i for i in range(1000) if i not in (300, 700)])[:k]
+    assert got == want, (k, got[:10])
+
+
+def test_top_k_keeps_nan_scores_last(five_class):
+    preds = five_class.top_k(np.array([np.nan, 0.5, np.nan, 0.2, 0.1], dtype=np.float32), 3)
+    assert [p.index for p in preds] == [1, 3, 4], preds
+
+
+def test_sigmoid_output_gives_independent_scores(tiny_model):
+    model = Model.load(tiny_model(metadata={**PLAIN, "output": "sigmoid"}))
+    tensor = to_tensor(Image.new("RGB", (8, 8), (200, 100, 0)), model.meta, 8)
+    logits = model.session.run(None, {"image": tensor})[0]
+    assert np.allclose(model.run(tensor), 1 / (1 + np.exp(-logits)), atol=1e-6), logits
+
+
 def test_top_k_accepts_a_batch_row_of_shape_1_by_k(five_class):
     preds = five_class.top_k(np.array([[0.1, 0.4, 0.05, 0.3, 0.15]], dtype=np.float32), 1)
     assert [p.label for p in preds] == ["b"], preds

@@ -293,3 +293,27 @@ def test_tensor_bgr_order_reverses_channels():
 def test_tensor_of_a_non_rgb_image_is_converted_first():
     tensor = to_tensor(Image.new("L", (4, 4), 255), meta(mean=(0, 0, 0), std=(1, 1, 1)), 4)
     assert np.allclose(tensor, 1.0), tensor.ravel()[:3]
+
+
+@pytest.mark.parametrize("name", ["nearest", "bilinear", "bicubic", "lanczos", "box", "hamming"])
+def test_each_interpolation_is_pillows_filter_of_that_name(name):
+    image = Image.effect_noise((37, 23), 60).convert("RGB")
+    plain = meta(mean=(0, 0, 0), std=(1, 1, 1), scale=1.0, interpolation=name)
+    filters = {f.name.lower(): f for f in Image.Resampling}
+    want = np.asarray(image.resize((16, 12), filters[name]), dtype=np.float32)
+    got = to_tensor(image, plain, (12, 16))[0].transpose(1, 2, 0)
+    assert np.array_equal(got, want), name
+
+
+def test_letterbox_pads_with_the_pad_value_centred():
+    plain = meta(mean=(0, 0, 0), std=(1, 1, 1), scale=1.0, resize="letterbox", pad_value=(9, 8, 7))
+    tensor = to_tensor(Image.new("RGB", (40, 20), RED), plain, 40)[0]
+    rows = tensor[:, :, 20].T.tolist()  # top to bottom through the middle column
+    assert rows[:10] == [[9, 8, 7]] * 10 and rows[10:30] == [[255, 0, 0]] * 20, rows
+    assert rows[30:] == [[9, 8, 7]] * 10, rows
+
+
+def test_grayscale_model_gets_one_luma_channel():
+    grey = meta(mean=(0,), std=(1,), scale=1.0, color="grayscale", pad_value=(0,))
+    tensor = to_tensor(Image.new("RGB", (4, 4), (255, 0, 0)), grey, 4)
+    assert tensor.shape == (1, 1, 4, 4) and np.all(tensor == 76), tensor.ravel()[:3]
