@@ -9,7 +9,15 @@ from typing import Annotated, Any
 import typer
 
 from edgeserve.cli.options import normalise_url
-from edgeserve.cli.output import USAGE_ERROR, console, emit_json, error_line, fail, progress
+from edgeserve.cli.output import (
+    USAGE_ERROR,
+    console,
+    emit_json,
+    error_line,
+    fail,
+    progress,
+    warning_line,
+)
 from edgeserve.cli.render import predictions_table
 from edgeserve.errors import EdgeserveError
 from edgeserve.settings import Settings
@@ -138,7 +146,7 @@ def _offline(model_path: Path, slot: str | None, top_k: int, img_size: int | Non
     except EdgeserveError as error:
         fail(error.message.replace("img_size", "--img-size", 1), USAGE_ERROR)
     for _event, message in classifier.doubts():
-        error_line(f"warning: {message}")
+        warning_line(message)
     settings = _settings()
     draft = draft_size(classifier.meta, size) if settings.jpeg_draft else None
 

@@ -270,3 +270,13 @@ def test_top_k_accepts_a_batch_row_of_shape_1_by_k(five_class):
 def test_prediction_to_dict_is_json_ready():
     got = Prediction(index=3, label="red", score=0.123456789).to_dict()
     assert got == {"index": 3, "label": "red", "score": 0.123457}, got
+
+
+def test_a_described_logits_model_raises_no_doubt(tiny_model):
+    assert Model.load(tiny_model(metadata=PLAIN)).doubts() == []
+
+
+def test_probabilities_described_as_logits_raise_a_doubt(tiny_model):
+    model = Model.load(tiny_model(output="probabilities", metadata=PLAIN))
+    events = [event for event, _message in model.doubts()]
+    assert events == ["model_output_looks_like_probabilities"], events
