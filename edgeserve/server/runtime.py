@@ -16,6 +16,7 @@ from PIL.Image import Image
 
 from edgeserve.errors import EdgeserveError, ModelLoadError
 from edgeserve.inference.batching import BatcherPool
+from edgeserve.inference.compat import check_labels
 from edgeserve.inference.model import Model, Prediction
 from edgeserve.inference.preprocess import decode_base64, decode_image, draft_size, to_tensor
 from edgeserve.inference.slots import VARIANTS, Slots, load_warm
@@ -23,7 +24,7 @@ from edgeserve.observability import metrics
 from edgeserve.observability.logging import log
 from edgeserve.settings import Settings
 from edgeserve.traffic.canary import CanaryGuard, GuardLimits
-from edgeserve.traffic.compare import compare
+from edgeserve.traffic.compare import NO_COMMON_LABEL, compare
 from edgeserve.traffic.state import RuntimeState, SlotModel, StateStore, apply_update
 
 STATE_POLL_SECONDS = 0.2
@@ -211,8 +212,19 @@ class Runtime:
             )
         return resolved
 
-    async def load_into(self, variant: str, requested: str) -> Model:
+    async def load_into(
+        self, variant: str, requested: str, *, allow_label_change: bool = False
+    ) -> Model:
         model = await self.load_model(self.resolve_in_model_dir(requested))
+        other_slot = "B" if variant == "A" else "A"
+        other = self.slots.get(other_slot)
+        check_labels(
+            model.meta.labels,
+            other.meta.labels if other else None,
+            slot=variant,
+            other_slot=other_slot,
+            allowed=allow_label_change,
+        )
         self.swap(variant, model)
         await self.commit(
             lambda state: replace(
@@ -313,8 +325,10 @@ class Runtime:
             return
         finally:
             self.shadow_inflight -= 1
-        result = compare(primary, shadow)
-        metrics.shadow_comparisons.labels("agree" if result.agree else "disagree").inc()
+        result = compare(primary, shadow, model.meta.labels)
+        metrics.shadow_comparisons.labels(result.outcome).inc()
+        if result.outcome == NO_COMMON_LABEL:
+            return  # B cannot name A's answer: no agreement to measure
         metrics.shadow_topk_overlap.observe(result.topk_overlap)
         metrics.shadow_score_delta.observe(result.score_delta)
         if not result.agree:
