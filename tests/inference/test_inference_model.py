@@ -280,3 +280,10 @@ def test_probabilities_described_as_logits_raise_a_doubt(tiny_model):
     model = Model.load(tiny_model(output="probabilities", metadata=PLAIN))
     events = [event for event, _message in model.doubts()]
     assert events == ["model_output_looks_like_probabilities"], events
+
+
+def test_a_dynamic_model_described_non_square_takes_only_its_own_size(tiny_model):
+    model = Model.load(tiny_model(metadata={**PLAIN, "input_size": [32, 128]}))
+    assert model.size_for(None) == (32, 128)
+    with pytest.raises(EdgeserveError, match="it takes 32x128 images, omit img_size"):
+        model.size_for(64)

@@ -11,7 +11,7 @@ from PIL import Image
 
 from edgeserve.errors import BadRequest, ImageError
 from edgeserve.inference.metadata import ModelMeta
-from edgeserve.inference.preprocess import decode_base64, decode_image, to_tensor
+from edgeserve.inference.preprocess import decode_base64, decode_image, draft_size, to_tensor
 
 CAP = 40_000_000
 RED, BLUE = (255, 0, 0), (0, 0, 255)
@@ -317,3 +317,9 @@ def test_grayscale_model_gets_one_luma_channel():
     grey = meta(mean=(0,), std=(1,), scale=1.0, color="grayscale", pad_value=(0,))
     tensor = to_tensor(Image.new("RGB", (4, 4), (255, 0, 0)), grey, 4)
     assert tensor.shape == (1, 1, 4, 4) and np.all(tensor == 76), tensor.ravel()[:3]
+
+
+def test_draft_decoding_asks_for_no_less_than_the_resize_needs():
+    crop = meta(resize="center_crop", resize_size=256, input_size=(224, 224))
+    assert draft_size(crop, (224, 224)) == (256, 256)
+    assert draft_size(meta(), (32, 128)) == (128, 32), "(width, height) for a stretch"
