@@ -10,27 +10,22 @@ SHOWN = 5  # labels named in the message; the rest are counted
 
 
 def check_labels(
-    new: Sequence[str], other: Sequence[str] | None, *, slot: str, other_slot: str, allowed: bool
+    new: Sequence[str], other: Sequence[str] | None, *, slot: str, allowed: bool
 ) -> None:
-    """Refuse (422 labels_mismatch) a model whose label set differs from the other slot's,
-    unless the caller says the change is intended: shadow and feedback compare by label."""
-    if other is None or allowed or set(new) == set(other):
+    """Refuse (422 labels_mismatch) a pair of models where B cannot name every label of A's,
+    unless the caller says the change is intended: shadow compares answers by label name.
+
+    B may add classes (a candidate that learned a new one); it may not drop or rename A's."""
+    if other is None or allowed:
         return
-    added = sorted(set(new) - set(other))
-    missing = sorted(set(other) - set(new))
-    parts = []
-    if added:
-        parts.append(f"{len(added)} new ({_some(added)})")
-    if missing:
-        parts.append(f"{len(missing)} missing ({_some(missing)})")
+    labels_a, labels_b = (other, new) if slot == "B" else (new, other)
+    missing = sorted(set(labels_a) - set(labels_b))
+    if not missing:
+        return
+    shown = ", ".join(missing[:SHOWN]) + (", ..." if len(missing) > SHOWN else "")
     raise ModelLoadError(
-        f"the model for slot {slot} has other labels than slot {other_slot}'s: "
-        f"{' and '.join(parts)}; load a model with the same labels, or send "
+        f"slot B's model has no label for {len(missing)} of slot A's labels ({shown}): "
+        "load a model that keeps A's labels (it may add new ones), or send "
         '"allow_label_change": true if the change is intended',
         code="labels_mismatch",
     )
-
-
-def _some(labels: list[str]) -> str:
-    shown = ", ".join(labels[:SHOWN])
-    return shown if len(labels) <= SHOWN else f"{shown}, ..."

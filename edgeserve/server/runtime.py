@@ -216,15 +216,9 @@ class Runtime:
         self, variant: str, requested: str, *, allow_label_change: bool = False
     ) -> Model:
         model = await self.load_model(self.resolve_in_model_dir(requested))
-        other_slot = "B" if variant == "A" else "A"
-        other = self.slots.get(other_slot)
-        check_labels(
-            model.meta.labels,
-            other.meta.labels if other else None,
-            slot=variant,
-            other_slot=other_slot,
-            allowed=allow_label_change,
-        )
+        other = self.slots.get("B" if variant == "A" else "A")
+        other_labels = other.meta.labels if other else None
+        check_labels(model.meta.labels, other_labels, slot=variant, allowed=allow_label_change)
         self.swap(variant, model)
         await self.commit(
             lambda state: replace(
