@@ -138,12 +138,12 @@ class Model:
         """(event, one-line message) for what was guessed or looks wrong about this model."""
         found = []
         if not self.meta.described:
-            assumed = ", ".join(f"{k}={v}" for k, v in self.meta.assumed().items())
+            assumed = ", ".join(f"{k}={v}" for k, v in self.meta.assumed().items() if v is not None)
             found.append(
                 (
                     "model_preprocessing_assumed",
                     f"model {self.name} describes no preprocessing, defaults assumed: {assumed}; "
-                    f"write a sidecar with: edgeserve models init {self.path}",
+                    "describe it in a sidecar next to the model: edgeserve models init MODEL.onnx",
                 )
             )
         if self.meta.output == "logits":

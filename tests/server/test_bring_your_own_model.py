@@ -84,6 +84,21 @@ def test_pipeline_serves_the_reference_after_a_hot_load_and_offline(server, mode
     assert "model_preprocessing_assumed" not in server.output()
 
 
+def test_a_model_without_description_is_served_with_a_warning_naming_the_defaults(
+    server, model_dir
+):
+    save_probe_model(model_dir / "bare.onnx", PIPELINES["torchvision"])
+    (model_dir / "bare.json").unlink()
+    with server.admin() as admin:
+        assert admin.post("/admin/models/A", json={"path": "bare.onnx"}).status_code == 200
+    warnings = [
+        json.loads(line)
+        for line in server.output().splitlines()
+        if '"model_preprocessing_assumed"' in line
+    ]
+    assert warnings and "mean=[0.485, 0.456, 0.406]" in warnings[-1]["message"], warnings
+
+
 def test_hot_load_with_other_labels_is_refused_unless_intended(server, model_dir):
     with server.admin() as admin:
         assert admin.post("/admin/models/A", json={"path": "torchvision.onnx"}).status_code == 200
