@@ -15,7 +15,9 @@ from typing import Any
 import httpx
 import pytest
 import redis as redis_client
+from typer.testing import CliRunner, Result
 
+from edgeserve.cli import app
 from tests.fleet.fleet import (
     AUTH,
     Watcher,
@@ -27,7 +29,7 @@ from tests.fleet.fleet import (
 from tests.support.images import image_b64
 from tests.support.metrics import metric_sum
 from tests.support.redis import RedisServer, running_redis
-from tests.support.server import Server, stop_server
+from tests.support.server import ADMIN_TOKEN, Server, stop_server
 
 INSTANCES, WORKERS = 3, 2
 CHANGES = 12
@@ -149,6 +151,33 @@ def test_concurrent_changes_through_different_instances_are_all_kept(fleet):
             break
         assert time.monotonic() < deadline, (expected, before + clients * changes, served)
         time.sleep(0.1)
+
+
+def cli(*args: str, urls: list[str]) -> Result:
+    options = [part for url in urls for part in ("--url", url)]
+    env = {"ADMIN_TOKEN": ADMIN_TOKEN, "EDGESERVE_URL": None, "COLUMNS": "200"}
+    return CliRunner().invoke(app, [*args, *options], env=env)
+
+
+def test_one_url_changes_the_fleet_and_a_drift_check_over_every_instance_confirms_it(fleet):
+    changed = cli("admin", "config", "set", "--weight-b", "0.35", urls=[fleet[1].url])
+    assert changed.exit_code == 0, changed.output
+    generation = config_of(fleet[1])["generation"]
+    checked = cli("admin", "config", "get", urls=[server.url for server in fleet])
+    assert checked.exit_code == 0, checked.output
+    assert f"no drift: {INSTANCES} instances serve generation {generation}," in checked.stdout, (
+        checked.stdout
+    )
+
+
+def test_a_change_sent_to_every_instance_of_a_shared_store_reports_no_drift(fleet):
+    before = config_of(fleet[0])["generation"]
+    result = cli("admin", "config", "set", "--no-shadow", urls=[server.url for server in fleet])
+    assert result.exit_code == 0, result.output
+    # Each instance wrote the change once: three generations, and every instance on the last.
+    assert f"no drift: {INSTANCES} instances serve generation {before + INSTANCES}," in (
+        result.stdout
+    ), result.stdout
 
 
 def test_a_fleet_survives_redis_dying_and_coming_back_empty():
