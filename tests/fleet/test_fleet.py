@@ -197,33 +197,49 @@ async def _redis_outage(redis: RedisServer, servers: list[Server], held: dict[st
                 statuses.append(response.status_code)
 
     loops = [asyncio.create_task(traffic(server)) for server in servers for _ in range(2)]
+    held_view = {k: held[k] for k in ("generation", "ab_weight_a", "ab_weight_b")}
     try:
         await asyncio.sleep(0.3)
         redis.kill()
+        noticed = await _until(
+            "unreachable", lambda: all(_every_worker_says(s, "unreachable") for s in servers)
+        )
         for server in servers:
-            await _until(lambda s=server: _every_worker_says(s, "unreachable"), 5, "unreachable")
             await _check_down(server)
+        served_while_down = len(statuses)
         redis.start()  # empty: nothing was persisted
-        await _until(lambda: _stored_generation(redis) == held["generation"], 10, "re-seeded")
-        for server in servers:
-            await _until(lambda s=server: _every_worker_says(s, "redis"), 10, "back on redis")
+        reseeded = await _until(
+            "re-seeded", lambda: _stored_view(redis, held_view) == held_view, 15
+        )
+        back = await _until(
+            "back on redis", lambda: all(_every_worker_says(s, "redis") for s in servers)
+        )
         after = await asyncio.to_thread(change, servers[1], ab_weight_b=0.2)
         assert after["generation"] == held["generation"] + 1, after
-        for server in servers:
-            await _until(
-                lambda s=server: _every_worker_serves(s, after["generation"]), 5, "converged"
-            )
+        await _until(
+            "converged", lambda: all(_every_worker_serves(s, after["generation"]) for s in servers)
+        )
     finally:
         stop.set()
         await asyncio.gather(*loops)
+    print(
+        f"\nRedis killed: all workers polled as unreachable within {noticed:.1f} s; "
+        f"restarted empty: re-seeded with generation {held['generation']} after "
+        f"{reseeded:.1f} s, every worker back on redis {back:.1f} s later; "
+        f"{len(statuses)} inferences ({served_while_down} before the restart), "
+        f"statuses {sorted(set(statuses))}"
+    )
     assert statuses and set(statuses) == {200}, {s: statuses.count(s) for s in set(statuses)}
 
 
-async def _until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
+async def _until(what: str, condition: Callable[[], bool], timeout: float = 10.0) -> float:
+    """Seconds until `condition` held; fails after `timeout`."""
+    started = time.monotonic()
     while not await asyncio.to_thread(condition):
-        assert time.monotonic() < deadline, f"not {what} after {timeout} s"
+        waited = time.monotonic() - started
+        assert waited < timeout, f"not {what} after {timeout} s"
         await asyncio.sleep(0.1)
+    return time.monotonic() - started
 
 
 def _views(server: Server, count: int = 8) -> list[dict[str, Any]]:
@@ -239,10 +255,11 @@ def _every_worker_serves(server: Server, generation: int) -> bool:
     return all(view["generation"] == generation for view in _views(server))
 
 
-def _stored_generation(redis: RedisServer) -> int | None:
+def _stored_view(redis: RedisServer, fields: dict[str, Any]) -> dict[str, Any] | None:
+    """The fields named in `fields` of the document Redis holds, or None when it holds none."""
     with redis_client.Redis.from_url(redis.url) as raw:
         stored = raw.get("edgeserve:state")
-    return None if stored is None else json.loads(stored)["generation"]
+    return None if stored is None else {k: json.loads(stored)[k] for k in fields}
 
 
 async def _check_down(server: Server) -> None:
