@@ -107,6 +107,9 @@ def test_an_instance_started_later_serves_the_fleet_state_from_its_first_request
     wanted = {k: current[k] for k in ("generation", "ab_weight_a", "ab_weight_b", "shadow_enabled")}
     for answer in answers:
         assert {k: answer[k] for k in wanted} == wanted, answer
+    # Each worker was already on the fleet's generation when it became ready, not just after.
+    ready = [json.loads(line) for line in late.output().splitlines() if '"models_ready"' in line]
+    assert [r["generation"] for r in ready] == [current["generation"]] * WORKERS, ready
 
 
 def test_concurrent_changes_through_different_instances_are_all_kept(fleet):
