@@ -28,7 +28,7 @@ _request_ids = itertools.count()
 
 
 def fleet_env(redis: RedisServer, **overrides: str) -> dict[str, str]:
-    return base_env(STATE_URL=redis.url, WORKERS="2", **overrides)
+    return base_env(**{"STATE_URL": redis.url, "WORKERS": "2", **overrides})
 
 
 def start_instances(redis: RedisServer, count: int, **overrides: str) -> list[Server]:

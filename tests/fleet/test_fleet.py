@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -28,8 +29,9 @@ from tests.fleet.fleet import (
 )
 from tests.support.images import image_b64
 from tests.support.metrics import metric_sum
+from tests.support.models import save_fails_on_real_images
 from tests.support.redis import RedisServer, running_redis
-from tests.support.server import ADMIN_TOKEN, Server, stop_server
+from tests.support.server import ADMIN_TOKEN, REPO, Server, stop_server
 
 INSTANCES, WORKERS = 3, 2
 CHANGES = 12
@@ -154,6 +156,35 @@ def test_concurrent_changes_through_different_instances_are_all_kept(fleet):
             break
         assert time.monotonic() < deadline, (expected, before + clients * changes, served)
         time.sleep(0.1)
+
+
+def test_a_canary_rollback_on_one_instance_reaches_every_instance(tmp_path):
+    shutil.copy(REPO / "models" / "vA.onnx", tmp_path / "vA.onnx")
+    save_fails_on_real_images(tmp_path / "broken.onnx")
+    env = {
+        "MODEL_VA_PATH": str(tmp_path / "vA.onnx"),
+        "MODEL_VB_PATH": str(tmp_path / "broken.onnx"),
+        "CANARY_ENABLED": "true",
+        "AB_WEIGHT_A": "0.5",
+        "AB_WEIGHT_B": "0.5",
+        "STICKY_COOKIE": "false",
+        "CANARY_MIN_SAMPLES": "5",
+        "WORKERS": "1",
+    }
+    with running_redis() as redis, running_fleet(redis, 2, **env) as (judged, bystander):
+        with judged.client() as client:  # only this instance sees B fail
+            statuses = [client.post("/v1/infer", json=RED).status_code for _ in range(60)]
+        assert 500 in statuses
+        rolled_back = config_of(judged)
+        assert rolled_back["ab_weight_b"] == 0 and rolled_back["last_rollback"], rolled_back
+        fields = ("generation", "ab_weight_b", "last_rollback")
+        deadline = time.monotonic() + 2
+        while {k: config_of(bystander)[k] for k in fields} != {k: rolled_back[k] for k in fields}:
+            assert time.monotonic() < deadline, (config_of(bystander), rolled_back)
+            time.sleep(0.05)
+        with bystander.client() as client:
+            served = [client.post("/v1/infer", json=RED) for _ in range(20)]
+        assert {r.headers["X-Edgeserve-Variant"] for r in served} == {"A"}, served
 
 
 def cli(*args: str, urls: list[str]) -> Result:
