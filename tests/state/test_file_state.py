@@ -249,3 +249,22 @@ def test_a_worker_that_cannot_load_a_generations_model_keeps_serving_and_says_so
         state_path.write_text(json.dumps({**good, "generation": 6}))
         wait_for(lambda: admin.get("/admin/config").json()["in_sync"])
         assert metric_sum(server, "edgeserve_state_in_sync") == 1
+
+
+def test_a_state_file_from_before_content_addressing_keeps_its_rollout(tmp_path, model_dir):
+    legacy = valid_document(ab_weight_b=0.3, generation=5)
+    legacy["models"] = {
+        slot: {"path": str(model_dir / name), "version": file_sha256(model_dir / name)[:12]}
+        for slot, name in (("A", "vB.onnx"), ("B", "vA.onnx"))
+    }
+    state_path = tmp_path / "state.json"
+    state_path.write_text(json.dumps(legacy))
+    with running_server(STATE_PATH=str(state_path)) as server, server.admin() as admin:
+        config = admin.get("/admin/config").json()
+        assert logged(server, "state_upgraded") and not logged(server, "state_invalid")
+    assert (config["generation"], config["ab_weight_b"], config["models"]["A"]["name"]) == (
+        5,
+        0.3,
+        "vB",
+    )
+    assert json.loads(state_path.read_text())["models"]["A"]["version"] == VB_VERSION

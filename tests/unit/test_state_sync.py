@@ -145,3 +145,12 @@ def test_the_sync_loop_survives_every_kind_of_failure_and_catches_up(monkeypatch
     asyncio.run(run())
     assert [s.generation for s in worker.applied] == [5], worker.applied
     assert worker.sync.store_up and worker.sync.last_error is None
+
+
+def test_a_store_that_cannot_be_read_is_shown_as_unreachable_until_it_answers():
+    worker = Worker(Flaky([StoreUnavailable("connection refused")]))
+    with pytest.raises(StoreUnavailable):
+        asyncio.run(worker.sync.read())
+    assert worker.sync.store_label == "unreachable"
+    asyncio.run(worker.sync.read())
+    assert worker.sync.store_label == "redis"
