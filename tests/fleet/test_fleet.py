@@ -187,6 +187,33 @@ def test_a_canary_rollback_on_one_instance_reaches_every_instance(tmp_path):
         assert {r.headers["X-Edgeserve-Variant"] for r in served} == {"A"}, served
 
 
+def test_an_instance_finds_a_model_another_instance_loaded_in_its_own_model_dir(tmp_path):
+    def host(name: str) -> dict[str, str]:
+        """A pod's own disk: the image's models (vC included) and its state folder."""
+        models = tmp_path / name / "models"
+        models.mkdir(parents=True)
+        for model in ("vA", "vB"):
+            shutil.copy(REPO / "models" / f"{model}.onnx", models / f"{model}.onnx")
+        shutil.copy(REPO / "models" / "vA.onnx", models / "vC.onnx")
+        return {
+            "MODEL_VA_PATH": str(models / "vA.onnx"),
+            "MODEL_VB_PATH": str(models / "vB.onnx"),
+            "STATE_PATH": str(tmp_path / name / "state" / "state.json"),
+            "WORKERS": "1",
+        }
+
+    first_host, second_host = host("first"), host("second")
+    with running_redis() as redis:
+        with running_fleet(redis, 1, **first_host) as (first,), first.admin() as admin:
+            loaded = admin.post("/admin/models/B", json={"path": "vC.onnx"})
+            assert loaded.status_code == 200, loaded.text
+        shutil.rmtree(tmp_path / "first")  # that pod is gone, and its copy of vC with it
+        with running_fleet(redis, 1, **second_host) as (second,):
+            config = config_of(second)
+    assert config["models"]["B"]["version"] == loaded.json()["models"]["B"]["version"], config
+    assert (config["models"]["B"]["name"], config["in_sync"]) == ("vC", True), config
+
+
 def cli(*args: str, urls: list[str]) -> Result:
     options = [part for url in urls for part in ("--url", url)]
     env = {"ADMIN_TOKEN": ADMIN_TOKEN, "EDGESERVE_URL": None, "COLUMNS": "200"}
