@@ -82,6 +82,8 @@ class RedisStore:
             # One immediate retry replaces a pooled connection that a Redis restart closed;
             # beyond that, fail fast and let the sync loop decide when to try again.
             retry=Retry(NoBackoff(), 1, supported_errors=(exceptions.ConnectionError,)),
+            # PING a connection idle this long before using it: finds a half-open one (a
+            # network partition sends no reset), including the subscription's.
             health_check_interval=10,
         )
         self.script = self.client.register_script(COMPARE_AND_SET)

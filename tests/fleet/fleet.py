@@ -145,6 +145,9 @@ class Watcher:
         """Seconds from `since` until each worker first answered with `generation` or later."""
         deadline = time.monotonic() + timeout
         while True:
+            for task in self.tasks:
+                if task.done():
+                    task.result()  # a poller that failed: its error, not a timeout later
             first_seen = {
                 worker: next(s.received for s in samples if s.config["generation"] >= generation)
                 - since
