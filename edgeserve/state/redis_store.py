@@ -3,8 +3,8 @@
 STATE_URL=redis://host:port/db. The document is JSON under the key `edgeserve:state`; every
 write is a compare-and-set on its `generation`, run inside Redis by one Lua script, which also
 publishes the new generation on `edgeserve:state:changed` so every instance re-reads at once.
-Short socket timeouts and no client-side retries: a dead Redis costs an admin call half a
-second and never touches inference, which serves the last good state held in memory.
+Short socket timeouts and one immediate reconnect at most: a dead Redis costs an admin call
+about half a second and never touches inference, which serves the state held in memory.
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ BACKOFF_SECONDS = (0.05, 2.0)
 
 # KEYS[1] the document; ARGV[1] the expected generation ('' = none), ARGV[2] the new
 # document, ARGV[3] the channel, ARGV[4] the new generation. A stored value that is not JSON
-# or has no integer generation in [0, 2^53) counts as no document, so the fleet can repair it.
+# or has no integer generation in [0, 2^53) counts as no document: a write expecting none
+# replaces it, and the script never fails on what someone else stored.
 COMPARE_AND_SET = """
 local stored = redis.call('GET', KEYS[1])
 local generation = nil
