@@ -198,7 +198,7 @@ def test_waiting_while_redis_is_down_backs_off_instead_of_spinning(redis_server:
 
     calls, backoff = with_stores(redis_server.url, 1, body)
     assert calls < 12, calls  # 50 ms doubling: about 5 attempts in a second, not thousands
-    assert backoff > 0.4, backoff
+    assert backoff == min(0.05 * 2**calls, 2.0), (calls, backoff)  # each wait twice the last
 
 
 def test_after_redis_returns_empty_changes_are_announced_again(redis_server: RedisServer):
