@@ -178,7 +178,7 @@ def test_a_canary_rollback_on_one_instance_reaches_every_instance(tmp_path):
         rolled_back = config_of(judged)
         assert rolled_back["ab_weight_b"] == 0 and rolled_back["last_rollback"], rolled_back
         fields = ("generation", "ab_weight_b", "last_rollback")
-        deadline = time.monotonic() + 2
+        deadline = time.monotonic() + 5  # reaching it is the point here; timing is tested above
         while {k: config_of(bystander)[k] for k in fields} != {k: rolled_back[k] for k in fields}:
             assert time.monotonic() < deadline, (config_of(bystander), rolled_back)
             time.sleep(0.05)
