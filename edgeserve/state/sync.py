@@ -108,7 +108,7 @@ class StateSync:
                 else:
                     await self.apply(stored)
             except asyncio.CancelledError:
-                raise
+                return  # shutting down: a quiet end, not an error
             except Exception as error:  # a watcher that dies is a bug: count, log, keep serving
                 metrics.state_sync_errors.inc()
                 self._report(error)

@@ -278,3 +278,15 @@ def test_a_state_file_from_before_content_addressing_keeps_its_rollout(tmp_path,
         "vB",
     )
     assert json.loads(state_path.read_text())["models"]["A"]["version"] == VB_VERSION
+
+
+def test_a_state_folder_that_cannot_be_created_starts_with_read_only_admin(tmp_path):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where a folder of STATE_PATH should be: stops root too")
+    with running_server(STATE_PATH=str(blocker / "state" / "state.json")) as server:
+        with server.admin() as admin:
+            r = admin.post("/admin/config", json={"ab_weight_b": 0.5})
+            config = admin.get("/admin/config").json()
+        assert logged(server, "state_folder_unavailable")
+    assert r.status_code == 503 and r.json()["error"]["code"] == "state_unavailable", r.text
+    assert (config["ab_weight_b"], config["generation"]) == (0.0, 1)
