@@ -29,9 +29,9 @@ def error_line(message: str) -> None:
     stderr.print(Text.assemble(("error:", "bold red"), " ", message))
 
 
-def note(message: str) -> None:
-    """Something the user should know that is not a failure (skipped files)."""
-    stderr.print(Text.assemble(("note:", "bold"), " ", message))
+def warning_line(message: str) -> None:
+    """Something the user should check; the command goes on."""
+    stderr.print(Text.assemble(("warning:", "bold yellow"), " ", message))
 
 
 def emit_json(record: Any) -> None:

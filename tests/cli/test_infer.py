@@ -125,7 +125,7 @@ def test_a_folder_says_how_many_files_it_skipped(run, tmp_path):
     assert result.exit_code == 0, result.output
     assert [r["image"] for r in json_lines(result.stdout)] == [str(tmp_path / "a.png")]
     assert result.stderr.strip().splitlines() == [
-        f"note: skipped 2 file(s) in {tmp_path} that are not .png, .jpg or .jpeg"
+        f"warning: skipped 2 file(s) in {tmp_path} that are not .png, .jpg or .jpeg"
     ], result.stderr
 
 

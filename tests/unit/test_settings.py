@@ -203,3 +203,24 @@ def test_inference_threads_share_the_cores_among_workers_and_sessions_default_to
     assert Settings(workers=cores + 1).inference_threads() == 1
     assert Settings().session_threads() == 1
     assert Settings(intra_op_threads=3).session_threads() == 3
+
+
+@pytest.mark.parametrize(
+    "url", ["redis://127.0.0.1:6379/0", "redis://redis.edge.svc:6379/3", "redis://:pw@h:1/15"]
+)
+def test_state_url_takes_redis_host_port_db(url):
+    assert load_settings({**MODELS, "STATE_URL": url}).state_url == url
+
+
+@pytest.mark.parametrize(
+    "url", ["redis://h/0", "http://h:6379/0", "redis://h:0/0", "redis://h:6379", "h:6379"]
+)
+def test_state_url_in_another_form_is_refused(url):
+    with pytest.raises(SettingsError, match="STATE_URL"):
+        load_settings({**MODELS, "STATE_URL": url})
+
+
+def test_state_url_password_is_never_echoed():
+    with pytest.raises(SettingsError) as raised:
+        load_settings({**MODELS, "STATE_URL": "redis://:sekrit@h/0"})
+    assert "sekrit" not in str(raised.value)
