@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from edgeserve.inference.model import Prediction
-from edgeserve.traffic.compare import compare
+from edgeserve.traffic.compare import AGREE, DISAGREE, NO_COMMON_LABEL, compare
 
 
 def answer(*labelled: tuple[str, float]) -> list[Prediction]:
@@ -39,4 +39,17 @@ def test_overlap_counts_only_the_shadows_first_k_labels():
 )
 def test_an_empty_answer_is_the_worst_comparison(primary, shadow):
     result = compare(primary, shadow)
-    assert (result.agree, result.topk_overlap, result.score_delta) == (False, 0.0, 1.0)
+    assert (result.outcome, result.topk_overlap, result.score_delta) == (DISAGREE, 0.0, 1.0)
+
+
+def test_an_a_label_that_b_does_not_know_is_no_common_label_not_a_disagreement():
+    primary = answer(("yellow", 0.9), ("red", 0.1))
+    result = compare(primary, answer(("orange", 0.8)), shadow_labels=["red", "orange"])
+    assert (result.outcome, result.topk_overlap, result.score_delta) == (NO_COMMON_LABEL, 0.0, 0.0)
+    assert not result.agree
+
+
+def test_with_b_knowing_the_label_the_answers_are_compared():
+    primary = answer(("red", 0.9), ("blue", 0.1))
+    result = compare(primary, answer(("red", 0.7), ("blue", 0.3)), shadow_labels=["blue", "red"])
+    assert result.outcome == AGREE and result.topk_overlap == 1.0

@@ -224,3 +224,16 @@ def test_state_url_password_is_never_echoed():
     with pytest.raises(SettingsError) as raised:
         load_settings({**MODELS, "STATE_URL": "redis://:sekrit@h/0"})
     assert "sekrit" not in str(raised.value)
+
+
+def test_state_url_at_the_port_edges_and_empty():
+    assert load_settings({**MODELS, "STATE_URL": "redis://h:65535/0"}).state_url == (
+        "redis://h:65535/0"
+    )
+    assert load_settings({**MODELS, "STATE_URL": " "}).state_url == ""
+    with pytest.raises(SettingsError) as raised:
+        load_settings({**MODELS, "STATE_URL": "redis://:pw@h:65536/0"})
+    assert str(raised.value) == (
+        "STATE_URL='redis://***@h:65536/0' is not allowed: expected redis://host:port/db "
+        "(for example redis://127.0.0.1:6379/0), or leave it empty for STATE_PATH"
+    )
