@@ -41,9 +41,7 @@ class ServerProcess:
 
     def peak_rss_mb(self) -> dict[str, float]:
         """VmHWM (peak resident set) per process of the group, and their sum, in MB."""
-        per_pid = {str(pid): _status_kb(pid, "VmHWM") / 1024 for pid in self.group()}
-        per_pid = {pid: round(mb, 1) for pid, mb in per_pid.items() if mb > 0}
-        return {"total": round(sum(per_pid.values()), 1), **per_pid}
+        return group_peak_rss_mb(self.process.pid)
 
     def cpu_seconds(self) -> float:
         """User + system CPU time of the live processes of the group."""
@@ -62,6 +60,13 @@ def group_pids(pgid: int) -> list[int]:
         if stat is not None and int(stat[2]) == pgid:
             pids.append(int(entry.name))
     return sorted(pids)
+
+
+def group_peak_rss_mb(pgid: int) -> dict[str, float]:
+    """VmHWM (peak resident set) per process of a process group, and their sum, in MB."""
+    per_pid = {str(pid): _status_kb(pid, "VmHWM") / 1024 for pid in group_pids(pgid)}
+    per_pid = {pid: round(mb, 1) for pid, mb in per_pid.items() if mb > 0}
+    return {"total": round(sum(per_pid.values()), 1), **per_pid}
 
 
 def _stat_fields(pid: int) -> list[str] | None:

@@ -66,6 +66,9 @@ def serve(settings: Settings) -> None:
 
     configure_logging(settings.log_level, settings.log_format)
     state_file = prepare_state(settings)
+    if settings.workers == 1:
+        serve_single(settings, state_file)
+        return
     loader = AppLoader(factory=partial(create_app, settings, str(state_file)))
     app = loader.load()
     app.prepare(
@@ -77,3 +80,21 @@ def serve(settings: Settings) -> None:
         single_process=False,
     )
     Sanic.serve(primary=app, app_loader=loader)
+
+
+def serve_single(settings: Settings, state_file: Path) -> None:
+    """WORKERS=1: serve in this process; no worker manager, no spawned processes to feed."""
+    from sanic import Sanic
+
+    from edgeserve.server.app import create_app
+
+    app = create_app(settings, str(state_file))
+    app.prepare(
+        host=settings.host,
+        port=settings.port,
+        workers=1,
+        access_log=False,
+        motd=False,
+        single_process=True,
+    )
+    Sanic.serve_single(primary=app)
