@@ -34,6 +34,7 @@ class ServerProcess:
     process: subprocess.Popen[bytes]
     log_path: Path
     workdir: tempfile.TemporaryDirectory[str] = field(repr=False)
+    ready_seconds: float = 0.0  # from the start of the process to the first 200 on ready_path
 
     def group(self) -> list[int]:
         """Live pids of the server's process group (main process plus its workers)."""
@@ -119,6 +120,7 @@ def start_server(
         }
     )
     full_env.update(env)
+    started = time.monotonic()
     with log_path.open("wb") as sink:
         process = subprocess.Popen(
             argv,
@@ -137,10 +139,11 @@ def start_server(
             raise RuntimeError(f"{name} exited with {process.returncode}:\n{tail}")
         try:
             if httpx.get(server.url + ready_path, timeout=1).status_code == 200:
+                server.ready_seconds = time.monotonic() - started
                 return server
         except httpx.TransportError:
             pass
-        time.sleep(0.1)
+        time.sleep(0.02)
     tail = server.log_tail()
     stop_server(server)
     raise RuntimeError(f"{name} not ready after {timeout:.0f} s:\n{tail}")
@@ -169,3 +172,7 @@ def edgeserve_argv() -> list[str]:
 
 def fastapi_argv() -> list[str]:
     return [sys.executable, "-m", "benchmarks.fastapi_baseline"]
+
+
+def sanic_argv() -> list[str]:
+    return [sys.executable, "-m", "benchmarks.sanic_baseline"]
