@@ -57,7 +57,10 @@ def prepare_state(settings: Settings) -> Path:
 
 
 def serve(settings: Settings) -> None:
-    prepare_metrics_dir()
+    # Workers' metrics meet in files. One process keeps them in memory unless the folder was
+    # set before start: prometheus-client picks its storage at import, which has happened.
+    if settings.workers > 1 or os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        prepare_metrics_dir()
     from sanic import Sanic
     from sanic.worker.loader import AppLoader
 
