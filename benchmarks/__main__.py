@@ -17,7 +17,7 @@ DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
-        description="Measure edgeserve against the in-process limit and plain Sanic and FastAPI baselines.",
+        description="Measure edgeserve against the in-process limit, plain Sanic and FastAPI.",
     )
     parser.add_argument("--quick", action="store_true", help="short phases (rough figures)")
     parser.add_argument(
