@@ -36,8 +36,8 @@ async def ready(request: Request) -> HTTPResponse:
 
 
 def classify(model: Model, body: dict) -> dict:
-    size = body.get("img_size") or model.meta.default_img_size
-    image = decode_image(base64.b64decode(body["image_b64"]), MAX_IMAGE_PIXELS, target_size=size)
+    size = model.size_for(body.get("img_size"))
+    image = decode_image(base64.b64decode(body["image_b64"]), MAX_IMAGE_PIXELS)
     probabilities = model.run(to_tensor(image, model.meta, size))
     return {
         "model": {"name": model.name, "version": model.version},
