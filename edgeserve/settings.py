@@ -70,7 +70,7 @@ class Settings:
     log_format: str = "json"
     """json, or console for humans."""
     prometheus_multiproc_dir: Path | None = None
-    """prometheus-client's multiprocess folder, wiped at start; empty means a fresh temp folder."""
+    """prometheus-client's multiprocess folder, wiped at start; empty: a temp one if WORKERS > 1."""
     shadow_max_inflight: int = 4
     """Shadow runs in flight per worker; beyond it shadow work is dropped and counted."""
     canary_window: int = 200
