@@ -223,5 +223,4 @@ def _too_large(size: tuple[int, int] | None, max_pixels: int) -> ImageError:
     return ImageError(
         f"the image {dims}has more than {max_pixels} pixels: downscale it and retry",
         code="image_too_large",
-        status_code=422,
     )

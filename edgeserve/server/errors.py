@@ -9,25 +9,10 @@ from sanic.exceptions import SanicException
 from sanic.handlers import ErrorHandler
 from sanic.response import HTTPResponse, json
 
-from edgeserve.errors import EdgeserveError
+from edgeserve.errors import CODES, SANIC_CODES, EdgeserveError
 from edgeserve.observability.logging import log
 from edgeserve.server.tracing import trace_id_from
 
-STATUS_CODES = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    408: "request_timeout",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-    416: "range_not_satisfiable",
-    422: "unprocessable_entity",
-    429: "rate_limited",
-    500: "internal_error",
-    503: "service_unavailable",
-}
 MESSAGES = {
     404: "no such endpoint: see docs/operations.md for the API",
     413: "request body is larger than MAX_BODY_BYTES allows: send a smaller image",
@@ -71,7 +56,8 @@ class JsonErrorHandler(ErrorHandler):
             headers = getattr(exception, "headers", None)
         elif isinstance(exception, SanicException):
             status = exception.status_code
-            code = STATUS_CODES.get(status, "error")
+            code = SANIC_CODES.get(status, "bad_request" if status < 500 else "internal_error")
+            status = CODES[code]
             message = MESSAGES.get(status) or _one_line(str(exception)) or code.replace("_", " ")
             headers = dict(getattr(exception, "headers", None) or {})
         else:

@@ -18,12 +18,10 @@ DEFAULT_TOP_K = 5
 
 
 class UnsupportedMediaType(EdgeserveError):
-    status_code = 415
     code = "unsupported_media_type"
 
 
 class InvalidField(EdgeserveError):
-    status_code = 422
     code = "invalid_field"
 
 

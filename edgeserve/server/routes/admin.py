@@ -20,12 +20,10 @@ Handler = Callable[..., Awaitable[HTTPResponse]]
 
 
 class AdminDisabled(EdgeserveError):
-    status_code = 403
     code = "admin_disabled"
 
 
 class Unauthorized(EdgeserveError):
-    status_code = 401
     code = "unauthorized"
     headers: ClassVar[dict[str, str]] = {"WWW-Authenticate": "Bearer"}
 
