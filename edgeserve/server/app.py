@@ -14,6 +14,7 @@ from sanic.response import HTTPResponse
 from edgeserve.observability import metrics
 from edgeserve.observability.logging import configure_logging, log
 from edgeserve.server.errors import JsonErrorHandler, error_response, trace_id_of
+from edgeserve.server.protocol import EdgeRequest
 from edgeserve.server.ratelimit import TokenBuckets, retry_after_header
 from edgeserve.server.routes.admin import admin
 from edgeserve.server.routes.health import health
@@ -23,6 +24,8 @@ from edgeserve.settings import Settings
 from edgeserve.traffic.state import StateStore
 
 RATE_LIMITED_PREFIXES = ("/v1/", "/admin/")
+# Metric labels come from closed sets: any other method token is "other".
+STANDARD_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 APP_NAME = "edgeserve"
 
 
@@ -35,10 +38,22 @@ def route_label(request: Request) -> str:
     return "/" + route.path.lstrip("/") if route is not None else "unmatched"
 
 
+def method_label(request: Request) -> str:
+    return request.method if request.method in STANDARD_METHODS else "other"
+
+
 def create_app(settings: Settings, state_file: str) -> Sanic:
     configure_logging(settings.log_level, settings.log_format)
-    app = Sanic(APP_NAME, dumps=_dumps, error_handler=JsonErrorHandler(), configure_logging=False)
+    app = Sanic(
+        APP_NAME,
+        dumps=_dumps,
+        error_handler=JsonErrorHandler(),
+        request_class=EdgeRequest,
+        configure_logging=False,
+        env_prefix=None,  # Sanic's SANIC_* variables would silently change the edge's rules
+    )
     app.config.REQUEST_MAX_SIZE = settings.max_body_bytes
+    app.config.REQUEST_MAX_HEADER_SIZE = settings.max_header_bytes
     app.config.ACCESS_LOG = False
     app.config.GRACEFUL_SHUTDOWN_TIMEOUT = settings.graceful_shutdown_seconds
     app.config.FALLBACK_ERROR_FORMAT = "json"
@@ -108,6 +123,9 @@ def create_app(settings: Settings, state_file: str) -> Sanic:
     async def finish(request: Request, response: HTTPResponse) -> None:
         trace_id = trace_id_of(request)
         response.headers["Trace-Id"] = trace_id
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        if request.path.startswith("/admin/"):
+            response.headers["Cache-Control"] = "no-store"
         new_client_id = getattr(request.ctx, "new_client_id", None)
         if new_client_id is not None:
             response.add_cookie(
@@ -115,14 +133,14 @@ def create_app(settings: Settings, state_file: str) -> Sanic:
                 new_client_id,
                 httponly=True,
                 samesite="Lax",
-                secure=False,
+                secure=settings.sticky_cookie_secure,
                 max_age=365 * 24 * 3600,
             )
         started = getattr(request.ctx, "started", None)
         seconds = time.perf_counter() - started if started is not None else 0.0
-        route = route_label(request)
-        metrics.http_requests.labels(route, request.method, str(response.status)).inc()
-        metrics.http_request_duration.labels(route, request.method).observe(seconds)
+        route, method = route_label(request), method_label(request)
+        metrics.http_requests.labels(route, method, str(response.status)).inc()
+        metrics.http_request_duration.labels(route, method).observe(seconds)
         if request.method in ("POST", "PUT", "PATCH") and response.status != 413:
             metrics.request_body_bytes.labels(route).observe(len(request.body or b""))
         log.info(

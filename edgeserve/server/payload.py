@@ -36,6 +36,12 @@ def json_object(request: Request, *, required: bool = True) -> dict[str, Any]:
     """The body as a JSON object; an empty body is {} when not required."""
     content_type = request.headers.get("content-type", "")
     body = request.body or b""
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        raise UnsupportedMediaType(
+            f"Content-Encoding {encoding!r} is not supported: send the body uncompressed",
+            code="unsupported_content_encoding",
+        )
     if not body and not required:
         return {}
     if content_type.split(";")[0].strip().lower() != "application/json":

@@ -1,4 +1,4 @@
-"""Health, readiness and metrics: never rate limited, never need auth."""
+"""Health, readiness and metrics: never rate limited; /metrics needs METRICS_TOKEN when set."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json, raw
 
 from edgeserve.observability import metrics
+from edgeserve.server.bearer import require_bearer
 
 health = Blueprint("health")
 
@@ -28,5 +29,8 @@ async def ready(request: Request) -> HTTPResponse:
 
 @health.get("/metrics")
 async def metrics_text(request: Request) -> HTTPResponse:
+    token = request.app.ctx.settings.metrics_token
+    if token:
+        require_bearer(request, token, "METRICS_TOKEN")
     body, content_type = metrics.render()
     return raw(body, content_type=content_type)
