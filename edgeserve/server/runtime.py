@@ -14,9 +14,10 @@ import numpy as np
 import PIL.Image
 from PIL.Image import Image
 
-from edgeserve.errors import EdgeserveError, ModelLoadError
+from edgeserve.errors import EdgeserveError
 from edgeserve.inference.batching import BatcherPool
 from edgeserve.inference.model import Model, Prediction
+from edgeserve.inference.model_path import resolve_in_model_dir
 from edgeserve.inference.preprocess import decode_base64, decode_image, to_tensor
 from edgeserve.inference.slots import VARIANTS, Slots, load_warm
 from edgeserve.observability import metrics
@@ -196,23 +197,8 @@ class Runtime:
         )
         return (previous.describe() if previous else {}), promoted.describe()
 
-    def resolve_in_model_dir(self, requested: str) -> Path:
-        """Hot loads may only read from MODEL_DIR; relative paths are taken inside it."""
-        model_dir = self.settings.model_dir.resolve()
-        candidate = Path(requested)
-        if not candidate.is_absolute():
-            candidate = model_dir / candidate
-        resolved = candidate.resolve()
-        if not resolved.is_relative_to(model_dir):
-            raise ModelLoadError(
-                f"{requested} is outside the models folder {model_dir}: "
-                "copy the model there (or set MODEL_DIR) and load it by name",
-                code="path_not_allowed",
-            )
-        return resolved
-
     async def load_into(self, variant: str, requested: str) -> Model:
-        model = await self.load_model(self.resolve_in_model_dir(requested))
+        model = await self.load_model(resolve_in_model_dir(self.settings.model_dir, requested))
         self.swap(variant, model)
         await self.commit(
             lambda state: replace(
