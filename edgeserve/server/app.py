@@ -15,6 +15,7 @@ from edgeserve.observability import metrics
 from edgeserve.observability.logging import configure_logging, log
 from edgeserve.server.errors import JsonErrorHandler, error_response, trace_id_of
 from edgeserve.server.protocol import EdgeRequest
+from edgeserve.server.proxies import ClientAddress
 from edgeserve.server.ratelimit import TokenBuckets, retry_after_header
 from edgeserve.server.routes.admin import admin
 from edgeserve.server.routes.health import health
@@ -42,7 +43,7 @@ def method_label(request: Request) -> str:
     return request.method if request.method in STANDARD_METHODS else "other"
 
 
-def create_app(settings: Settings, state_file: str) -> Sanic:
+def create_app(settings: Settings, state_file: str, fatal_file: str | None = None) -> Sanic:
     configure_logging(settings.log_level, settings.log_format)
     app = Sanic(
         APP_NAME,
@@ -59,6 +60,7 @@ def create_app(settings: Settings, state_file: str) -> Sanic:
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.ctx.settings = settings
     app.ctx.buckets = TokenBuckets(settings.rate_limit_rps, settings.rate_limit_burst)
+    client_address = ClientAddress(settings.trusted_proxies)
     app.blueprint(health)
     app.blueprint(infer)
     app.blueprint(admin)
@@ -90,7 +92,10 @@ def create_app(settings: Settings, state_file: str) -> Sanic:
         try:
             await runtime.start()
         except Exception as error:
-            log.critical("models_failed_to_load", error=str(error).splitlines()[0][:300])
+            reason = str(error).splitlines()[0][:300]
+            log.critical("models_failed_to_load", error=reason)
+            if fatal_file is not None:
+                Path(fatal_file).write_text(reason or type(error).__name__)
             app.stop()
             return
         app.add_task(runtime.watch_state(), name="watch_state")
@@ -104,8 +109,9 @@ def create_app(settings: Settings, state_file: str) -> Sanic:
         request.ctx.error_code = None
         request.ctx.new_client_id = None
         trace_id_of(request)
+        request.ctx.client = client_address.of(request)
         if request.path.startswith(RATE_LIMITED_PREFIXES):
-            wait = app.ctx.buckets.take(request.client_ip or "unknown")
+            wait = app.ctx.buckets.take(request.ctx.client)
             if wait > 0:
                 metrics.rate_limited.labels(route_label(request)).inc()
                 request.ctx.error_code = "rate_limited"
@@ -153,7 +159,7 @@ def create_app(settings: Settings, state_file: str) -> Sanic:
             variant=getattr(request.ctx, "variant", None),
             duration_ms=round(seconds * 1000, 3),
             error_code=getattr(request.ctx, "error_code", None),
-            client=request.client_ip,
+            client=getattr(request.ctx, "client", None) or request.ip,
             worker=os.getpid(),
         )
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from edgeserve.settings import Settings
 
 STATE_FILE_ENV = "EDGESERVE_STATE_FILE"
+EXIT_MODELS_FAILED = 1
 
 
 def prepare_metrics_dir() -> Path:
@@ -66,7 +67,12 @@ def serve(settings: Settings) -> None:
 
     configure_logging(settings.log_level, settings.log_format)
     state_file = prepare_state(settings)
-    loader = AppLoader(factory=partial(create_app, settings, str(state_file)))
+    # A worker that cannot serve writes why here; the main process then exits non-zero, so a
+    # supervisor sees a failure rather than a clean stop.
+    fatal_file = Path(tempfile.mkstemp(prefix="edgeserve-fatal-")[1])
+    loader = AppLoader(
+        factory=partial(create_app, settings, str(state_file), fatal_file=str(fatal_file))
+    )
     app = loader.load()
     app.prepare(
         host=settings.host,
@@ -76,4 +82,10 @@ def serve(settings: Settings) -> None:
         motd=False,
         single_process=False,
     )
-    Sanic.serve(primary=app, app_loader=loader)
+    try:
+        Sanic.serve(primary=app, app_loader=loader)
+        reason = fatal_file.read_text()
+    finally:
+        fatal_file.unlink(missing_ok=True)
+    if reason:
+        raise SystemExit(EXIT_MODELS_FAILED)
