@@ -55,10 +55,14 @@ def create_app(settings: Settings, state_file: str, fatal_file: str | None = Non
     )
     app.config.REQUEST_MAX_SIZE = settings.max_body_bytes
     app.config.REQUEST_MAX_HEADER_SIZE = settings.max_header_bytes
+    # Sanic's own timeouts restart with every byte; EdgeProtocol adds whole deadlines on top.
+    app.config.REQUEST_TIMEOUT = settings.header_timeout_seconds
+    app.config.KEEP_ALIVE_TIMEOUT = settings.keep_alive_timeout_seconds
     app.config.ACCESS_LOG = False
     app.config.GRACEFUL_SHUTDOWN_TIMEOUT = settings.graceful_shutdown_seconds
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.ctx.settings = settings
+    app.ctx.draining = False
     app.ctx.buckets = TokenBuckets(settings.rate_limit_rps, settings.rate_limit_burst)
     client_address = ClientAddress(settings.trusted_proxies)
     app.blueprint(health)
@@ -77,6 +81,7 @@ def create_app(settings: Settings, state_file: str, fatal_file: str | None = Non
 
     @app.before_server_stop
     async def stop_background(app: Sanic) -> None:
+        app.ctx.draining = True  # answers from now on say Connection: close
         for name in ("load_models", "watch_state"):
             await app.cancel_task(name, raise_exception=False)
         app.purge_tasks()

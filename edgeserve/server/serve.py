@@ -64,6 +64,7 @@ def serve(settings: Settings) -> None:
 
     from edgeserve.observability.logging import configure_logging
     from edgeserve.server.app import create_app
+    from edgeserve.server.protocol import EdgeProtocol
 
     configure_logging(settings.log_level, settings.log_format)
     state_file = prepare_state(settings)
@@ -81,6 +82,7 @@ def serve(settings: Settings) -> None:
         access_log=False,
         motd=False,
         single_process=False,
+        protocol=EdgeProtocol,
     )
     try:
         Sanic.serve(primary=app, app_loader=loader)
