@@ -69,13 +69,14 @@ class EdgeProtocol(HttpProtocol):
     """One connection: deadlines that trickled bytes do not reset, and a per-worker cap."""
 
     HTTP_CLASS = EdgeHttp
-    __slots__ = ("deadline", "deadline_setting", "refused")
+    __slots__ = ("deadline", "deadline_setting", "discarding", "refused")
 
     def _setup(self) -> None:
         super()._setup()
         self.deadline: float | None = None
         self.deadline_setting: str | None = None
         self.refused = False
+        self.discarding = False
 
     def start_deadline(self, setting: str | None) -> None:
         """Start the whole deadline named by `setting` (None: no deadline until the next one)."""
@@ -100,6 +101,25 @@ class EdgeProtocol(HttpProtocol):
             self._task.cancel()
             return
         super().check_timeouts()
+
+    def close_if_idle(self) -> bool:
+        """On drain, end an idle keep-alive connection with a clean close (FIN, never RST).
+
+        A request the client sent at that moment is dropped unread, and the client reads an
+        end of stream ("closed without a response"): it knows nothing was done."""
+        if self._http is not None and (self._http.stage is not Stage.IDLE or self.recv_buffer):
+            return False  # a request is in (or on its way): it is answered with Connection: close
+        if self.transport is None or self.discarding:
+            return True
+        self.discarding = True
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self.loop.call_later(DRAIN_LINGER_SECONDS, self.close)
+        return True
+
+    def data_received(self, data: bytes) -> None:
+        if not self.discarding:  # reading what is dropped keeps close() from sending a RST
+            super().data_received(data)
 
     def connection_made(self, transport: Any) -> None:
         cap = self.app.ctx.settings.max_connections
@@ -129,6 +149,7 @@ class EdgeProtocol(HttpProtocol):
         return False
 
 
+DRAIN_LINGER_SECONDS = 1.0
 REFUSED_BODY = (
     b'{"error":{"code":"overloaded","message":"this worker has MAX_CONNECTIONS open '
     b'connections: retry in a second"},"trace_id":""}'
