@@ -48,6 +48,10 @@ CODES: dict[str, int] = {
     "invalid_config": 422,
     "model_load_failed": 422,
     "path_not_allowed": 422,
+    "model_changed": 422,
+    "model_missing": 422,
+    "model_conflict": 422,
+    "labels_mismatch": 422,
     "model_verification_failed": 422,
     "unknown_label": 422,
     # 429: slow down

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import itertools
 import os
+import re
 import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
@@ -16,6 +17,9 @@ FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 MIN_ADMIN_TOKEN_CHARS = 16
 # RFC 6265 cookie-name = token (RFC 7230 tchar): what a browser keeps and sends back.
 COOKIE_TOKEN_CHARS = frozenset(string.ascii_letters + string.digits + "!#$%&'*+-.^_`|~")
+REDIS_URL = re.compile(
+    r"^redis://(?:[^@/\s]+@)?(?P<host>[A-Za-z0-9._-]+):(?P<port>\d{1,5})/\d{1,2}$"
+)
 
 
 class SettingsError(ValueError):
@@ -46,6 +50,8 @@ class Settings:
     """Comma-separated proxy IPs/CIDRs whose X-Forwarded-For / Forwarded name the client."""
     max_image_pixels: int = 25_000_000
     """Images with more pixels are refused before decoding (decompression bombs)."""
+    jpeg_draft: bool = False
+    """Decode big JPEGs at 1/2, 1/4 or 1/8 scale: faster, but scores differ from a full decode."""
     rate_limit_rps: float = 100.0
     """Token refill per second per client address on /v1/infer and /admin/*; 0 disables."""
     rate_limit_burst: int = 200
@@ -75,7 +81,9 @@ class Settings:
     model_dir: Path = Path("models")
     """The only folder hot model loads may read from."""
     state_path: Path | None = None
-    """File where admin changes persist across restarts."""
+    """File where admin changes persist across restarts (one host)."""
+    state_url: str = ""
+    """Redis holding the state for a fleet, redis://host:port/db; wins over STATE_PATH."""
     log_level: str = "info"
     """debug, info, warning or error."""
     log_format: str = "json"
@@ -185,6 +193,19 @@ def _optional_path(name: str, raw: str) -> Path | None:
     return Path(raw) if raw.strip() else None
 
 
+def _redis_url(name: str, raw: str) -> str:
+    if not raw.strip():
+        return ""
+    match = REDIS_URL.match(raw.strip())
+    if match is None or not 0 < int(match["port"]) <= 65535:
+        shown = re.sub(r"//[^@/]*@", "//***@", raw)  # a URL may carry a password: never echo it
+        raise SettingsError(
+            f"{name}={shown!r} is not allowed: expected redis://host:port/db "
+            "(for example redis://127.0.0.1:6379/0), or leave it empty for STATE_PATH"
+        )
+    return raw.strip()
+
+
 def _token(name: str, raw: str) -> str:
     # The token itself is never echoed: only its length or the position of a bad character.
     if not raw:
@@ -234,6 +255,7 @@ PARSERS: dict[str, Callable[[str, str], Any]] = {
     "max_connections": _integer(2),
     "trusted_proxies": _networks,
     "max_image_pixels": _integer(1),
+    "jpeg_draft": _boolean,
     "rate_limit_rps": _number(0),
     "rate_limit_burst": _integer(0),
     "ab_weight_a": _number(0),
@@ -249,6 +271,7 @@ PARSERS: dict[str, Callable[[str, str], Any]] = {
     "model_vb_path": _optional_path,
     "model_dir": _path,
     "state_path": _optional_path,
+    "state_url": _redis_url,
     "log_level": _choice("debug", "info", "warning", "error"),
     "log_format": _choice("json", "console"),
     "shadow_max_inflight": _integer(0),

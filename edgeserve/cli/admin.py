@@ -144,6 +144,9 @@ def promote(
 def load(
     slot: Annotated[str, typer.Argument(callback=_slot, help="Slot to load into: A or B.")],
     path: Annotated[str, typer.Argument(help="Model file inside the server's models folder.")],
+    allow_label_change: Annotated[
+        bool, typer.Option(help="Load it even though its labels differ from the other slot's.")
+    ] = False,
     urls: Urls = None,
     token: Token = None,
     as_json: AsJson = False,
@@ -155,7 +158,11 @@ def load(
         loaded = data.get("loaded") or {}
         return [variant, model_cell(loaded), str(loaded.get("path", ""))]
 
-    outcomes = run_on_each(urls or [], token, lambda client: client.load_model(variant, path))
+    outcomes = run_on_each(
+        urls or [],
+        token,
+        lambda client: client.load_model(variant, path, allow_label_change=allow_label_change),
+    )
     report(
         f"load {variant}", ["slot", "model", "path"], row, outcomes, token=token, as_json=as_json
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import orjson
 import structlog
@@ -22,7 +23,10 @@ from edgeserve.server.routes.health import health
 from edgeserve.server.routes.infer import infer
 from edgeserve.server.runtime import Runtime
 from edgeserve.settings import Settings
-from edgeserve.traffic.state import StateStore
+from edgeserve.state.backend import open_store
+from edgeserve.state.model_store import ModelStore, folder_beside
+from edgeserve.state.schema import parse_state
+from edgeserve.state.start import state_from_env
 
 RATE_LIMITED_PREFIXES = ("/v1/", "/admin/")
 # Metric labels come from closed sets: any other method token is "other".
@@ -43,7 +47,14 @@ def method_label(request: Request) -> str:
     return request.method if request.method in STANDARD_METHODS else "other"
 
 
-def create_app(settings: Settings, state_file: str, fatal_file: str | None = None) -> Sanic:
+def create_app(
+    settings: Settings,
+    state_file: str,
+    start: dict[str, Any] | None = None,
+    fatal_file: str | None = None,
+) -> Sanic:
+    """`start` is the state the main process settled on (see serve.py); without it, the
+    environment's. A worker that cannot load its models writes why to `fatal_file`."""
     configure_logging(settings.log_level, settings.log_format)
     app = Sanic(
         APP_NAME,
@@ -71,7 +82,12 @@ def create_app(settings: Settings, state_file: str, fatal_file: str | None = Non
 
     @app.before_server_start
     async def open_runtime(app: Sanic) -> None:
-        app.ctx.runtime = Runtime(settings, StateStore(Path(state_file)))
+        model_store = ModelStore(folder_beside(Path(state_file)))
+        start_state = (
+            parse_state(start) if start is not None else state_from_env(settings, model_store)
+        )
+        store = open_store(settings, Path(state_file))
+        app.ctx.runtime = Runtime(settings, store, start_state, model_store)
         metrics.record_build_info()
 
     @app.after_server_start
@@ -82,7 +98,7 @@ def create_app(settings: Settings, state_file: str, fatal_file: str | None = Non
     @app.before_server_stop
     async def stop_background(app: Sanic) -> None:
         app.ctx.draining = True  # answers from now on say Connection: close
-        for name in ("load_models", "watch_state"):
+        for name in ("load_models", "follow_state"):
             await app.cancel_task(name, raise_exception=False)
         app.purge_tasks()
 
@@ -90,6 +106,7 @@ def create_app(settings: Settings, state_file: str, fatal_file: str | None = Non
     async def close_runtime(app: Sanic) -> None:
         # After Sanic has drained in-flight requests (GRACEFUL_SHUTDOWN_TIMEOUT).
         await app.ctx.runtime.close()
+        await app.ctx.runtime.sync.store.close()
         metrics.mark_worker_dead(os.getpid())
         log.info("worker_stopped", worker=os.getpid())
 
@@ -103,7 +120,7 @@ def create_app(settings: Settings, state_file: str, fatal_file: str | None = Non
                 Path(fatal_file).write_text(reason or type(error).__name__)
             app.stop()
             return
-        app.add_task(runtime.watch_state(), name="watch_state")
+        app.add_task(runtime.sync.follow(), name="follow_state")
 
     @app.on_request
     async def begin(request: Request) -> HTTPResponse | None:

@@ -10,10 +10,11 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 
 from edgeserve.errors import EdgeserveError
+from edgeserve.server import rollout
 from edgeserve.server.bearer import require_bearer
 from edgeserve.server.payload import InvalidField, json_object
 from edgeserve.server.runtime import Runtime
-from edgeserve.traffic.state import StateUpdateError
+from edgeserve.state.schema import InvalidState
 
 admin = Blueprint("admin", url_prefix="/admin")
 Handler = Callable[..., Awaitable[HTTPResponse]]
@@ -46,6 +47,9 @@ def config_view(runtime: Runtime) -> dict[str, Any]:
         "models": runtime.slots.describe(),
         "generation": state.generation,
         "last_rollback": state.last_rollback,
+        "quarantine": state.quarantine.to_dict() if state.quarantine else None,
+        "state_store": runtime.sync.store_label,
+        "in_sync": runtime.in_sync,
     }
 
 
@@ -60,8 +64,8 @@ async def get_config(request: Request) -> HTTPResponse:
 async def set_config(request: Request) -> HTTPResponse:
     runtime: Runtime = request.app.ctx.runtime
     try:
-        await runtime.update_config(json_object(request))
-    except StateUpdateError as error:
+        await rollout.update_config(runtime, json_object(request))
+    except InvalidState as error:
         raise InvalidField(str(error), code="invalid_config") from None
     return json(config_view(runtime))
 
@@ -76,7 +80,7 @@ async def warmup(request: Request) -> HTTPResponse:
 @require_token
 async def promote(request: Request) -> HTTPResponse:
     runtime: Runtime = request.app.ctx.runtime
-    previous, promoted = await runtime.promote()
+    previous, promoted = await rollout.promote(runtime)
     return json({"previous_a": previous, "new_a": promoted, **config_view(runtime)})
 
 
@@ -85,8 +89,14 @@ async def promote(request: Request) -> HTTPResponse:
 async def load_model(request: Request, variant: str) -> HTTPResponse:
     runtime: Runtime = request.app.ctx.runtime
     body = json_object(request)
-    unknown = sorted(set(body) - {"path"})
+    unknown = sorted(set(body) - {"path", "allow_label_change"})
+    allow = body.get("allow_label_change", False)
     if unknown or not isinstance(body.get("path"), str) or not body["path"]:
-        raise InvalidField('the body must be {"path": "<model file in MODEL_DIR>"}')
-    model = await runtime.load_into(variant, body["path"])
+        raise InvalidField(
+            'the body must be {"path": "<model file in MODEL_DIR>"} '
+            'with optional "allow_label_change": true'
+        )
+    if not isinstance(allow, bool):
+        raise InvalidField(f"allow_label_change must be true or false, got {allow!r}")
+    model = await rollout.load_into(runtime, variant, body["path"], allow_label_change=allow)
     return json({"loaded": {"variant": variant, **model.describe()}, **config_view(runtime)})
