@@ -21,6 +21,7 @@ from edgeserve.server.ratelimit import TokenBuckets, retry_after_header
 from edgeserve.server.routes.admin import admin
 from edgeserve.server.routes.health import health
 from edgeserve.server.routes.infer import infer
+from edgeserve.server.routes.openapi import openapi
 from edgeserve.server.runtime import Runtime
 from edgeserve.settings import Settings
 from edgeserve.state.backend import open_store
@@ -79,6 +80,7 @@ def create_app(
     app.blueprint(health)
     app.blueprint(infer)
     app.blueprint(admin)
+    app.blueprint(openapi)
 
     @app.before_server_start
     async def open_runtime(app: Sanic) -> None:
