@@ -80,6 +80,10 @@ connections_closed = Counter(
     "refused_at_cap).",
     ["reason"],
 )
+worker_restarts = Counter(
+    "edgeserve_worker_restarts_total",
+    "Worker processes that died and were replaced by the main process.",
+)
 rate_limited = Counter(
     "edgeserve_rate_limited_total",
     "Requests refused with 429 by the per-client token bucket, by route template.",

@@ -23,6 +23,7 @@ from edgeserve.server.routes.health import health
 from edgeserve.server.routes.infer import infer
 from edgeserve.server.routes.openapi import openapi
 from edgeserve.server.runtime import Runtime
+from edgeserve.server.watchdog import watch_workers
 from edgeserve.settings import Settings
 from edgeserve.state.backend import open_store
 from edgeserve.state.model_store import ModelStore, folder_beside
@@ -81,6 +82,10 @@ def create_app(
     app.blueprint(infer)
     app.blueprint(admin)
     app.blueprint(openapi)
+
+    @app.main_process_ready
+    async def replace_dead_workers(app: Sanic) -> None:
+        watch_workers(app.manager)
 
     @app.before_server_start
     async def open_runtime(app: Sanic) -> None:

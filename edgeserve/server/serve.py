@@ -25,6 +25,11 @@ def prepare_metrics_dir() -> Path:
         else:
             entry.unlink()
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+    # The CLI may already have imported prometheus_client (its parser): choose the value class
+    # again, so metrics the main process records itself (worker restarts) reach the folder.
+    from prometheus_client import values
+
+    values.ValueClass = values.get_value_class()
     return folder
 
 
