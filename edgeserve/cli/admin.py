@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from edgeserve.cli.fleet import run_on_each
+from edgeserve.cli.fleet import run_on_each, settle
 from edgeserve.cli.options import AsJson, Token, Urls
 from edgeserve.cli.output import USAGE_ERROR, console, fail, stderr
 from edgeserve.cli.render import CONFIG_COLUMNS, config_row, config_table, model_cell, share
@@ -32,7 +32,7 @@ def _slot(value: str) -> str:
 def config_get(urls: Urls = None, token: Token = None, as_json: AsJson = False) -> None:
     """Show weights, toggles, models and generation."""
     urls = urls or []
-    outcomes = run_on_each(urls, token, lambda client: client.config())
+    outcomes = settle(urls, token, run_on_each(urls, token, lambda client: client.config()))
     single = outcomes[0]
     if len(outcomes) == 1 and single.ok and single.data is not None and not as_json:
         console.print(config_table(single.url, single.data))

@@ -106,7 +106,9 @@ class Runtime:
 
     async def load_model(self, wanted: SlotModel) -> Model:
         """Load the bytes `wanted` names (hash checked) and warm them, off the event loop."""
-        path = self.model_store.locate(wanted)
+        path = self.model_store.locate(wanted) or await asyncio.to_thread(
+            self.model_store.adopt, wanted, self.settings.model_dir
+        )
         if path is None:
             raise ModelLoadError(
                 f"model file {wanted.path} (version {wanted.version[:12]}) is missing on this "

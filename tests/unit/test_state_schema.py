@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from edgeserve.state.schema import (
@@ -225,6 +225,7 @@ def mutated_documents() -> st.SearchStrategy[dict[str, Any]]:
 
 @settings(max_examples=300, deadline=None)
 @given(st.one_of(json_values, mutated_documents()))
+@example({"\n": None})  # found by this test: a key with a newline broke the one-line message
 def test_any_json_gives_a_state_or_invalid_state_and_nothing_else(data):
     try:
         state = parse_state(data)
