@@ -101,12 +101,13 @@ class EdgeserveError(Exception):
     code: str = "bad_request"
     headers: ClassVar[dict[str, str]] = {}
 
-    def __init__(self, message: str, *, code: str | None = None):
+    def __init__(self, message: str, *, code: str | None = None, status_code: int | None = None):
         super().__init__(message)
         self.message = message
         if code is not None:
             self.code = code
-        self.status_code = CODES.get(self.code, self.status_code)
+        # A catalogued code keeps its one status whatever the caller passes.
+        self.status_code = CODES.get(self.code, status_code or self.status_code)
 
 
 class BadRequest(EdgeserveError):

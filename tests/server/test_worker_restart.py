@@ -36,7 +36,8 @@ def wait_for(condition, timeout: float) -> float:
 def test_a_killed_worker_is_replaced_within_5_seconds_logged_and_counted():
     with running_server(WORKERS="2") as server:
         main = server.process.pid
-        wait_for(lambda: len(worker_pids(main)) == 2, timeout=30)
+        # Both workers up and serving: Sanic's manager only watches them once all have started.
+        wait_for(lambda: server.output().count('"models_ready"') == 2, timeout=60)
         before = worker_pids(main)
         victim = min(before)
         os.kill(victim, signal.SIGKILL)
@@ -48,3 +49,23 @@ def test_a_killed_worker_is_replaced_within_5_seconds_logged_and_counted():
         with server.client() as client:
             wait_for(lambda: client.get("/ready").status_code == 200, timeout=30)
     assert took < 5, took
+
+
+def test_a_worker_that_keeps_dying_is_not_replaced_and_ready_says_so():
+    with running_server(WORKERS="2") as server:
+        main = server.process.pid
+        # Both workers up and serving: Sanic's manager only watches them once all have started.
+        wait_for(lambda: server.output().count('"models_ready"') == 2, timeout=60)
+        survivor, victim = sorted(worker_pids(main))
+        for death in range(3):  # the same worker slot dies three times in a row
+            os.kill(victim, signal.SIGKILL)
+            if death < 2:
+                gone = victim
+                wait_for(lambda g=gone: len(worker_pids(main) - {survivor, g}) == 1, timeout=10)
+                victim = next(iter(worker_pids(main) - {survivor, gone}))
+        wait_for(lambda: '"worker_not_replaced"' in server.output(), timeout=10)
+        assert worker_pids(main) == {survivor}
+        with server.client() as client:
+            r = client.get("/ready")
+        assert r.status_code == 503, r.text
+        assert r.json() == {"ready": False, "models_loaded": True, "missing_workers": 1}

@@ -74,7 +74,11 @@ def test_a_code_keeps_its_status_whichever_class_raises_it():
     from edgeserve.errors import BadRequest
     from edgeserve.server.payload import InvalidField
 
-    raised = {BadRequest("x", code="invalid_field"), InvalidField("x")}
+    raised = {
+        BadRequest("x", code="invalid_field"),
+        InvalidField("x"),
+        EdgeserveError("x", code="invalid_field", status_code=400),
+    }
     assert {error.status_code for error in raised} == {422}
 
 

@@ -7,6 +7,7 @@ from sanic.response import HTTPResponse, json, raw
 
 from edgeserve.observability import metrics
 from edgeserve.server.bearer import require_bearer
+from edgeserve.server.watchdog import missing_workers
 
 health = Blueprint("health")
 
@@ -24,7 +25,12 @@ async def health_status(request: Request) -> HTTPResponse:
 @health.get("/ready")
 async def ready(request: Request) -> HTTPResponse:
     loaded = request.app.ctx.runtime.ready
-    return json({"ready": loaded, "models_loaded": loaded}, status=200 if loaded else 503)
+    missing = missing_workers()  # workers that kept dying: this instance runs short
+    ready = loaded and missing == 0
+    body = {"ready": ready, "models_loaded": loaded}
+    if missing:
+        body["missing_workers"] = missing
+    return json(body, status=200 if ready else 503)
 
 
 @health.get("/metrics")
