@@ -53,19 +53,39 @@ def prepare_state(settings: Settings) -> tuple[Path, dict[str, Any]]:
 
 
 def serve(settings: Settings) -> None:
-    prepare_metrics_dir()
-    from sanic import Sanic
-    from sanic.worker.loader import AppLoader
-
+    # Workers' metrics meet in files. One process keeps them in memory unless the folder was
+    # set before start: prometheus-client picks its storage at import, which has happened.
+    if settings.workers > 1 or os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        prepare_metrics_dir()
     from edgeserve.observability.logging import configure_logging
-    from edgeserve.server.app import create_app
-    from edgeserve.server.protocol import EdgeProtocol
 
     configure_logging(settings.log_level, settings.log_format)
     state_file, start = prepare_state(settings)
     # A worker that cannot serve writes why here; the main process then exits non-zero, so a
     # supervisor sees a failure rather than a clean stop.
     fatal_file = Path(tempfile.mkstemp(prefix="edgeserve-fatal-")[1])
+    try:
+        if settings.workers == 1:
+            serve_single(settings, state_file, start, fatal_file)
+        else:
+            serve_workers(settings, state_file, start, fatal_file)
+        reason = fatal_file.read_text()
+    finally:
+        fatal_file.unlink(missing_ok=True)
+    if reason:
+        raise SystemExit(EXIT_MODELS_FAILED)
+
+
+def serve_workers(
+    settings: Settings, state_file: Path, start: dict[str, Any], fatal_file: Path
+) -> None:
+    """WORKERS > 1: Sanic's worker manager runs spawned worker processes."""
+    from sanic import Sanic
+    from sanic.worker.loader import AppLoader
+
+    from edgeserve.server.app import create_app
+    from edgeserve.server.protocol import EdgeProtocol
+
     loader = AppLoader(
         factory=partial(create_app, settings, str(state_file), start, fatal_file=str(fatal_file))
     )
@@ -79,10 +99,26 @@ def serve(settings: Settings) -> None:
         single_process=False,
         protocol=EdgeProtocol,
     )
-    try:
-        Sanic.serve(primary=app, app_loader=loader)
-        reason = fatal_file.read_text()
-    finally:
-        fatal_file.unlink(missing_ok=True)
-    if reason:
-        raise SystemExit(EXIT_MODELS_FAILED)
+    Sanic.serve(primary=app, app_loader=loader)
+
+
+def serve_single(
+    settings: Settings, state_file: Path, start: dict[str, Any], fatal_file: Path
+) -> None:
+    """WORKERS=1: serve in this process; no worker manager, no spawned processes to feed."""
+    from sanic import Sanic
+
+    from edgeserve.server.app import create_app
+    from edgeserve.server.protocol import EdgeProtocol
+
+    app = create_app(settings, str(state_file), start, fatal_file=str(fatal_file))
+    app.prepare(
+        host=settings.host,
+        port=settings.port,
+        workers=1,
+        access_log=False,
+        motd=False,
+        single_process=True,
+        protocol=EdgeProtocol,
+    )
+    Sanic.serve_single(primary=app)

@@ -116,6 +116,17 @@ def test_a_compressed_body_is_415(server):
     assert r.json()["error"]["code"] == "unsupported_content_encoding"
 
 
+def test_a_compressed_upload_is_415(server):
+    with server.client() as client:
+        r = client.post(
+            "/v1/infer",
+            content=zlib.compress(base64.b64decode(RED["image_b64"])),
+            headers={"Content-Type": "image/png", "Content-Encoding": "deflate"},
+        )
+    assert r.status_code == 415, r.text
+    assert r.json()["error"]["code"] == "unsupported_content_encoding"
+
+
 def png_with_huge_text_chunk() -> str:
     """A valid PNG whose zTXt chunk inflates past Pillow's MAX_TEXT_CHUNK (1 MB)."""
     buffer = io.BytesIO()

@@ -11,7 +11,7 @@ from sanic.response import HTTPResponse, json
 
 from edgeserve.errors import EdgeserveError
 from edgeserve.observability import metrics
-from edgeserve.server.payload import json_object, parse_infer
+from edgeserve.server.payload import infer_request
 from edgeserve.server.runtime import Runtime
 from edgeserve.traffic.routing import choose_variant, new_client_id, valid_client_id
 
@@ -42,7 +42,7 @@ async def infer_image(request: Request) -> HTTPResponse:
         raise Overloaded(
             f"{runtime.inflight} requests are in progress (MAX_INFLIGHT): retry in a second"
         )
-    payload = parse_infer(json_object(request))
+    payload = infer_request(request)
     state = runtime.state
     client_id = None
     if state.sticky_cookie:
@@ -65,7 +65,7 @@ async def infer_image(request: Request) -> HTTPResponse:
     runtime.inflight += 1
     metrics.inflight_requests.inc()
     try:
-        result = await runtime.classify(model, payload.image_b64, img_size, payload.top_k)
+        result = await runtime.classify(model, payload.image, img_size, payload.top_k)
     except Exception as error:
         # A bad image is the client's fault; only a failing model counts against the variant.
         if not isinstance(error, EdgeserveError) or error.status_code >= 500:
