@@ -1,46 +1,134 @@
-"""Errors a client or operator sees: each has an HTTP status and a snake_case code."""
+"""Errors a client or operator sees: one catalogue of codes, each with exactly one HTTP status.
+
+The runbook's error table (docs/operations.md) lists the same codes; a test keeps them equal.
+"""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
+# code -> HTTP status. Sanic's own errors map onto the generic codes through SANIC_CODES.
+CODES: dict[str, int] = {
+    # 400: the request itself is malformed
+    "bad_request": 400,
+    "invalid_json": 400,
+    "invalid_base64": 400,
+    "empty_image": 400,
+    "invalid_request_target": 400,
+    "invalid_feedback_token": 400,
+    # 401 / 403: admin and metrics access
+    "unauthorized": 401,
+    "admin_disabled": 403,
+    # 404 / 405: no such path or method
+    "not_found": 404,
+    "method_not_allowed": 405,
+    # 408: the client was too slow
+    "request_timeout": 408,
+    # 409: the state does not allow it
+    "no_model_b": 409,
+    # 413 / 414 / 431: too large
+    "payload_too_large": 413,
+    "uri_too_long": 414,
+    "headers_too_large": 431,
+    # 415: a body we cannot read
+    "unsupported_media_type": 415,
+    "unsupported_content_encoding": 415,
+    "range_not_satisfiable": 416,
+    "expectation_failed": 417,
+    # 422: well-formed but wrong
+    "missing_field": 422,
+    "unknown_field": 422,
+    "invalid_field": 422,
+    "invalid_img_size": 422,
+    "not_an_image": 422,
+    "unsupported_image_format": 422,
+    "truncated_image": 422,
+    "image_too_large": 422,
+    "image_metadata_too_large": 422,
+    "invalid_config": 422,
+    "model_load_failed": 422,
+    "path_not_allowed": 422,
+    "model_changed": 422,
+    "model_missing": 422,
+    "model_conflict": 422,
+    "labels_mismatch": 422,
+    "model_verification_failed": 422,
+    "unknown_label": 422,
+    # 429: slow down
+    "rate_limited": 429,
+    # 499: the client went away before the answer (counted, never sent)
+    "client_closed_request": 499,
+    # 5xx: the server's fault or state
+    "inference_failed": 500,
+    "internal_error": 500,
+    "not_ready": 503,
+    "overloaded": 503,
+    "state_unavailable": 503,
+    "service_unavailable": 503,
+}
+
+# Statuses Sanic raises itself -> our code for them.
+SANIC_CODES: dict[int, str] = {
+    400: "bad_request",
+    401: "unauthorized",
+    404: "not_found",
+    405: "method_not_allowed",
+    408: "request_timeout",
+    413: "payload_too_large",
+    414: "uri_too_long",
+    415: "unsupported_media_type",
+    416: "range_not_satisfiable",
+    417: "expectation_failed",
+    431: "headers_too_large",
+    500: "internal_error",
+    503: "service_unavailable",
+}
+
+
+def status_of(code: str) -> int:
+    """The one HTTP status of a catalogued code."""
+    return CODES[code]
+
 
 class EdgeserveError(Exception):
-    """Base of every expected failure; the server turns it into the JSON error envelope."""
+    """Base of every expected failure; the server turns it into the JSON error envelope.
+
+    The status comes from the catalogue by code, so a code never has two statuses; a class's
+    own `status_code` only applies to a code missing from the catalogue (a test forbids that).
+    """
 
     status_code: int = 400
     code: str = "bad_request"
+    headers: ClassVar[dict[str, str]] = {}
 
     def __init__(self, message: str, *, code: str | None = None, status_code: int | None = None):
         super().__init__(message)
         self.message = message
         if code is not None:
             self.code = code
-        if status_code is not None:
-            self.status_code = status_code
+        # A catalogued code keeps its one status whatever the caller passes.
+        self.status_code = CODES.get(self.code, status_code or self.status_code)
 
 
 class BadRequest(EdgeserveError):
     """The request itself is malformed (JSON, fields, base64)."""
 
-    status_code = 400
     code = "bad_request"
 
 
 class ImageError(EdgeserveError):
     """The bytes are not an image we can classify (format, truncation, pixel cap)."""
 
-    status_code = 422
-    code = "invalid_image"
+    code = "not_an_image"
 
 
 class ModelLoadError(EdgeserveError):
     """A model file cannot be loaded or does not look like an image classifier."""
 
-    status_code = 422
     code = "model_load_failed"
 
 
 class InferenceError(EdgeserveError):
     """ONNX Runtime failed while running a model."""
 
-    status_code = 500
     code = "inference_failed"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
 import os
 import re
+import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from functools import partial
@@ -14,6 +16,8 @@ from typing import Any
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 MIN_ADMIN_TOKEN_CHARS = 16
+# RFC 6265 cookie-name = token (RFC 7230 tchar): what a browser keeps and sends back.
+COOKIE_TOKEN_CHARS = frozenset(string.ascii_letters + string.digits + "!#$%&'*+-.^_`|~")
 REDIS_URL = re.compile(
     r"^redis://(?:[^@/\s]+@)?(?P<host>[A-Za-z0-9._-]+):(?P<port>\d{1,5})/\d{1,2}$"
 )
@@ -33,6 +37,18 @@ class Settings:
     """Sanic worker processes."""
     max_body_bytes: int = 8_388_608
     """Larger request bodies get 413 before the body is read."""
+    max_header_bytes: int = 8192
+    """A longer request line gets 414, larger headers 431 (Sanic's ceiling is 16384)."""
+    header_timeout_seconds: float = 10.0
+    """Whole deadline for a request's line and headers; trickled bytes do not extend it (408)."""
+    body_timeout_seconds: float = 30.0
+    """Whole deadline for a request's body once its headers are in (408)."""
+    keep_alive_timeout_seconds: float = 15.0
+    """An idle keep-alive connection is closed after this long."""
+    max_connections: int = 512
+    """Open connections per worker; at the cap an idle one is closed, else the new one refused."""
+    trusted_proxies: tuple[str, ...] = ()
+    """Comma-separated proxy IPs/CIDRs whose X-Forwarded-For / Forwarded name the client."""
     max_image_pixels: int = 25_000_000
     """Images with more pixels are refused before decoding (decompression bombs)."""
     jpeg_draft: bool = False
@@ -52,9 +68,13 @@ class Settings:
     sticky_cookie: bool = True
     """Assign variants by a client id cookie."""
     sticky_cookie_name: str = "edgeserve_ab"
-    """Name of the sticky assignment cookie."""
+    """Name of the sticky assignment cookie (an RFC 6265 token)."""
+    sticky_cookie_secure: bool = False
+    """Mark the sticky cookie Secure (HTTPS only); required by a __Host- name."""
     admin_token: str = ""
     """Bearer token for /admin/*; empty disables the admin API."""
+    metrics_token: str = ""
+    """Bearer token GET /metrics requires; empty leaves /metrics open."""
     model_va_path: Path = Path("models/vA.onnx")
     """Model served in slot A."""
     model_vb_path: Path | None = Path("models/vB.onnx")
@@ -198,14 +218,41 @@ def _redis_url(name: str, raw: str) -> str:
     return raw.strip()
 
 
-def _admin_token(name: str, raw: str) -> str:
-    if raw and len(raw) < MIN_ADMIN_TOKEN_CHARS:
-        # The token itself is never echoed: only its length.
+def _token(name: str, raw: str) -> str:
+    # The token itself is never echoed: only its length or the position of a bad character.
+    if not raw:
+        return raw
+    invisible = next((i for i, char in enumerate(raw) if not "!" <= char <= "~"), None)
+    if invisible is not None:
+        raise SettingsError(
+            f"{name} has a space, control or non-ASCII character at position {invisible + 1}, "
+            "which is not allowed: expected visible ASCII characters only (it is sent in "
+            "an Authorization header)"
+        )
+    if len(raw) < MIN_ADMIN_TOKEN_CHARS:
         raise SettingsError(
             f"{name} has {len(raw)} characters, which is not allowed: expected at least "
-            f"{MIN_ADMIN_TOKEN_CHARS} characters, or leave it empty to disable the admin API"
+            f"{MIN_ADMIN_TOKEN_CHARS} characters, or leave it empty to turn it off"
         )
     return raw
+
+
+def _cookie_name(name: str, raw: str) -> str:
+    if not raw or any(char not in COOKIE_TOKEN_CHARS for char in raw):
+        raise _fail(name, raw, "an RFC 6265 cookie name: letters, digits and !#$%&'*+-.^_`|~")
+    return raw
+
+
+def _networks(name: str, raw: str) -> tuple[str, ...]:
+    items = tuple(item.strip() for item in raw.split(",") if item.strip())
+    for item in items:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise _fail(
+                name, raw, "comma-separated IP addresses or CIDRs, e.g. 10.0.0.0/8,127.0.0.1"
+            ) from None
+    return items
 
 
 PARSERS: dict[str, Callable[[str, str], Any]] = {
@@ -213,6 +260,12 @@ PARSERS: dict[str, Callable[[str, str], Any]] = {
     "port": _integer(0, 65535),
     "workers": _integer(1, 64),
     "max_body_bytes": _integer(1),
+    "max_header_bytes": _integer(1024, 16384),
+    "header_timeout_seconds": _number(0.1),
+    "body_timeout_seconds": _number(0.1),
+    "keep_alive_timeout_seconds": _number(0.1),
+    "max_connections": _integer(2),
+    "trusted_proxies": _networks,
     "max_image_pixels": _integer(1),
     "jpeg_draft": _boolean,
     "rate_limit_rps": _number(0),
@@ -222,8 +275,10 @@ PARSERS: dict[str, Callable[[str, str], Any]] = {
     "shadow_enabled": _boolean,
     "canary_enabled": _boolean,
     "sticky_cookie": _boolean,
-    "sticky_cookie_name": _text,
-    "admin_token": _admin_token,
+    "sticky_cookie_name": _cookie_name,
+    "sticky_cookie_secure": _boolean,
+    "admin_token": _token,
+    "metrics_token": _token,
     "model_va_path": _path,
     "model_vb_path": _optional_path,
     "model_dir": _optional_path,
@@ -280,6 +335,11 @@ def _check_together(settings: Settings, env: Mapping[str, str]) -> None:
             f"AB_WEIGHT_B={env['AB_WEIGHT_B']!r} is not allowed without a B model: "
             "set MODEL_VB_PATH or AB_WEIGHT_B=0"
         )
+    if settings.sticky_cookie_name.startswith("__Host-") and not settings.sticky_cookie_secure:
+        raise SettingsError(
+            f"STICKY_COOKIE_NAME={settings.sticky_cookie_name!r} is not allowed without "
+            "STICKY_COOKIE_SECURE=true: browsers drop __Host- cookies that are not Secure"
+        )
     if not settings.model_dir.is_dir():
         raise SettingsError(
             f"MODEL_DIR={str(settings.model_dir)!r} is not allowed: expected an existing folder"
@@ -296,6 +356,8 @@ def env_example_lines() -> list[str]:
             shown = "true" if default else "false"
         elif default is None:
             shown = ""
+        elif isinstance(default, tuple):
+            shown = ",".join(default)
         else:
             shown = str(default)
         lines.append(f"# {docs.get(field.name, '')}")

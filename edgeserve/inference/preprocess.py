@@ -96,10 +96,9 @@ def decode_image(
         img = Image.open(io.BytesIO(data), formats=SUPPORTED_FORMATS)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise _too_large(header_size, _pil_limit(max_pixels)) from None
-    except (UnidentifiedImageError, *_DECODE_ERRORS):
-        raise ImageError(
-            f"the {kind} header is damaged: send a complete, valid {kind} file",
-            code="truncated_image",
+    except (UnidentifiedImageError, *_DECODE_ERRORS) as error:
+        raise _damaged(
+            error, f"the {kind} header is damaged: send a complete, valid {kind} file"
         ) from None
     _check_pixels(img.size, max_pixels)
 
@@ -109,10 +108,9 @@ def decode_image(
         img.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise _too_large(img.size, _pil_limit(max_pixels)) from None
-    except _DECODE_ERRORS:
-        raise ImageError(
-            f"the {kind} data is truncated or corrupt: send the complete file",
-            code="truncated_image",
+    except _DECODE_ERRORS as error:
+        raise _damaged(
+            error, f"the {kind} data is truncated or corrupt: send the complete file"
         ) from None
     return to_rgb(img)
 
@@ -291,6 +289,18 @@ def _header_size(data: bytes, kind: str | None) -> tuple[int, int] | None:
     return None
 
 
+def _damaged(error: Exception, message: str) -> ImageError:
+    # PIL caps text chunks (PngImagePlugin.MAX_TEXT_CHUNK / MAX_TEXT_MEMORY) with a ValueError
+    # that names the cap: the file is whole, its metadata is just too large for us to read.
+    if isinstance(error, ValueError) and "MAX_TEXT" in str(error):
+        return ImageError(
+            "the PNG has a text (metadata) chunk larger than we read: strip its metadata "
+            "(e.g. re-save it without text chunks) and retry",
+            code="image_metadata_too_large",
+        )
+    return ImageError(message, code="truncated_image")
+
+
 def _check_pixels(size: tuple[int, int], max_pixels: int) -> None:
     if size[0] * size[1] > max_pixels:
         raise _too_large(size, max_pixels)
@@ -307,5 +317,4 @@ def _too_large(size: tuple[int, int] | None, max_pixels: int) -> ImageError:
     return ImageError(
         f"the image {dims}has more than {max_pixels} pixels: downscale it and retry",
         code="image_too_large",
-        status_code=422,
     )

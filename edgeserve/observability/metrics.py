@@ -74,6 +74,16 @@ shadow_dropped = Counter(
     "Shadow runs not started because the in-flight cap was reached.",
 )
 shadow_errors = Counter("edgeserve_shadow_errors_total", "Shadow runs on B that failed.")
+connections_closed = Counter(
+    "edgeserve_connections_closed_total",
+    "Connections the server closed itself, by reason (request_timeout, idle_at_cap, "
+    "refused_at_cap).",
+    ["reason"],
+)
+worker_restarts = Counter(
+    "edgeserve_worker_restarts_total",
+    "Worker processes that died and were replaced by the main process.",
+)
 rate_limited = Counter(
     "edgeserve_rate_limited_total",
     "Requests refused with 429 by the per-client token bucket, by route template.",

@@ -15,11 +15,15 @@ from sanic.response import HTTPResponse
 from edgeserve.observability import metrics
 from edgeserve.observability.logging import configure_logging, log
 from edgeserve.server.errors import JsonErrorHandler, error_response, trace_id_of
+from edgeserve.server.protocol import EdgeRequest
+from edgeserve.server.proxies import ClientAddress
 from edgeserve.server.ratelimit import TokenBuckets, retry_after_header
 from edgeserve.server.routes.admin import admin
 from edgeserve.server.routes.health import health
 from edgeserve.server.routes.infer import infer
+from edgeserve.server.routes.openapi import openapi
 from edgeserve.server.runtime import Runtime
+from edgeserve.server.watchdog import watch_workers
 from edgeserve.settings import Settings
 from edgeserve.state.backend import open_store
 from edgeserve.state.model_store import ModelStore, folder_beside
@@ -27,6 +31,8 @@ from edgeserve.state.schema import parse_state
 from edgeserve.state.start import state_from_env
 
 RATE_LIMITED_PREFIXES = ("/v1/", "/admin/")
+# Metric labels come from closed sets: any other method token is "other".
+STANDARD_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 APP_NAME = "edgeserve"
 
 
@@ -39,20 +45,51 @@ def route_label(request: Request) -> str:
     return "/" + route.path.lstrip("/") if route is not None else "unmatched"
 
 
-def create_app(settings: Settings, state_file: str, start: dict[str, Any] | None = None) -> Sanic:
+def method_label(request: Request) -> str:
+    return request.method if request.method in STANDARD_METHODS else "other"
+
+
+def create_app(
+    settings: Settings,
+    state_file: str,
+    start: dict[str, Any] | None = None,
+    fatal_file: str | None = None,
+) -> Sanic:
     """`start` is the state the main process settled on (see serve.py); without it, the
-    environment's."""
+    environment's. A worker that cannot load its models writes why to `fatal_file`."""
     configure_logging(settings.log_level, settings.log_format)
-    app = Sanic(APP_NAME, dumps=_dumps, error_handler=JsonErrorHandler(), configure_logging=False)
+    app = Sanic(
+        APP_NAME,
+        dumps=_dumps,
+        error_handler=JsonErrorHandler(),
+        request_class=EdgeRequest,
+        configure_logging=False,
+        env_prefix=None,  # Sanic's SANIC_* variables would silently change the edge's rules
+    )
     app.config.REQUEST_MAX_SIZE = settings.max_body_bytes
+    app.config.REQUEST_MAX_HEADER_SIZE = settings.max_header_bytes
+    # Sanic's own timeouts restart with every byte; EdgeProtocol adds whole deadlines on top.
+    app.config.REQUEST_TIMEOUT = settings.header_timeout_seconds
+    app.config.KEEP_ALIVE_TIMEOUT = settings.keep_alive_timeout_seconds
     app.config.ACCESS_LOG = False
+    # Under uvloop, Sanic's shutdown sometimes has its event loop stopped again in the middle of
+    # a long drain ("Event loop stopped before Future completed"): the worker then skips its stop
+    # hooks and drops what it had not answered. The standard loop drains cleanly (tested).
+    app.config.USE_UVLOOP = False
     app.config.GRACEFUL_SHUTDOWN_TIMEOUT = settings.graceful_shutdown_seconds
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.ctx.settings = settings
+    app.ctx.draining = False
     app.ctx.buckets = TokenBuckets(settings.rate_limit_rps, settings.rate_limit_burst)
+    client_address = ClientAddress(settings.trusted_proxies)
     app.blueprint(health)
     app.blueprint(infer)
     app.blueprint(admin)
+    app.blueprint(openapi)
+
+    @app.main_process_ready
+    async def replace_dead_workers(app: Sanic) -> None:
+        watch_workers(app.manager)
 
     @app.before_server_start
     async def open_runtime(app: Sanic) -> None:
@@ -71,6 +108,7 @@ def create_app(settings: Settings, state_file: str, start: dict[str, Any] | None
 
     @app.before_server_stop
     async def stop_background(app: Sanic) -> None:
+        app.ctx.draining = True  # answers from now on say Connection: close
         for name in ("load_models", "follow_state"):
             await app.cancel_task(name, raise_exception=False)
         app.purge_tasks()
@@ -87,7 +125,10 @@ def create_app(settings: Settings, state_file: str, start: dict[str, Any] | None
         try:
             await runtime.start()
         except Exception as error:
-            log.critical("models_failed_to_load", error=str(error).splitlines()[0][:300])
+            reason = str(error).splitlines()[0][:300]
+            log.critical("models_failed_to_load", error=reason)
+            if fatal_file is not None:
+                Path(fatal_file).write_text(reason or type(error).__name__)
             app.stop()
             return
         app.add_task(runtime.sync.follow(), name="follow_state")
@@ -101,8 +142,9 @@ def create_app(settings: Settings, state_file: str, start: dict[str, Any] | None
         request.ctx.error_code = None
         request.ctx.new_client_id = None
         trace_id_of(request)
+        request.ctx.client = client_address.of(request)
         if request.path.startswith(RATE_LIMITED_PREFIXES):
-            wait = app.ctx.buckets.take(request.client_ip or "unknown")
+            wait = app.ctx.buckets.take(request.ctx.client)
             if wait > 0:
                 metrics.rate_limited.labels(route_label(request)).inc()
                 request.ctx.error_code = "rate_limited"
@@ -120,6 +162,9 @@ def create_app(settings: Settings, state_file: str, start: dict[str, Any] | None
     async def finish(request: Request, response: HTTPResponse) -> None:
         trace_id = trace_id_of(request)
         response.headers["Trace-Id"] = trace_id
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        if request.path.startswith("/admin/"):
+            response.headers["Cache-Control"] = "no-store"
         new_client_id = getattr(request.ctx, "new_client_id", None)
         if new_client_id is not None:
             response.add_cookie(
@@ -127,14 +172,14 @@ def create_app(settings: Settings, state_file: str, start: dict[str, Any] | None
                 new_client_id,
                 httponly=True,
                 samesite="Lax",
-                secure=False,
+                secure=settings.sticky_cookie_secure,
                 max_age=365 * 24 * 3600,
             )
         started = getattr(request.ctx, "started", None)
         seconds = time.perf_counter() - started if started is not None else 0.0
-        route = route_label(request)
-        metrics.http_requests.labels(route, request.method, str(response.status)).inc()
-        metrics.http_request_duration.labels(route, request.method).observe(seconds)
+        route, method = route_label(request), method_label(request)
+        metrics.http_requests.labels(route, method, str(response.status)).inc()
+        metrics.http_request_duration.labels(route, method).observe(seconds)
         if request.method in ("POST", "PUT", "PATCH") and response.status != 413:
             metrics.request_body_bytes.labels(route).observe(len(request.body or b""))
         log.info(
@@ -147,7 +192,7 @@ def create_app(settings: Settings, state_file: str, start: dict[str, Any] | None
             variant=getattr(request.ctx, "variant", None),
             duration_ms=round(seconds * 1000, 3),
             error_code=getattr(request.ctx, "error_code", None),
-            client=request.client_ip,
+            client=getattr(request.ctx, "client", None) or request.ip,
             worker=os.getpid(),
         )
 

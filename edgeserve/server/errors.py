@@ -3,35 +3,43 @@
 from __future__ import annotations
 
 import re
+from asyncio import CancelledError
 
 from sanic import Request
-from sanic.exceptions import SanicException
+from sanic.exceptions import PayloadTooLarge, SanicException
 from sanic.handlers import ErrorHandler
 from sanic.response import HTTPResponse, json
 
-from edgeserve.errors import EdgeserveError
+from edgeserve.errors import CODES, SANIC_CODES, EdgeserveError
 from edgeserve.observability.logging import log
 from edgeserve.server.tracing import trace_id_from
 
-STATUS_CODES = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    408: "request_timeout",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-    416: "range_not_satisfiable",
-    422: "unprocessable_entity",
-    429: "rate_limited",
-    500: "internal_error",
-    503: "service_unavailable",
-}
 MESSAGES = {
-    404: "no such endpoint: see docs/operations.md for the API",
-    413: "request body is larger than MAX_BODY_BYTES allows: send a smaller image",
+    "not_found": "no such endpoint: see docs/operations.md for the API",
+    "payload_too_large": "request body is larger than MAX_BODY_BYTES allows: send a smaller image",
+    "uri_too_long": "the request line is longer than MAX_HEADER_BYTES allows: shorten the URL",
+    "headers_too_large": "the request headers are larger than MAX_HEADER_BYTES allows: "
+    "send fewer or smaller headers",
+    "request_timeout": "the request did not arrive in time (HEADER_TIMEOUT_SECONDS, "
+    "BODY_TIMEOUT_SECONDS): send it without pauses",
 }
+
+
+def sanic_code(request: Request | None, exception: SanicException) -> str:
+    """Our catalogue code for an error Sanic raised itself."""
+    code = getattr(exception, "edge_code", None)
+    if code is not None:
+        return code
+    status = exception.status_code
+    if isinstance(exception, PayloadTooLarge) and "header" in str(exception).lower():
+        # Sanic says 413 for a head over REQUEST_MAX_HEADER_SIZE: a request line that never
+        # ended is a long URL (414), otherwise the headers are too large (431).
+        if request is None:
+            return "headers_too_large"
+        buffer = getattr(request.stream, "recv_buffer", b"")
+        line_ended = b"\r\n" in buffer[: request.app.config.REQUEST_MAX_HEADER_SIZE]
+        return "headers_too_large" if line_ended else "uri_too_long"
+    return SANIC_CODES.get(status, "bad_request" if status < 500 else "internal_error")
 
 
 def trace_id_of(request: Request | None) -> str:
@@ -69,10 +77,14 @@ class JsonErrorHandler(ErrorHandler):
         if isinstance(exception, EdgeserveError):
             status, code, message = exception.status_code, exception.code, exception.message
             headers = getattr(exception, "headers", None)
+        elif isinstance(exception, CancelledError):
+            # Sanic's RequestCancelled: the client hung up. Not our failure; never sent.
+            status, code, message, headers = 499, "client_closed_request", "", None
+            log.info("client_closed_request", trace_id=trace_id_of(request))
         elif isinstance(exception, SanicException):
-            status = exception.status_code
-            code = STATUS_CODES.get(status, "error")
-            message = MESSAGES.get(status) or _one_line(str(exception)) or code.replace("_", " ")
+            code = sanic_code(request, exception)
+            status = CODES[code]
+            message = MESSAGES.get(code) or _one_line(str(exception)) or code.replace("_", " ")
             headers = dict(getattr(exception, "headers", None) or {})
         else:
             status, code = 500, "internal_error"

@@ -24,12 +24,10 @@ DEFAULT_TOP_K = 5
 
 
 class UnsupportedMediaType(EdgeserveError):
-    status_code = 415
     code = "unsupported_media_type"
 
 
 class InvalidField(EdgeserveError):
-    status_code = 422
     code = "invalid_field"
 
 
@@ -45,10 +43,21 @@ def media_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";")[0].strip().lower()
 
 
+def refuse_encoded(request: Request) -> None:
+    """Bodies are read as sent: a compressed one would be taken for garbage, so say why."""
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        raise UnsupportedMediaType(
+            f"Content-Encoding {encoding!r} is not supported: send the body uncompressed",
+            code="unsupported_content_encoding",
+        )
+
+
 def json_object(request: Request, *, required: bool = True) -> dict[str, Any]:
     """The body as a JSON object; an empty body is {} when not required."""
     content_type = request.headers.get("content-type", "")
     body = request.body or b""
+    refuse_encoded(request)
     if not body and not required:
         return {}
     if media_type(request) != "application/json":
@@ -114,6 +123,7 @@ def infer_request(request: Request) -> InferRequest:
 
 def parse_upload(request: Request) -> InferRequest:
     """A binary upload: img_size and top_k come from the query, checked like the JSON fields."""
+    refuse_encoded(request)
     query = request.get_args(keep_blank_values=True)
     unknown = sorted(set(query) - set(UPLOAD_PARAMETERS))
     if unknown:

@@ -7,12 +7,12 @@ model that cannot serve is refused (422) and a write that fails (503) leaves not
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any
 
-from edgeserve.errors import EdgeserveError, ModelLoadError
+from edgeserve.errors import EdgeserveError
 from edgeserve.inference.compat import check_labels
 from edgeserve.inference.model import Model
+from edgeserve.inference.model_path import resolve_in_model_dir
 from edgeserve.server.runtime import Runtime
 from edgeserve.state.schema import RuntimeState, SlotModel, apply_update, validate_update
 
@@ -63,19 +63,3 @@ async def load_into(
     with runtime.preloading(model):
         await runtime.sync.commit(change)
     return model
-
-
-def resolve_in_model_dir(model_dir: Path, requested: str) -> Path:
-    """Hot loads may only read from MODEL_DIR; relative paths are taken inside it."""
-    model_dir = model_dir.resolve()
-    candidate = Path(requested)
-    if not candidate.is_absolute():
-        candidate = model_dir / candidate
-    resolved = candidate.resolve()
-    if not resolved.is_relative_to(model_dir):
-        raise ModelLoadError(
-            f"{requested} is outside the models folder {model_dir}: "
-            "copy the model there (or set MODEL_DIR) and load it by name",
-            code="path_not_allowed",
-        )
-    return resolved

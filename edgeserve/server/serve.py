@@ -11,6 +11,8 @@ from typing import Any
 
 from edgeserve.settings import Settings
 
+EXIT_MODELS_FAILED = 1
+
 
 def prepare_metrics_dir(settings: Settings) -> Path:
     """prometheus-client multiprocess mode: set the folder before import, wipe it at start."""
@@ -24,6 +26,11 @@ def prepare_metrics_dir(settings: Settings) -> Path:
             entry.unlink()
     # prometheus-client reads its folder from the environment, in this process and the workers
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+    # The CLI may already have imported prometheus_client (its parser): choose the value class
+    # again, so metrics the main process records itself (worker restarts) reach the folder.
+    from prometheus_client import values
+
+    values.ValueClass = values.get_value_class()
     return folder
 
 
@@ -52,18 +59,38 @@ def serve(settings: Settings) -> None:
     # start: prometheus-client picks its storage at import, which has happened.
     if settings.workers > 1 or os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         prepare_metrics_dir(settings)
-    from sanic import Sanic
-    from sanic.worker.loader import AppLoader
-
     from edgeserve.observability.logging import configure_logging
-    from edgeserve.server.app import create_app
 
     configure_logging(settings.log_level, settings.log_format)
     state_file, start = prepare_state(settings)
-    if settings.workers == 1:
-        serve_single(settings, state_file, start)
-        return
-    loader = AppLoader(factory=partial(create_app, settings, str(state_file), start))
+    # A worker that cannot serve writes why here; the main process then exits non-zero, so a
+    # supervisor sees a failure rather than a clean stop.
+    fatal_file = Path(tempfile.mkstemp(prefix="edgeserve-fatal-")[1])
+    try:
+        if settings.workers == 1:
+            serve_single(settings, state_file, start, fatal_file)
+        else:
+            serve_workers(settings, state_file, start, fatal_file)
+        reason = fatal_file.read_text()
+    finally:
+        fatal_file.unlink(missing_ok=True)
+    if reason:
+        raise SystemExit(EXIT_MODELS_FAILED)
+
+
+def serve_workers(
+    settings: Settings, state_file: Path, start: dict[str, Any], fatal_file: Path
+) -> None:
+    """WORKERS > 1: Sanic's worker manager runs spawned worker processes."""
+    from sanic import Sanic
+    from sanic.worker.loader import AppLoader
+
+    from edgeserve.server.app import create_app
+    from edgeserve.server.protocol import EdgeProtocol
+
+    loader = AppLoader(
+        factory=partial(create_app, settings, str(state_file), start, fatal_file=str(fatal_file))
+    )
     app = loader.load()
     app.prepare(
         host=settings.host,
@@ -72,17 +99,21 @@ def serve(settings: Settings) -> None:
         access_log=False,
         motd=False,
         single_process=False,
+        protocol=EdgeProtocol,
     )
     Sanic.serve(primary=app, app_loader=loader)
 
 
-def serve_single(settings: Settings, state_file: Path, start: dict[str, Any]) -> None:
+def serve_single(
+    settings: Settings, state_file: Path, start: dict[str, Any], fatal_file: Path
+) -> None:
     """WORKERS=1: serve in this process; no worker manager, no spawned processes to feed."""
     from sanic import Sanic
 
     from edgeserve.server.app import create_app
+    from edgeserve.server.protocol import EdgeProtocol
 
-    app = create_app(settings, str(state_file), start)
+    app = create_app(settings, str(state_file), start, fatal_file=str(fatal_file))
     app.prepare(
         host=settings.host,
         port=settings.port,
@@ -90,5 +121,6 @@ def serve_single(settings: Settings, state_file: Path, start: dict[str, Any]) ->
         access_log=False,
         motd=False,
         single_process=True,
+        protocol=EdgeProtocol,
     )
     Sanic.serve_single(primary=app)

@@ -67,10 +67,10 @@ def test_empty_image_field_is_a_400_empty_image(text):
 
 
 @pytest.mark.parametrize("value", [None, 42, ["abc"], {"b64": "abc"}, b"abc"])
-def test_non_string_image_field_is_a_400_invalid_field(value):
+def test_non_string_image_field_is_a_422_invalid_field(value):
     with pytest.raises(BadRequest) as err:
         decode_base64(value)
-    assert err.value.code == "invalid_field", err.value.message
+    assert (err.value.code, err.value.status_code) == ("invalid_field", 422), err.value.message
 
 
 # --- formats and damage ------------------------------------------------------------------

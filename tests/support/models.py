@@ -121,3 +121,24 @@ def save_slow(path: Path, img_size: int = 1024, channels: int = 64) -> Path:
     helper.set_model_props(model, {**COLOUR_META, "img_size": str(img_size)})
     save_model(model, str(path))
     return path
+
+
+def save_more_classes_than_labels(path: Path, classes: int = len(LABELS) + 1) -> Path:
+    """Declares a dynamic class dimension and 8 labels, but outputs `classes` scores."""
+    weights = np.random.default_rng(0).normal(size=(3, classes)).astype(np.float32)
+    graph = helper.make_graph(
+        [
+            helper.make_node("GlobalAveragePool", ["image"], ["pooled"]),
+            helper.make_node("Flatten", ["pooled"], ["flat"]),
+            helper.make_node("MatMul", ["flat", "weights"], ["logits"]),
+        ],
+        "more_classes_than_labels",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 3, "h", "w"])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", "classes"])],
+        initializer=[numpy_helper.from_array(weights, "weights")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    helper.set_model_props(model, COLOUR_META)
+    save_model(model, str(path))
+    return path

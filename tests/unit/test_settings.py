@@ -205,6 +205,57 @@ def test_inference_threads_share_the_cores_among_workers_and_sessions_default_to
     assert Settings(intra_op_threads=3).session_threads() == 3
 
 
+@pytest.mark.parametrize("value", ["bad name", "a;b", "caf\u00e9", "x=y", ""])
+def test_sticky_cookie_name_must_be_an_rfc6265_token(value):
+    with pytest.raises(SettingsError) as raised:
+        load_settings({**MODELS, "STICKY_COOKIE_NAME": value})
+    assert "STICKY_COOKIE_NAME=" in str(raised.value), raised.value
+
+
+def test_a_host_prefixed_cookie_name_needs_sticky_cookie_secure():
+    with pytest.raises(SettingsError) as raised:
+        load_settings({**MODELS, "STICKY_COOKIE_NAME": "__Host-ab"})
+    assert "STICKY_COOKIE_SECURE=true" in str(raised.value), raised.value
+    secure = {**MODELS, "STICKY_COOKIE_NAME": "__Host-ab", "STICKY_COOKIE_SECURE": "true"}
+    assert load_settings(secure).sticky_cookie_secure
+
+
+@pytest.mark.parametrize("name", ["ADMIN_TOKEN", "METRICS_TOKEN"])
+@pytest.mark.parametrize("value", [" " * 16, "with-a\nnewline-0123", "tab\tseparated-01234"])
+def test_tokens_must_be_visible_characters_only(name, value):
+    with pytest.raises(SettingsError) as raised:
+        load_settings({**MODELS, name: value})
+    message = str(raised.value)
+    assert message.startswith(f"{name} has a space, control") and value not in message, message
+
+
+@pytest.mark.parametrize("value", ["10.0.0.0/33", "proxy.local", "1.2.3.4,,nope"])
+def test_trusted_proxies_must_be_addresses_or_cidrs(value):
+    with pytest.raises(SettingsError) as raised:
+        load_settings({**MODELS, "TRUSTED_PROXIES": value})
+    assert "TRUSTED_PROXIES=" in str(raised.value), raised.value
+
+
+def test_trusted_proxies_are_read_as_a_list():
+    settings = load_settings({**MODELS, "TRUSTED_PROXIES": " 10.0.0.0/8, 127.0.0.1 "})
+    assert settings.trusted_proxies == ("10.0.0.0/8", "127.0.0.1")
+
+
+def test_a_bad_cookie_name_stops_serve_with_exit_2_and_one_line():
+    env = {"PATH": "/usr/bin:/bin", **MODELS, "STICKY_COOKIE_NAME": "a;b"}
+    result = subprocess.run(
+        [sys.executable, "-m", "edgeserve", "serve", "--port", "0"],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    assert "STICKY_COOKIE_NAME='a;b'" in lines[0], result.stderr
+
+
 @pytest.mark.parametrize(
     "url", ["redis://127.0.0.1:6379/0", "redis://redis.edge.svc:6379/3", "redis://:pw@h:1/15"]
 )

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Awaitable, Callable
 from functools import wraps
-from typing import Any, ClassVar
+from typing import Any
 
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 
 from edgeserve.errors import EdgeserveError
 from edgeserve.server import rollout
+from edgeserve.server.bearer import require_bearer
 from edgeserve.server.payload import InvalidField, json_object
 from edgeserve.server.runtime import Runtime
 from edgeserve.state.schema import InvalidState
@@ -21,14 +21,7 @@ Handler = Callable[..., Awaitable[HTTPResponse]]
 
 
 class AdminDisabled(EdgeserveError):
-    status_code = 403
     code = "admin_disabled"
-
-
-class Unauthorized(EdgeserveError):
-    status_code = 401
-    code = "unauthorized"
-    headers: ClassVar[dict[str, str]] = {"WWW-Authenticate": "Bearer"}
 
 
 def require_token(handler: Handler) -> Handler:
@@ -37,11 +30,7 @@ def require_token(handler: Handler) -> Handler:
         token = request.app.ctx.runtime.settings.admin_token
         if not token:
             raise AdminDisabled("the admin API is disabled: set ADMIN_TOKEN (16+ characters)")
-        scheme, _, given = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), token.encode()):
-            raise Unauthorized(
-                "missing or wrong bearer token: send Authorization: Bearer <ADMIN_TOKEN>"
-            )
+        require_bearer(request, token, "ADMIN_TOKEN")
         return await handler(request, *args, **kwargs)
 
     return checked

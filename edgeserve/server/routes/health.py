@@ -1,4 +1,4 @@
-"""Health, readiness and metrics: never rate limited, never need auth."""
+"""Health, readiness and metrics: never rate limited; /metrics needs METRICS_TOKEN when set."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json, raw
 
 from edgeserve.observability import metrics
+from edgeserve.server.bearer import require_bearer
+from edgeserve.server.watchdog import missing_workers
 
 health = Blueprint("health")
 
@@ -23,10 +25,18 @@ async def health_status(request: Request) -> HTTPResponse:
 @health.get("/ready")
 async def ready(request: Request) -> HTTPResponse:
     loaded = request.app.ctx.runtime.ready
-    return json({"ready": loaded, "models_loaded": loaded}, status=200 if loaded else 503)
+    missing = missing_workers()  # workers that kept dying: this instance runs short
+    ready = loaded and missing == 0
+    body = {"ready": ready, "models_loaded": loaded}
+    if missing:
+        body["missing_workers"] = missing
+    return json(body, status=200 if ready else 503)
 
 
 @health.get("/metrics")
 async def metrics_text(request: Request) -> HTTPResponse:
+    token = request.app.ctx.settings.metrics_token
+    if token:
+        require_bearer(request, token, "METRICS_TOKEN")
     body, content_type = metrics.render()
     return raw(body, content_type=content_type)

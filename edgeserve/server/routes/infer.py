@@ -19,12 +19,10 @@ infer = Blueprint("infer")
 
 
 class NotReady(EdgeserveError):
-    status_code = 503
     code = "not_ready"
 
 
 class Overloaded(EdgeserveError):
-    status_code = 503
     code = "overloaded"
     headers: ClassVar[dict[str, str]] = {"Retry-After": "1"}
 

@@ -1,0 +1,170 @@
+"""The HTTP edge below the routes: request targets, header and body deadlines, a connection
+cap, and a drain that answers what was read and closes the rest."""
+
+from __future__ import annotations
+
+import os
+from time import monotonic
+from typing import Any
+
+from sanic import Request
+from sanic.exceptions import BadURL, RequestTimeout
+from sanic.http import Http, Stage
+from sanic.server.protocols.http_protocol import HttpProtocol
+
+from edgeserve.observability import metrics
+from edgeserve.observability.logging import log
+
+
+class InvalidRequestTarget(BadURL):
+    """A request target httptools cannot parse (a control byte, a space...): 400, not a crash."""
+
+    edge_code = "invalid_request_target"
+
+
+class EdgeRequest(Request):
+    def __init__(self, url_bytes: bytes, *args: Any, **kwargs: Any) -> None:
+        try:
+            super().__init__(url_bytes, *args, **kwargs)
+        except BadURL:
+            if kwargs.get("method") != "NONE":
+                raise InvalidRequestTarget(
+                    "the request target has a control or other invalid character: "
+                    "percent-encode it (RFC 3986)"
+                ) from None
+            # Sanic builds a stand-in request (method NONE) to answer a failed one; with the
+            # same bad target it would fail again and drop the connection with a traceback.
+            super().__init__(b"/", *args, **kwargs)
+
+
+class RequestTimedOut(RequestTimeout):
+    """The request's headers or body did not arrive within their whole deadline."""
+
+    edge_code = "request_timeout"
+
+
+class EdgeHttp(Http):
+    """Sanic's HTTP/1.1 state machine, with whole deadlines per phase and drain-aware answers."""
+
+    __slots__ = ()
+
+    async def http1_request_header(self) -> None:
+        self.protocol.start_deadline("HEADER_TIMEOUT_SECONDS")
+        await super().http1_request_header()
+        self.protocol.start_deadline("BODY_TIMEOUT_SECONDS" if self.request_body else None)
+
+    async def read(self) -> bytes | None:
+        data = await super().read()
+        if not self.request_body:
+            self.protocol.start_deadline(None)
+        return data
+
+    async def http1_response_header(self, data: bytes, end_stream: bool) -> None:
+        if self.protocol.app.ctx.draining:
+            self.keep_alive = False  # answered with Connection: close, then closed
+        await super().http1_response_header(data, end_stream)
+
+
+class EdgeProtocol(HttpProtocol):
+    """One connection: deadlines that trickled bytes do not reset, and a per-worker cap."""
+
+    HTTP_CLASS = EdgeHttp
+    __slots__ = ("deadline", "deadline_setting", "discarding", "refused")
+
+    def _setup(self) -> None:
+        super()._setup()
+        self.deadline: float | None = None
+        self.deadline_setting: str | None = None
+        self.refused = False
+        self.discarding = False
+
+    def start_deadline(self, setting: str | None) -> None:
+        """Start the whole deadline named by `setting` (None: no deadline until the next one)."""
+        self.deadline_setting = setting
+        if setting is None:
+            self.deadline = None
+            return
+        seconds = getattr(self.app.ctx.settings, setting.lower())
+        self.deadline = monotonic() + seconds
+
+    def check_timeouts(self) -> None:
+        http = self._http
+        if self._task and http is not None and self.deadline and monotonic() > self.deadline:
+            seconds = getattr(self.app.ctx.settings, str(self.deadline_setting).lower())
+            http.exception = RequestTimedOut(
+                f"the request did not arrive within {self.deadline_setting}={seconds:g}: "
+                "send it without pauses"
+            )
+            metrics.connections_closed.labels("request_timeout").inc()
+            self.deadline = None
+            http.request_body = None  # do not wait for the rest of a stalled body
+            self._task.cancel()
+            return
+        super().check_timeouts()
+
+    def close_if_idle(self) -> bool:
+        """On drain, end an idle keep-alive connection with a clean close (FIN, never RST).
+
+        A request the client sent at that moment is dropped unread, and the client reads an
+        end of stream ("closed without a response"): it knows nothing was done."""
+        if self._http is not None and (self._http.stage is not Stage.IDLE or self.recv_buffer):
+            return False  # a request is in (or on its way): it is answered with Connection: close
+        if self.transport is None or self.discarding:
+            return True
+        self.discarding = True
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self.loop.call_later(DRAIN_LINGER_SECONDS, self.close)
+        return True
+
+    def data_received(self, data: bytes) -> None:
+        if not self.discarding:  # reading what is dropped keeps close() from sending a RST
+            super().data_received(data)
+
+    def connection_made(self, transport: Any) -> None:
+        cap = self.app.ctx.settings.max_connections
+        if len(self.connections) >= cap and not self._close_an_idle_connection():
+            self.refused = True
+            metrics.connections_closed.labels("refused_at_cap").inc()
+            _log_at_cap("connection_refused", cap)
+            transport.write(REFUSED_ANSWER)
+            transport.close()
+            return
+        super().connection_made(transport)
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        if not self.refused:
+            super().connection_lost(exc)
+
+    def _close_an_idle_connection(self) -> bool:
+        """At the cap an idle keep-alive connection gives way to a new client."""
+        for connection in list(self.connections):
+            http = getattr(connection, "_http", None)
+            if http is not None and http.stage is Stage.IDLE and not connection.recv_buffer:
+                connection.close()
+                self.connections.discard(connection)
+                metrics.connections_closed.labels("idle_at_cap").inc()
+                _log_at_cap("idle_connection_closed", self.app.ctx.settings.max_connections)
+                return True
+        return False
+
+
+DRAIN_LINGER_SECONDS = 1.0
+REFUSED_BODY = (
+    b'{"error":{"code":"overloaded","message":"this worker has MAX_CONNECTIONS open '
+    b'connections: retry in a second"},"trace_id":""}'
+)
+REFUSED_ANSWER = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+    b"Retry-After: 1\r\nConnection: close\r\nX-Content-Type-Options: nosniff\r\n"
+    b"Content-Length: " + str(len(REFUSED_BODY)).encode() + b"\r\n\r\n" + REFUSED_BODY
+)
+_last_logged: dict[str, float] = {}
+
+
+def _log_at_cap(event: str, cap: int) -> None:
+    # One line a second per event at most: a flood of connections must not flood the logs.
+    now = monotonic()
+    if now - _last_logged.get(event, float("-inf")) >= 1.0:
+        _last_logged[event] = now
+        log.warning(event, max_connections=cap, worker=os.getpid())

@@ -1,0 +1,105 @@
+"""In the main process: a worker that dies (killed, crashed) is replaced within about a second,
+with an error log line and a counter. Sanic notices the death but does not act on it.
+
+A worker that keeps dying (RESTART_LIMIT deaths within RESTART_WINDOW_SECONDS) is not replaced
+again: the file MISSING_WORKERS_FILE in the metrics folder then says how many are missing, and
+every worker's /ready answers 503 so the orchestrator replaces the whole instance."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import defaultdict, deque
+from pathlib import Path
+from typing import Any
+
+from sanic.worker.process import ProcessState, WorkerProcess
+
+from edgeserve.observability import metrics
+from edgeserve.observability.logging import log
+
+POLL_SECONDS = 0.5
+RESTART_LIMIT = 3
+RESTART_WINDOW_SECONDS = 60.0
+MISSING_WORKERS_FILE = "missing_workers"
+
+
+def missing_workers_path() -> Path | None:
+    """Where the main process records workers it gave up on (wiped with the metrics folder)."""
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    return Path(folder) / MISSING_WORKERS_FILE if folder else None
+
+
+def missing_workers() -> int:
+    """How many workers died and were not replaced (0 when the file is absent)."""
+    path = missing_workers_path()
+    try:
+        return int(path.read_text()) if path is not None else 0
+    except (OSError, ValueError):
+        return 0
+
+
+def dead_servers(manager: Any, handled: set[int]) -> list[WorkerProcess]:
+    """Server worker processes that exited on their own and are not being replaced yet."""
+    return [
+        process
+        for process in manager.transient_processes
+        if WorkerProcess.SERVER_LABEL in process.name
+        and process.pid not in handled
+        and process.state is not ProcessState.TERMINATED  # stopped by the manager itself
+        # An exit code exists only once a started process has ended; a replacement that dies
+        # while it is still starting counts too.
+        and process.exitcode is not None
+    ]
+
+
+def watch_workers(manager: Any) -> threading.Thread:
+    """Replace dead workers until the server shuts down; runs as a daemon thread."""
+
+    deaths: defaultdict[str, deque[float]] = defaultdict(deque)
+    given_up: set[str] = set()
+
+    def run() -> None:
+        handled: set[int] = set()
+        while True:
+            time.sleep(POLL_SECONDS)
+            if manager._shutting_down:  # Sanic's own flag: a stop in progress is not a death
+                return
+            for process in dead_servers(manager, handled):
+                handled.add(process.pid)
+                recent = deaths[process.name]
+                recent.append(time.monotonic())
+                while recent and recent[0] < time.monotonic() - RESTART_WINDOW_SECONDS:
+                    recent.popleft()
+                if len(recent) >= RESTART_LIMIT or process.name in given_up:
+                    if process.name not in given_up:
+                        given_up.add(process.name)
+                        give_up(process, len(given_up))
+                    continue
+                log.error(
+                    "worker_died",
+                    worker=process.pid,
+                    exit_code=process.exitcode,
+                    action="replacing it",
+                )
+                metrics.worker_restarts.inc()
+                # The manager's own loop restarts it: a message it reads like a reload request.
+                manager.monitor_publisher.send(process.name)
+
+    def give_up(process: WorkerProcess, missing: int) -> None:
+        log.error(
+            "worker_not_replaced",
+            worker=process.pid,
+            exit_code=process.exitcode,
+            deaths=RESTART_LIMIT,
+            window_seconds=RESTART_WINDOW_SECONDS,
+            missing_workers=missing,
+        )
+        path = missing_workers_path()
+        if path is not None:
+            path.write_text(str(missing))
+
+    thread = threading.Thread(target=run, name="edgeserve-watchdog", daemon=True)
+    thread.start()
+    return thread

@@ -1,0 +1,71 @@
+"""A worker killed with kill -9 is replaced within 5 s, with an error log line and a counter."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+from tests.support.metrics import metric_sum
+from tests.support.server import running_server
+
+
+def worker_pids(main_pid: int) -> set[int]:
+    """Sanic's server workers: children started with SANIC_WORKER_NAME=Sanic-Server-..."""
+    children = Path(f"/proc/{main_pid}/task/{main_pid}/children").read_text().split()
+    pids = set()
+    for child in children:
+        try:
+            environ = Path(f"/proc/{child}/environ").read_bytes()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if b"SANIC_WORKER_NAME=Sanic-Server" in environ:
+            pids.add(int(child))
+    return pids
+
+
+def wait_for(condition, timeout: float) -> float:
+    started = time.monotonic()
+    while not condition():
+        assert time.monotonic() - started < timeout, f"not within {timeout} s"
+        time.sleep(0.1)
+    return time.monotonic() - started
+
+
+def test_a_killed_worker_is_replaced_within_5_seconds_logged_and_counted():
+    with running_server(WORKERS="2") as server:
+        main = server.process.pid
+        # Both workers up and serving: Sanic's manager only watches them once all have started.
+        wait_for(lambda: server.output().count('"models_ready"') == 2, timeout=60)
+        before = worker_pids(main)
+        victim = min(before)
+        os.kill(victim, signal.SIGKILL)
+        took = wait_for(
+            lambda: len(worker_pids(main)) == 2 and victim not in worker_pids(main), timeout=5
+        )
+        assert '"worker_died"' in server.output(), server.output()[-2000:]
+        wait_for(lambda: metric_sum(server, "edgeserve_worker_restarts_total") == 1, timeout=30)
+        with server.client() as client:
+            wait_for(lambda: client.get("/ready").status_code == 200, timeout=30)
+    assert took < 5, took
+
+
+def test_a_worker_that_keeps_dying_is_not_replaced_and_ready_says_so():
+    with running_server(WORKERS="2") as server:
+        main = server.process.pid
+        # Both workers up and serving: Sanic's manager only watches them once all have started.
+        wait_for(lambda: server.output().count('"models_ready"') == 2, timeout=60)
+        survivor, victim = sorted(worker_pids(main))
+        for death in range(3):  # the same worker slot dies three times in a row
+            os.kill(victim, signal.SIGKILL)
+            if death < 2:
+                gone = victim
+                wait_for(lambda g=gone: len(worker_pids(main) - {survivor, g}) == 1, timeout=10)
+                victim = next(iter(worker_pids(main) - {survivor, gone}))
+        wait_for(lambda: '"worker_not_replaced"' in server.output(), timeout=10)
+        assert worker_pids(main) == {survivor}
+        with server.client() as client:
+            r = client.get("/ready")
+        assert r.status_code == 503, r.text
+        assert r.json() == {"ready": False, "models_loaded": True, "missing_workers": 1}
