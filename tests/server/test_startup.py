@@ -40,4 +40,4 @@ def test_a_model_a_that_cannot_load_stops_the_server_and_says_why(tmp_path):
     assert len(failed) == 1, output[-3000:]
     assert '"level": "critical"' in failed[0], failed  # the copy it loads keeps the name vA.onnx
     assert "vA.onnx is not a loadable ONNX model" in failed[0], failed
-    # Issue #12 makes this exit non-zero; once that is on main, also assert returncode != 0.
+    assert finished.returncode == 1, "a supervisor must see a failed start, not a clean exit"
