@@ -48,6 +48,8 @@ class Classified:
     image: Image
     decode_seconds: float
     inference_seconds: float
+    run_seconds: float
+    """The session run alone: what the canary guard compares."""
 
 
 class Runtime:
@@ -81,8 +83,12 @@ class Runtime:
                 min_samples=settings.canary_min_samples,
                 max_error_rate=settings.canary_max_error_rate,
                 max_latency_ratio=settings.canary_max_latency_ratio,
+                min_latency_delta_ms=settings.canary_min_latency_delta_ms,
+                max_consecutive_failures=settings.canary_max_consecutive_failures,
             )
         )
+        self.tripped_b: str | None = None
+        """B's version the guard rolled back here; it serves no user until the state says so."""
 
     # --- models and state -------------------------------------------------------------
 
@@ -140,6 +146,7 @@ class Runtime:
         metrics.model_info.labels(variant, model.name, model.version).set(1)
         if variant == "B":
             self.guard.reset()
+            self.tripped_b = None  # an operator's load of B is a fresh start
 
     def publish_state(self) -> None:
         share_a = self.state.ab_weight_a / (self.state.ab_weight_a + self.state.ab_weight_b)
@@ -251,6 +258,7 @@ class Runtime:
             image=image,
             decode_seconds=decoded - started,
             inference_seconds=finished - decoded,
+            run_seconds=finished - decoded,
         )
 
     async def classify(self, model: Model, image_b64: str, img_size: int, top_k: int) -> Classified:
@@ -272,6 +280,7 @@ class Runtime:
             image=image,
             decode_seconds=decoded - started,
             inference_seconds=time.perf_counter() - decoded,  # the wait for the batch included
+            run_seconds=result.run_seconds,
         )
 
     def _run_shadow(self, model: Model, image: Image, top_k: int) -> list[Prediction]:
@@ -322,15 +331,23 @@ class Runtime:
                 topk_overlap=round(result.topk_overlap, 3),
             )
 
-    async def observe_canary(self, variant: str, ok: bool, seconds: float) -> None:
-        if not self.state.canary_enabled:
+    def b_serves_users(self) -> bool:
+        """B is loaded and not rolled back by this worker's guard."""
+        model = self.slots.get("B")
+        return model is not None and model.version != self.tripped_b
+
+    async def observe_canary(self, variant: str, size: int, ok: bool, seconds: float) -> None:
+        """One request's model outcome (`ok` False only when the session run failed)."""
+        if not self.state.canary_enabled or not self.b_serves_users():
             return
-        self.guard.record(variant, ok, seconds)
-        if variant != "B" or self.state.ab_weight_b == 0:
+        self.guard.record(variant, size, ok, seconds, time.monotonic())
+        if variant != "B":
             return
         reason = self.guard.verdict()
         if reason is None:
             return
+        model = self.slots.get("B")
+        self.tripped_b = model.version if model else None  # at once, before the commit awaits
         self.guard.reset()
         await self.commit(
             lambda state: replace(

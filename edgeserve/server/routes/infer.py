@@ -9,7 +9,7 @@ from typing import ClassVar
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 
-from edgeserve.errors import EdgeserveError
+from edgeserve.errors import EdgeserveError, InferenceError
 from edgeserve.observability import metrics
 from edgeserve.server.payload import InvalidField, json_object, parse_infer
 from edgeserve.server.runtime import Runtime
@@ -54,7 +54,7 @@ async def infer_image(request: Request) -> HTTPResponse:
     variant = choose_variant(
         weight_a=state.ab_weight_a,
         weight_b=state.ab_weight_b,
-        b_loaded=runtime.slots.loaded("B"),
+        b_loaded=runtime.b_serves_users(),
         canary_enabled=state.canary_enabled,
         canary_header=request.headers.get("x-canary"),
         client_id=client_id,
@@ -74,11 +74,14 @@ async def infer_image(request: Request) -> HTTPResponse:
     metrics.inflight_requests.inc()
     try:
         result = await runtime.classify(model, payload.image_b64, img_size, payload.top_k)
+    except InferenceError:
+        # Only a failed session run is the model's fault; the guard sees nothing else.
+        metrics.inferences.labels(variant, "error").inc()
+        await runtime.observe_canary(variant, payload.img_size or 0, False, 0.0)
+        raise
     except Exception as error:
-        # A bad image is the client's fault; only a failing model counts against the variant.
         if not isinstance(error, EdgeserveError) or error.status_code >= 500:
             metrics.inferences.labels(variant, "error").inc()
-            await runtime.observe_canary(variant, False, time.perf_counter() - started)
         raise
     finally:
         runtime.inflight -= 1
@@ -91,7 +94,7 @@ async def infer_image(request: Request) -> HTTPResponse:
     trace_id = request.ctx.trace_id
     if variant == "A" and state.shadow_enabled:
         runtime.start_shadow(result.image, result.predictions, payload.top_k, trace_id)
-    await runtime.observe_canary(variant, True, total)
+    await runtime.observe_canary(variant, payload.img_size or 0, True, result.run_seconds)
     return json(
         {
             "variant": variant,
