@@ -16,10 +16,12 @@ from edgeserve.observability.logging import configure_logging, log
 from edgeserve.server.errors import JsonErrorHandler, error_response, trace_id_of
 from edgeserve.server.ratelimit import TokenBuckets, retry_after_header
 from edgeserve.server.routes.admin import admin
+from edgeserve.server.routes.feedback import feedback
 from edgeserve.server.routes.health import health
 from edgeserve.server.routes.infer import infer
 from edgeserve.server.runtime import Runtime
 from edgeserve.settings import Settings
+from edgeserve.traffic.feedback import SeenTokens
 from edgeserve.traffic.state import StateStore
 
 RATE_LIMITED_PREFIXES = ("/v1/", "/admin/")
@@ -47,6 +49,8 @@ def create_app(settings: Settings, state_file: str) -> Sanic:
     app.blueprint(health)
     app.blueprint(infer)
     app.blueprint(admin)
+    app.blueprint(feedback)
+    app.ctx.feedback_seen = SeenTokens(settings.feedback_replay_memory)
 
     @app.before_server_start
     async def open_runtime(app: Sanic) -> None:

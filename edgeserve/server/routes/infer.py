@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import time
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
@@ -13,6 +13,7 @@ from edgeserve.errors import EdgeserveError, InferenceError
 from edgeserve.observability import metrics
 from edgeserve.server.payload import InvalidField, json_object, parse_infer
 from edgeserve.server.runtime import Runtime
+from edgeserve.traffic import feedback as feedback_token
 from edgeserve.traffic.routing import choose_variant, new_client_id, valid_client_id
 
 infer = Blueprint("infer")
@@ -95,17 +96,25 @@ async def infer_image(request: Request) -> HTTPResponse:
     if variant == "A" and state.shadow_enabled:
         runtime.start_shadow(result.image, result.predictions, payload.top_k, trace_id)
     await runtime.observe_canary(variant, payload.img_size or 0, True, result.run_seconds)
-    return json(
-        {
-            "variant": variant,
-            "model": {"name": model.name, "version": model.version},
-            "predictions": [p.to_dict() for p in result.predictions],
-            "timings_ms": {
-                "decode": _ms(result.decode_seconds),
-                "inference": _ms(result.inference_seconds),
-                "total": _ms(total),
-            },
-            "trace_id": trace_id,
+    settings = runtime.settings
+    answer: dict[str, Any] = {
+        "variant": variant,
+        "model": {"name": model.name, "version": model.version},
+        "predictions": [p.to_dict() for p in result.predictions],
+        "timings_ms": {
+            "decode": _ms(result.decode_seconds),
+            "inference": _ms(result.inference_seconds),
+            "total": _ms(total),
         },
-        headers={"X-Edgeserve-Variant": variant},
-    )
+        "trace_id": trace_id,
+    }
+    if settings.feedback_secret and result.predictions:
+        answer["feedback_token"] = feedback_token.issue(
+            settings.feedback_secret,
+            variant=variant,
+            version=model.version,
+            label=result.predictions[0].label,
+            now=time.time(),
+            ttl=settings.feedback_token_ttl_seconds,
+        )
+    return json(answer, headers={"X-Edgeserve-Variant": variant})
