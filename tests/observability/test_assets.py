@@ -39,6 +39,7 @@ EXPORTED_COUNTERS = {
     "edgeserve_shadow_errors",
     "edgeserve_rate_limited",
     "edgeserve_canary_rollbacks",
+    "edgeserve_feedback",
 }
 EXPORTED_HISTOGRAMS = {
     "edgeserve_http_request_duration_seconds",
