@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -13,6 +14,9 @@ TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 MIN_ADMIN_TOKEN_CHARS = 16
 MIN_FEEDBACK_SECRET_CHARS = 32
+REDIS_URL = re.compile(
+    r"^redis://(?:[^@/\s]+@)?(?P<host>[A-Za-z0-9._-]+):(?P<port>\d{1,5})/\d{1,2}$"
+)
 
 
 class SettingsError(ValueError):
@@ -56,7 +60,9 @@ class Settings:
     model_dir: Path = Path("models")
     """The only folder hot model loads may read from."""
     state_path: Path | None = None
-    """File where admin changes persist across restarts."""
+    """File where admin changes persist across restarts (one host)."""
+    state_url: str = ""
+    """Redis holding the state for a fleet, redis://host:port/db; wins over STATE_PATH."""
     log_level: str = "info"
     """debug, info, warning or error."""
     log_format: str = "json"
@@ -176,6 +182,19 @@ def _optional_path(name: str, raw: str) -> Path | None:
     return Path(raw) if raw.strip() else None
 
 
+def _redis_url(name: str, raw: str) -> str:
+    if not raw.strip():
+        return ""
+    match = REDIS_URL.match(raw.strip())
+    if match is None or not 0 < int(match["port"]) <= 65535:
+        shown = re.sub(r"//[^@/]*@", "//***@", raw)  # a URL may carry a password: never echo it
+        raise SettingsError(
+            f"{name}={shown!r} is not allowed: expected redis://host:port/db "
+            "(for example redis://127.0.0.1:6379/0), or leave it empty for STATE_PATH"
+        )
+    return raw.strip()
+
+
 def _admin_token(name: str, raw: str) -> str:
     if raw and len(raw) < MIN_ADMIN_TOKEN_CHARS:
         # The token itself is never echoed: only its length.
@@ -214,6 +233,7 @@ PARSERS: dict[str, Callable[[str, str], Any]] = {
     "model_vb_path": _optional_path,
     "model_dir": _path,
     "state_path": _optional_path,
+    "state_url": _redis_url,
     "log_level": _choice("debug", "info", "warning", "error"),
     "log_format": _choice("json", "console"),
     "shadow_max_inflight": _integer(0),

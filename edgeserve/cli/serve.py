@@ -52,4 +52,7 @@ def serve_command(
     from edgeserve.server.serve import serve
 
     stderr.print(banner(settings))
-    serve(settings)
+    try:
+        serve(settings)
+    except SettingsError as error:  # found only when the state backend is opened
+        fail(str(error), USAGE_ERROR)

@@ -41,12 +41,13 @@ class Model:
         path: Path,
         session: ort.InferenceSession,
         meta: ModelMeta,
-        version: str,
+        sha256: str,
         num_classes: int,
     ):
         self.path = path
         self.name = path.stem
-        self.version = version
+        self.sha256 = sha256
+        self.version = sha256[:12]
         self.session = session
         self.meta = meta
         self.input_name: str = session.get_inputs()[0].name
@@ -58,13 +59,24 @@ class Model:
         return f"<Model {self.name} {self.version} classes={self.num_classes}>"
 
     @classmethod
-    def load(cls, path: Path, *, intra_op_threads: int = 0) -> Model:
-        """Load and validate an image classifier; ModelLoadError says why it cannot serve."""
+    def load(
+        cls, path: Path, *, intra_op_threads: int = 0, expected_sha256: str | None = None
+    ) -> Model:
+        """Load and validate an image classifier; ModelLoadError says why it cannot serve.
+
+        With `expected_sha256` a file whose bytes changed is refused, never served under the
+        version the rollout state gives it."""
         path = Path(path)
         if not path.is_file():
             what = "is a directory" if path.is_dir() else "does not exist"
             raise ModelLoadError(f"model file {path} {what}: give the path of an .onnx file")
-        version = file_version(path)
+        sha256 = file_sha256(path)
+        if expected_sha256 is not None and sha256 != expected_sha256:
+            raise ModelLoadError(
+                f"model file {path} has version {sha256[:12]}, not the {expected_sha256[:12]} "
+                "the rollout state names: it changed on disk; load the model again",
+                code="model_changed",
+            )
 
         options = ort.SessionOptions()
         if intra_op_threads > 0:
@@ -87,7 +99,7 @@ class Model:
         meta = read_meta(path, session)
         if num_classes is None:
             num_classes = len(meta.labels)
-        return cls(path=path, session=session, meta=meta, version=version, num_classes=num_classes)
+        return cls(path=path, session=session, meta=meta, sha256=sha256, num_classes=num_classes)
 
     def describe(self) -> dict[str, str]:
         """Identity of the model for the admin API and answers."""
@@ -214,6 +226,11 @@ def _check_io(path: Path, session: ort.InferenceSession) -> int | None:
 
 def file_version(path: Path) -> str:
     """First 12 hex characters of the file's sha256: changes whenever the bytes do."""
+    return file_sha256(path)[:12]
+
+
+def file_sha256(path: Path) -> str:
+    """The sha256 of the file's bytes, in hex: the model's identity in the rollout state."""
     digest = hashlib.sha256()
     try:
         with Path(path).open("rb") as fh:
@@ -223,7 +240,7 @@ def file_version(path: Path) -> str:
         raise ModelLoadError(
             f"model file {path} cannot be read ({exc.strerror or exc}): check its permissions"
         ) from None
-    return digest.hexdigest()[:12]
+    return digest.hexdigest()
 
 
 def _one_line(exc: BaseException) -> str:

@@ -33,8 +33,10 @@ class Slots:
         return {variant: model.describe() for variant, model in self.models.items()}
 
 
-def load_warm(path: Path, *, threads: int, warmup_runs: int) -> Model:
+def load_warm(
+    path: Path, *, threads: int, warmup_runs: int, expected_sha256: str | None = None
+) -> Model:
     """Load and warm a model; run in a thread, never on the event loop."""
-    model = Model.load(path, intra_op_threads=threads)
+    model = Model.load(path, intra_op_threads=threads, expected_sha256=expected_sha256)
     model.warm(warmup_runs)
     return model

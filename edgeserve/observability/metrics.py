@@ -105,6 +105,25 @@ state_generation = Gauge(
     "Generation of the runtime state this worker applies; rises with every admin change.",
     multiprocess_mode="livemax",
 )
+state_sync_errors = Counter(
+    "edgeserve_state_sync_errors_total",
+    "Reads of the shared state that failed (store unreachable, invalid document); "
+    "the worker kept serving its last good state.",
+)
+state_apply_failures = Counter(
+    "edgeserve_state_apply_failures_total",
+    "State generations a worker could not fully apply (a model file missing or changed).",
+)
+state_in_sync = Gauge(
+    "edgeserve_state_in_sync",
+    "1 when this worker serves every model the state names; the minimum over live workers.",
+    multiprocess_mode="livemin",
+)
+state_store_up = Gauge(
+    "edgeserve_state_store_up",
+    "1 when the state store answered the last read; the minimum over live workers.",
+    multiprocess_mode="livemin",
+)
 model_info = Gauge(
     "edgeserve_model_info",
     "1 for the model now in a slot, 0 for one that was there before.",

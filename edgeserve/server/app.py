@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import orjson
 import structlog
@@ -21,8 +22,11 @@ from edgeserve.server.routes.health import health
 from edgeserve.server.routes.infer import infer
 from edgeserve.server.runtime import Runtime
 from edgeserve.settings import Settings
+from edgeserve.state.backend import open_store
+from edgeserve.state.model_store import ModelStore, folder_beside
+from edgeserve.state.schema import parse_state
+from edgeserve.state.start import state_from_env
 from edgeserve.traffic.feedback import SeenTokens
-from edgeserve.traffic.state import StateStore
 
 RATE_LIMITED_PREFIXES = ("/v1/", "/admin/")
 APP_NAME = "edgeserve"
@@ -37,7 +41,9 @@ def route_label(request: Request) -> str:
     return "/" + route.path.lstrip("/") if route is not None else "unmatched"
 
 
-def create_app(settings: Settings, state_file: str) -> Sanic:
+def create_app(settings: Settings, state_file: str, start: dict[str, Any] | None = None) -> Sanic:
+    """`start` is the state the main process settled on (see serve.py); without it, the
+    environment's."""
     configure_logging(settings.log_level, settings.log_format)
     app = Sanic(APP_NAME, dumps=_dumps, error_handler=JsonErrorHandler(), configure_logging=False)
     app.config.REQUEST_MAX_SIZE = settings.max_body_bytes
@@ -54,7 +60,12 @@ def create_app(settings: Settings, state_file: str) -> Sanic:
 
     @app.before_server_start
     async def open_runtime(app: Sanic) -> None:
-        app.ctx.runtime = Runtime(settings, StateStore(Path(state_file)))
+        model_store = ModelStore(folder_beside(Path(state_file)))
+        start_state = (
+            parse_state(start) if start is not None else state_from_env(settings, model_store)
+        )
+        store = open_store(settings, Path(state_file))
+        app.ctx.runtime = Runtime(settings, store, start_state, model_store)
         metrics.record_build_info()
 
     @app.after_server_start
@@ -64,7 +75,7 @@ def create_app(settings: Settings, state_file: str) -> Sanic:
 
     @app.before_server_stop
     async def stop_background(app: Sanic) -> None:
-        for name in ("load_models", "watch_state"):
+        for name in ("load_models", "follow_state"):
             await app.cancel_task(name, raise_exception=False)
         app.purge_tasks()
 
@@ -72,6 +83,7 @@ def create_app(settings: Settings, state_file: str) -> Sanic:
     async def close_runtime(app: Sanic) -> None:
         # After Sanic has drained in-flight requests (GRACEFUL_SHUTDOWN_TIMEOUT).
         await app.ctx.runtime.close()
+        await app.ctx.runtime.sync.store.close()
         metrics.mark_worker_dead(os.getpid())
         log.info("worker_stopped", worker=os.getpid())
 
@@ -82,7 +94,7 @@ def create_app(settings: Settings, state_file: str) -> Sanic:
             log.critical("models_failed_to_load", error=str(error).splitlines()[0][:300])
             app.stop()
             return
-        app.add_task(runtime.watch_state(), name="watch_state")
+        app.add_task(runtime.sync.follow(), name="follow_state")
 
     @app.on_request
     async def begin(request: Request) -> HTTPResponse | None:

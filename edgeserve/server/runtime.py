@@ -1,14 +1,20 @@
-"""One worker's live serving state: the slots, the shared runtime state, shadow and guard."""
+"""One worker's live serving: the slots, the state it has been handed, inference, shadow, guard.
+
+The state itself (schema, stores, sync loop, commits) lives in edgeserve.state; this worker only
+applies what it is handed, by `apply`, whether the change came from its own admin request or
+from another worker through the store.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import io
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import PIL.Image
@@ -22,11 +28,12 @@ from edgeserve.inference.slots import VARIANTS, Slots, load_warm
 from edgeserve.observability import metrics
 from edgeserve.observability.logging import log
 from edgeserve.settings import Settings
+from edgeserve.state.model_store import ModelStore
+from edgeserve.state.schema import InvalidState, RuntimeState, SlotModel
+from edgeserve.state.store import StateStore, StoreUnavailable
+from edgeserve.state.sync import StateSync, StateUnavailable
 from edgeserve.traffic.canary import CanaryGuard, GuardLimits
 from edgeserve.traffic.compare import compare
-from edgeserve.traffic.state import RuntimeState, SlotModel, StateStore, apply_update
-
-STATE_POLL_SECONDS = 0.2
 
 
 def warm_decoders() -> None:
@@ -35,11 +42,6 @@ def warm_decoders() -> None:
         buffer = io.BytesIO()
         PIL.Image.new("RGB", (8, 8)).save(buffer, fmt)
         decode_image(buffer.getvalue(), 64)
-
-
-class NoModelB(EdgeserveError):
-    status_code = 409
-    code = "no_model_b"
 
 
 @dataclass
@@ -52,12 +54,28 @@ class Classified:
     """The session run alone: what the canary guard compares."""
 
 
+def identity(model: SlotModel) -> tuple[str, str]:
+    """What makes two slot models the same: their bytes and their name (the path may differ)."""
+    return model.version, Path(model.path).name
+
+
 class Runtime:
-    def __init__(self, settings: Settings, store: StateStore):
+    def __init__(
+        self,
+        settings: Settings,
+        store: StateStore,
+        start_state: RuntimeState,
+        model_store: ModelStore,
+    ):
         self.settings = settings
-        self.store = store
+        self.start_state = start_state
+        self.model_store = model_store
+        self.sync = StateSync(store, apply=self.apply, current=lambda: self.state)
         self.slots = Slots()
-        self.state: RuntimeState = store.read()
+        self.state = start_state
+        self.in_sync = True
+        self.failed_generation: int | None = None
+        self.preloaded: dict[tuple[str, str], Model] = {}
         self.ready = False
         self.inflight = 0
         self.shadow_inflight = 0
@@ -92,8 +110,15 @@ class Runtime:
 
     # --- models and state -------------------------------------------------------------
 
-    async def load_model(self, path: Path) -> Model:
-        """Load and warm off the event loop, one load at a time per worker."""
+    async def load_model(self, wanted: SlotModel) -> Model:
+        """Load the bytes `wanted` names (hash checked) and warm them, off the event loop."""
+        path = self.model_store.locate(wanted)
+        if path is None:
+            raise ModelLoadError(
+                f"model file {wanted.path} (version {wanted.version[:12]}) is missing on this "
+                "host: load the model again through this instance",
+                code="model_missing",
+            )
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
             self.loader,
@@ -101,43 +126,93 @@ class Runtime:
                 path,
                 threads=self.settings.session_threads(),
                 warmup_runs=self.settings.warmup_runs,
+                expected_sha256=wanted.version,
             ),
         )
 
+    @contextmanager
+    def preloading(self, model: Model) -> Iterator[None]:
+        """Offer a model loaded before a commit to the `apply` that follows it."""
+        key = (model.sha256, model.path.name)
+        self.preloaded[key] = model
+        try:
+            yield
+        finally:
+            self.preloaded.pop(key, None)
+
     async def start(self) -> None:
         await asyncio.get_running_loop().run_in_executor(self.loader, warm_decoders)
-        await self.apply(self.store.read(), force=True)
+        try:
+            stored = await self.sync.read()
+        except (StoreUnavailable, InvalidState) as error:
+            log.error("state_read_failed", error=str(error))
+            stored = None
+        try:
+            await self.apply(stored or self.start_state, force=True)
+        except EdgeserveError:
+            if stored is None:
+                raise
+            # This host cannot serve the stored state's model A: serve the start state and
+            # keep retrying the stored one (the sync loop sees a newer generation).
+            await self.apply(self.start_state, force=True)
+            self.mark_in_sync(False)
         self.ready = True
         log.info("models_ready", models=self.slots.describe(), generation=self.state.generation)
 
+    def wants(self, state: RuntimeState) -> bool:
+        """A newer generation, or the same one again while it is not fully applied."""
+        if state.generation != self.state.generation:
+            return state.generation > self.state.generation
+        return not self.in_sync
+
     async def apply(self, state: RuntimeState, *, force: bool = False) -> None:
-        """Make this worker serve `state`: load what changed, then swap it in."""
+        """Make this worker serve `state`: load what changed, then swap it in.
+
+        A slot whose model cannot be loaded keeps its previous model and the worker reports
+        itself out of sync; only a missing A with nothing to keep raises (at start)."""
         async with self.apply_lock:
-            if not force and state.generation <= self.state.generation:
+            if not force and not self.wants(state):
                 return
+            failed: list[str] = []
             for variant in VARIANTS:
                 wanted = state.models.get(variant)
                 current = self.slots.get(variant)
                 if wanted is None:
                     self.slots.clear(variant)
                     continue
-                if current and (str(current.path), current.version) == (
-                    wanted.path,
-                    wanted.version,
-                ):
+                if current and (current.sha256, current.path.name) == identity(wanted):
                     continue
-                try:
-                    model = await self.load_model(Path(wanted.path))
-                except EdgeserveError as error:
-                    log.error(
-                        "model_load_failed", variant=variant, path=wanted.path, error=error.message
-                    )
-                    if current is None and variant == "A":
-                        raise
-                    continue
+                model = self.preloaded.get(identity(wanted))
+                if model is None:
+                    try:
+                        model = await self.load_model(wanted)
+                    except EdgeserveError as error:
+                        if current is None and variant == "A":
+                            raise
+                        failed.append(f"{variant}: {error.message}")
+                        continue
                 self.swap(variant, model)
             self.state = state
+            self.report_apply(state, failed)
             self.publish_state()
+
+    def report_apply(self, state: RuntimeState, failed: list[str]) -> None:
+        if failed and self.failed_generation != state.generation:
+            self.failed_generation = state.generation
+            metrics.state_apply_failures.inc()
+            log.error(
+                "state_apply_failed",
+                generation=state.generation,
+                failed=failed,
+                serving=self.slots.describe(),
+            )
+        elif not failed and not self.in_sync:
+            log.info("state_in_sync", generation=state.generation)
+        self.mark_in_sync(not failed)
+
+    def mark_in_sync(self, in_sync: bool) -> None:
+        self.in_sync = in_sync
+        metrics.state_in_sync.set(int(in_sync))
 
     def swap(self, variant: str, model: Model) -> None:
         previous = self.slots.swap(variant, model)
@@ -156,77 +231,6 @@ class Runtime:
         metrics.feature_enabled.labels("canary").set(int(self.state.canary_enabled))
         metrics.feature_enabled.labels("sticky").set(int(self.state.sticky_cookie))
         metrics.state_generation.set(self.state.generation)
-
-    async def watch_state(self) -> None:
-        """Pick up changes other workers (or other processes) wrote to the state file."""
-        signature = self.store.signature()
-        while True:
-            try:
-                await asyncio.sleep(STATE_POLL_SECONDS)
-            except asyncio.CancelledError:
-                return  # shutting down: a quiet end, not an error
-
-            try:
-                current = self.store.signature()
-                if current == signature:
-                    continue
-                signature = current
-                await self.apply(self.store.read())
-            except (OSError, ValueError, KeyError, EdgeserveError) as error:
-                log.error("state_sync_failed", error=str(error).splitlines()[0][:200])
-
-    async def commit(self, change: Any) -> RuntimeState:
-        """Write a change to the shared state and apply it here at once."""
-        loop = asyncio.get_running_loop()
-        new_state = await loop.run_in_executor(self.loader, self.store.update, change)
-        await self.apply(new_state)
-        return new_state
-
-    async def update_config(self, update: dict[str, Any]) -> RuntimeState:
-        apply_update(self.state, update)  # refuse before taking the lock; nothing changes
-        return await self.commit(lambda state: apply_update(state, update))
-
-    async def promote(self) -> tuple[dict[str, str], dict[str, str]]:
-        candidate = self.slots.get("B")
-        if candidate is None:
-            raise NoModelB("no model is loaded in slot B: load one with POST /admin/models/B")
-        previous = self.slots.get("A")
-        promoted = await self.load_model(candidate.path)
-        self.swap("A", promoted)
-        await self.commit(
-            lambda state: replace(
-                state,
-                ab_weight_a=1.0,
-                ab_weight_b=0.0,
-                models={**state.models, "A": SlotModel(str(promoted.path), promoted.version)},
-            )
-        )
-        return (previous.describe() if previous else {}), promoted.describe()
-
-    def resolve_in_model_dir(self, requested: str) -> Path:
-        """Hot loads may only read from MODEL_DIR; relative paths are taken inside it."""
-        model_dir = self.settings.model_dir.resolve()
-        candidate = Path(requested)
-        if not candidate.is_absolute():
-            candidate = model_dir / candidate
-        resolved = candidate.resolve()
-        if not resolved.is_relative_to(model_dir):
-            raise ModelLoadError(
-                f"{requested} is outside the models folder {model_dir}: "
-                "copy the model there (or set MODEL_DIR) and load it by name",
-                code="path_not_allowed",
-            )
-        return resolved
-
-    async def load_into(self, variant: str, requested: str) -> Model:
-        model = await self.load_model(self.resolve_in_model_dir(requested))
-        self.swap(variant, model)
-        await self.commit(
-            lambda state: replace(
-                state, models={**state.models, variant: SlotModel(str(model.path), model.version)}
-            )
-        )
-        return model
 
     async def warmup(self) -> dict[str, dict[str, float]]:
         loop = asyncio.get_running_loop()
@@ -349,14 +353,16 @@ class Runtime:
         model = self.slots.get("B")
         self.tripped_b = model.version if model else None  # at once, before the commit awaits
         self.guard.reset()
-        await self.commit(
-            lambda state: replace(
-                state,
-                ab_weight_b=0.0,
-                ab_weight_a=state.ab_weight_a or 1.0,
-                last_rollback=reason,
+        try:
+            # A change like any other: persisted first, so every worker (and instance) follows.
+            await self.sync.commit(
+                lambda state: state.next(
+                    ab_weight_b=0.0, ab_weight_a=state.ab_weight_a or 1.0, last_rollback=reason
+                )
             )
-        )
+        except StateUnavailable as error:
+            log.error("canary_rollback_not_persisted", reason=reason, error=error.message)
+            return
         metrics.canary_rollbacks.inc()
         log.warning("canary_rollback", reason=reason, generation=self.state.generation)
 

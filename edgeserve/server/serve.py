@@ -7,10 +7,9 @@ import shutil
 import tempfile
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from edgeserve.settings import Settings
-
-STATE_FILE_ENV = "EDGESERVE_STATE_FILE"
 
 
 def prepare_metrics_dir() -> Path:
@@ -27,33 +26,18 @@ def prepare_metrics_dir() -> Path:
     return folder
 
 
-def prepare_state(settings: Settings) -> Path:
-    """Restore STATE_PATH (or start from the environment) before any worker reads it."""
-    from edgeserve.inference.model import file_version
-    from edgeserve.observability.logging import log
-    from edgeserve.traffic.state import RuntimeState, SlotModel, StateStore, restore_or_initialise
+def prepare_state(settings: Settings) -> tuple[Path, dict[str, Any]]:
+    """Settle the start state before any worker runs; answers the state file and that state.
+
+    Without STATE_PATH the file is in a per-instance temp folder, still shared by the workers."""
+    from edgeserve.state.start import settle
 
     if settings.state_path is not None:
         path = settings.state_path
         path.parent.mkdir(parents=True, exist_ok=True)
     else:
         path = Path(tempfile.mkdtemp(prefix="edgeserve-state-")) / "state.json"
-    models = {"A": settings.model_va_path}
-    if settings.model_vb_path is not None:
-        models["B"] = settings.model_vb_path
-    initial = RuntimeState(
-        ab_weight_a=settings.ab_weight_a,
-        ab_weight_b=settings.ab_weight_b,
-        shadow_enabled=settings.shadow_enabled,
-        canary_enabled=settings.canary_enabled,
-        sticky_cookie=settings.sticky_cookie,
-        models={
-            slot: SlotModel(str(model_path.resolve()), file_version(model_path))
-            for slot, model_path in models.items()
-        },
-    )
-    restore_or_initialise(StateStore(path), initial, log)
-    return path
+    return path, settle(settings, path).to_dict()
 
 
 def serve(settings: Settings) -> None:
@@ -65,8 +49,8 @@ def serve(settings: Settings) -> None:
     from edgeserve.server.app import create_app
 
     configure_logging(settings.log_level, settings.log_format)
-    state_file = prepare_state(settings)
-    loader = AppLoader(factory=partial(create_app, settings, str(state_file)))
+    state_file, start = prepare_state(settings)
+    loader = AppLoader(factory=partial(create_app, settings, str(state_file), start))
     app = loader.load()
     app.prepare(
         host=settings.host,

@@ -2,6 +2,11 @@
 
 A store holds one JSON document. It knows nothing of what the document means except its
 `generation`, on which every write is a compare-and-set: validation is the schema's job.
+
+Optional capabilities, looked up with getattr by the start-up (edgeserve.state.sync):
+`async discard_invalid() -> object` empties a store whose document is invalid (the file store
+moves it aside and answers where); a store without it keeps the document and is not seeded.
+`clean_stale_temp_files() -> list` (blocking) removes what a crashed writer left.
 """
 
 from __future__ import annotations

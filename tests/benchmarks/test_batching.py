@@ -16,7 +16,9 @@ from edgeserve.inference.model import Model
 from edgeserve.inference.preprocess import to_tensor
 from edgeserve.server.runtime import Runtime
 from edgeserve.settings import Settings
-from edgeserve.traffic.state import RuntimeState, SlotModel, StateStore
+from edgeserve.state.file_store import FileStore
+from edgeserve.state.model_store import ModelStore
+from edgeserve.state.schema import RuntimeState, SlotModel
 from tests.support.images import image_b64
 
 REPO = Path(__file__).resolve().parents[2]
@@ -78,11 +80,11 @@ def test_a_failing_batch_fails_each_of_its_requests():
 
 
 def runtime_with(model: Model, tmp_path: Path, batch_max_size: int) -> Runtime:
-    store = StateStore(tmp_path / f"state-{batch_max_size}.json")
-    slot = SlotModel(str(model.path), model.version)
-    store.write(RuntimeState(1.0, 0.0, False, False, True, models={"A": slot}))
+    store = FileStore(tmp_path / f"state-{batch_max_size}.json")
+    slot = SlotModel(str(model.path), model.sha256)
+    state = RuntimeState(1.0, 0.0, False, False, True, models={"A": slot})
     settings = Settings(batch_max_size=batch_max_size, batch_max_wait_ms=20.0)
-    runtime = Runtime(settings, store)
+    runtime = Runtime(settings, store, state, ModelStore(tmp_path / "models"))
     runtime.slots.swap("A", model)
     return runtime
 

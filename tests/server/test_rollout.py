@@ -138,5 +138,5 @@ def test_corrupt_state_file_is_moved_aside_and_the_server_starts(tmp_path):
         with server.admin() as admin:
             config = admin.get("/admin/config").json()
         assert config["ab_weight_b"] == 0.1
-        assert '"event": "state_file_corrupt"' in server.output()
+        assert '"event": "state_invalid"' in server.output()
     assert len(list(tmp_path.glob("state.json.corrupt-*"))) == 1

@@ -92,3 +92,24 @@ def test_bad_setting_stops_serve_with_exit_2_and_one_line():
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "AB_WEIGHT_B='-0.5'" in lines[0], result.stderr
     assert "Traceback" not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize(
+    "url", ["redis://127.0.0.1:6379/0", "redis://redis.edge.svc:6379/3", "redis://:pw@h:1/15"]
+)
+def test_state_url_takes_redis_host_port_db(url):
+    assert load_settings({**MODELS, "STATE_URL": url}).state_url == url
+
+
+@pytest.mark.parametrize(
+    "url", ["redis://h/0", "http://h:6379/0", "redis://h:0/0", "redis://h:6379", "h:6379"]
+)
+def test_state_url_in_another_form_is_refused(url):
+    with pytest.raises(SettingsError, match="STATE_URL"):
+        load_settings({**MODELS, "STATE_URL": url})
+
+
+def test_state_url_password_is_never_echoed():
+    with pytest.raises(SettingsError) as raised:
+        load_settings({**MODELS, "STATE_URL": "redis://:sekrit@h/0"})
+    assert "sekrit" not in str(raised.value)

@@ -11,9 +11,10 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 
 from edgeserve.errors import EdgeserveError
+from edgeserve.server import rollout
 from edgeserve.server.payload import InvalidField, json_object
 from edgeserve.server.runtime import Runtime
-from edgeserve.traffic.state import StateUpdateError
+from edgeserve.state.schema import InvalidState
 
 admin = Blueprint("admin", url_prefix="/admin")
 Handler = Callable[..., Awaitable[HTTPResponse]]
@@ -57,6 +58,9 @@ def config_view(runtime: Runtime) -> dict[str, Any]:
         "models": runtime.slots.describe(),
         "generation": state.generation,
         "last_rollback": state.last_rollback,
+        "quarantine": state.quarantine.to_dict() if state.quarantine else None,
+        "state_store": runtime.sync.store_label,
+        "in_sync": runtime.in_sync,
     }
 
 
@@ -71,8 +75,8 @@ async def get_config(request: Request) -> HTTPResponse:
 async def set_config(request: Request) -> HTTPResponse:
     runtime: Runtime = request.app.ctx.runtime
     try:
-        await runtime.update_config(json_object(request))
-    except StateUpdateError as error:
+        await rollout.update_config(runtime, json_object(request))
+    except InvalidState as error:
         raise InvalidField(str(error), code="invalid_config") from None
     return json(config_view(runtime))
 
@@ -87,7 +91,7 @@ async def warmup(request: Request) -> HTTPResponse:
 @require_token
 async def promote(request: Request) -> HTTPResponse:
     runtime: Runtime = request.app.ctx.runtime
-    previous, promoted = await runtime.promote()
+    previous, promoted = await rollout.promote(runtime)
     return json({"previous_a": previous, "new_a": promoted, **config_view(runtime)})
 
 
@@ -99,5 +103,5 @@ async def load_model(request: Request, variant: str) -> HTTPResponse:
     unknown = sorted(set(body) - {"path"})
     if unknown or not isinstance(body.get("path"), str) or not body["path"]:
         raise InvalidField('the body must be {"path": "<model file in MODEL_DIR>"}')
-    model = await runtime.load_into(variant, body["path"])
+    model = await rollout.load_into(runtime, variant, body["path"])
     return json({"loaded": {"variant": variant, **model.describe()}, **config_view(runtime)})

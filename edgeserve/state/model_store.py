@@ -1,0 +1,94 @@
+"""Content-addressed model copies: the state names bytes, not a path that may change later.
+
+Loading a model keeps a read-only copy at `<folder>/<sha256>/<file name>` (its sidecar JSON
+beside it). Every worker, restart and promote loads that copy, so promote moves exactly the
+bytes B served even when the operator overwrites the original file. A copy, not a hard link:
+a hard link shares the inode, and `cp new.onnx vB.onnx` overwrites in place.
+"""
+
+from __future__ import annotations
+
+import filecmp
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from edgeserve.errors import ModelLoadError
+from edgeserve.inference.metadata import sidecar_path
+from edgeserve.inference.model import file_sha256
+from edgeserve.observability.logging import log
+from edgeserve.state.schema import SlotModel
+
+FOLDER_NAME = "models"
+
+
+def folder_beside(state_file: Path) -> Path:
+    """`<state folder>/models`: the kept models live and move with the state that names them."""
+    return Path(state_file).parent / FOLDER_NAME
+
+
+class ModelStore:
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+
+    def keep(self, source: Path) -> SlotModel:
+        """Copy `source` (and its sidecar) in once; answers the copy and its sha256.
+
+        The hash is taken of the copy, so a source changing during the copy cannot give the
+        kept bytes a version that is not theirs. Where the folder is not writable the source
+        itself is named: still checked by hash at every load, but no longer immune to edits."""
+        source = Path(source).resolve()
+        if not source.is_file():
+            raise ModelLoadError(f"model file {source} does not exist: give an .onnx file")
+        try:
+            return self._copy_in(source)
+        except OSError as error:
+            log.warning(
+                "model_store_unavailable",
+                folder=str(self.folder),
+                model=str(source),
+                error=error.strerror or type(error).__name__,
+            )
+            return SlotModel(str(source), file_sha256(source))
+
+    def locate(self, model: SlotModel) -> Path | None:
+        """The file for `model`: its path, else this host's copy of the same bytes and name."""
+        named = Path(model.path)
+        if named.is_file():
+            return named
+        local = self.folder / model.version / named.name
+        return local if local.is_file() else None
+
+    def _copy_in(self, source: Path) -> SlotModel:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".incoming-", dir=self.folder))
+        try:
+            staged = staging / source.name
+            shutil.copyfile(source, staged)
+            version = file_sha256(staged)
+            target = self.folder / version / source.name
+            sidecar = sidecar_path(source)
+            self._place(staged, target)
+            if sidecar.is_file():
+                staged_sidecar = staging / sidecar.name
+                shutil.copyfile(sidecar, staged_sidecar)
+                self._place(staged_sidecar, sidecar_path(target))
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return SlotModel(str(target), version)
+
+    @staticmethod
+    def _place(staged: Path, target: Path) -> None:
+        """Move a staged file to its content address; an existing copy must be identical."""
+        if target.exists():
+            if not filecmp.cmp(staged, target, shallow=False):
+                raise ModelLoadError(
+                    f"{target} is already kept with other contents (a different sidecar for "
+                    "the same model bytes): give the model file another name",
+                    code="model_conflict",
+                )
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staged.chmod(0o444)  # read-only: nothing here is ever edited
+        os.replace(staged, target)

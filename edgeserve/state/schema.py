@@ -1,0 +1,223 @@
+"""The rollout state document, parsed strictly from decoded JSON wherever it comes from.
+
+The same rules hold for a file on disk, a Redis value and an admin API update, so a value that
+would crash a worker or silently mean something else ("false" as true, NaN weights) never gets in.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Any
+
+RUNTIME_FIELDS = ("ab_weight_a", "ab_weight_b", "shadow_enabled", "canary_enabled", "sticky_cookie")
+SLOTS = ("A", "B")
+MAX_WEIGHT = 1e6
+MAX_GENERATION = 2**53  # exclusive: JSON numbers above it lose integer precision in other clients
+MAX_REASON_CHARS = 500
+MAX_PATH_CHARS = 4096
+SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+DOCUMENT_FIELDS = (*RUNTIME_FIELDS, "models", "generation", "last_rollback", "quarantine")
+
+
+class InvalidState(ValueError):
+    """A state document or a change to it breaks a rule; the message is one line saying which."""
+
+
+@dataclass(frozen=True)
+class SlotModel:
+    """The model a slot serves: a content-addressed file and the sha256 of its bytes."""
+
+    path: str
+    version: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"path": self.path, "version": self.version}
+
+
+@dataclass(frozen=True)
+class Quarantine:
+    """B's version the canary guard judged bad: it gets no user traffic until replaced."""
+
+    version: str
+    reason: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"version": self.version, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class RuntimeState:
+    """Weights, toggles, the model in each slot and the generation every worker follows."""
+
+    ab_weight_a: float
+    ab_weight_b: float
+    shadow_enabled: bool
+    canary_enabled: bool
+    sticky_cookie: bool
+    models: Mapping[str, SlotModel] = field(default_factory=dict)
+    generation: int = 1
+    last_rollback: str | None = None
+    """Why the canary guard last set B's weight to 0, if it ever did."""
+    quarantine: Quarantine | None = None
+
+    def __post_init__(self) -> None:
+        # Frozen all the way down: a state handed to a worker cannot be changed under it.
+        object.__setattr__(self, "models", MappingProxyType(dict(self.models)))
+        _check(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **{name: getattr(self, name) for name in RUNTIME_FIELDS},
+            "models": {slot: model.to_dict() for slot, model in sorted(self.models.items())},
+            "generation": self.generation,
+            "last_rollback": self.last_rollback,
+            "quarantine": self.quarantine.to_dict() if self.quarantine else None,
+        }
+
+    def next(self, **changes: Any) -> RuntimeState:
+        """A copy with `changes`, validated; the generation is the writer's business."""
+        return replace(self, **changes)
+
+
+def parse_state(data: Any) -> RuntimeState:
+    """Decoded JSON -> RuntimeState; InvalidState names the first rule it breaks."""
+    if not isinstance(data, dict):
+        raise InvalidState(f"the state must be a JSON object, got {_kind(data)}")
+    unknown = sorted(set(data) - set(DOCUMENT_FIELDS))
+    if unknown:
+        raise InvalidState(f"unknown field(s) {', '.join(map(str, unknown))} in the state")
+    missing = [name for name in (*RUNTIME_FIELDS, "models", "generation") if name not in data]
+    if missing:
+        raise InvalidState(f"the state has no {', '.join(missing)}")
+    for name in RUNTIME_FIELDS:
+        _check_field(name, data[name])
+    generation = data["generation"]
+    if isinstance(generation, bool) or not isinstance(generation, int):
+        raise InvalidState(f"generation must be an integer in [0, 2^53), got {_shown(generation)}")
+    return RuntimeState(
+        **{name: data[name] for name in RUNTIME_FIELDS},
+        models=_parse_models(data["models"]),
+        generation=generation,
+        last_rollback=data.get("last_rollback"),
+        quarantine=_parse_quarantine(data.get("quarantine")),
+    )
+
+
+def validate_update(update: Any) -> dict[str, Any]:
+    """Check an admin API partial update of the five runtime fields."""
+    if not isinstance(update, dict):
+        raise InvalidState("the body must be a JSON object of the fields to change")
+    unknown = sorted(set(update) - set(RUNTIME_FIELDS))
+    if unknown:
+        raise InvalidState(
+            f"unknown field(s) {', '.join(unknown)}: allowed are {', '.join(RUNTIME_FIELDS)}"
+        )
+    if not update:
+        raise InvalidState(f"nothing to change: give one of {', '.join(RUNTIME_FIELDS)}")
+    for name, value in update.items():
+        _check_field(name, value)
+    return update
+
+
+def apply_update(state: RuntimeState, update: Any) -> RuntimeState:
+    """`state` with a validated partial update; the whole result is checked again."""
+    return state.next(**validate_update(update))
+
+
+def _check_field(name: str, value: Any) -> None:
+    if name.startswith("ab_weight"):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or not 0 <= value <= MAX_WEIGHT
+        ):
+            raise InvalidState(f"{name} must be a number in [0, 1e6], got {_shown(value)}")
+    elif not isinstance(value, bool):
+        raise InvalidState(f"{name} must be true or false, got {_shown(value)}")
+
+
+def _check(state: RuntimeState) -> None:
+    """The rules that hold for any state, however it was built."""
+    for name in RUNTIME_FIELDS:
+        _check_field(name, getattr(state, name))
+    if state.ab_weight_a + state.ab_weight_b <= 0:
+        raise InvalidState("ab_weight_a and ab_weight_b cannot both be 0")
+    if isinstance(state.generation, bool) or not isinstance(state.generation, int):
+        raise InvalidState(f"generation must be an integer, got {_shown(state.generation)}")
+    if not 0 <= state.generation < MAX_GENERATION:
+        raise InvalidState(f"generation must be in [0, 2^53), got {state.generation}")
+    if "A" not in state.models:
+        raise InvalidState("the state names no model for slot A")
+    if state.ab_weight_b > 0 and "B" not in state.models:
+        raise InvalidState("ab_weight_b must stay 0 while no model B is loaded")
+    if state.last_rollback is not None:
+        _check_text("last_rollback", state.last_rollback)
+    quarantine = state.quarantine
+    if quarantine is not None:
+        b = state.models.get("B")
+        if b is None or b.version != quarantine.version:
+            raise InvalidState(
+                f"quarantine names version {quarantine.version[:12]}, "
+                f"but slot B holds {b.version[:12] if b else 'no model'}"
+            )
+
+
+def _parse_models(value: Any) -> dict[str, SlotModel]:
+    if not isinstance(value, dict):
+        raise InvalidState(f'models must be an object like {{"A": {{...}}}}, got {_kind(value)}')
+    unknown = sorted(set(value) - set(SLOTS))
+    if unknown:
+        raise InvalidState(f"models has unknown slot(s) {', '.join(map(str, unknown))}: A or B")
+    models = {}
+    for slot, spec in value.items():
+        if not isinstance(spec, dict) or set(spec) != {"path", "version"}:
+            raise InvalidState(f'models.{slot} must be {{"path": ..., "version": ...}}')
+        path, version = spec["path"], spec["version"]
+        if not isinstance(path, str) or not 0 < len(path) <= MAX_PATH_CHARS:
+            raise InvalidState(f"models.{slot}.path must be a file path, got {_shown(path)}")
+        if not isinstance(version, str) or not SHA256_HEX.match(version):
+            raise InvalidState(
+                f"models.{slot}.version must be the model's sha256 (64 hex digits), "
+                f"got {_shown(version)}"
+            )
+        models[slot] = SlotModel(path, version)
+    return models
+
+
+def _parse_quarantine(value: Any) -> Quarantine | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or set(value) != {"version", "reason"}:
+        raise InvalidState('quarantine must be null or {"version": ..., "reason": ...}')
+    if not isinstance(value["version"], str) or not SHA256_HEX.match(value["version"]):
+        raise InvalidState(f"quarantine.version must be a sha256, got {_shown(value['version'])}")
+    _check_text("quarantine.reason", value["reason"])
+    return Quarantine(value["version"], value["reason"])
+
+
+def _check_text(name: str, value: Any) -> None:
+    if not isinstance(value, str) or len(value) > MAX_REASON_CHARS:
+        got = f"{len(value)} characters" if isinstance(value, str) else _kind(value)
+        raise InvalidState(
+            f"{name} must be text of at most {MAX_REASON_CHARS} characters, got {got}"
+        )
+
+
+JSON_KINDS = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
+
+
+def _kind(value: Any) -> str:
+    """What a decoded JSON value is, in JSON's words."""
+    if value is None:
+        return "null"
+    return JSON_KINDS.get(type(value), "a number")
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

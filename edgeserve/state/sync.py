@@ -1,0 +1,146 @@
+"""Following the store: committing a change, and the sync loop that never dies.
+
+Every change is written first (generation + 1, compare-and-set) and applied after, by the same
+`apply` every worker uses to follow the store, so the worker that took a request is not special.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from edgeserve.errors import EdgeserveError
+from edgeserve.observability.logging import log
+from edgeserve.state.schema import InvalidState, RuntimeState, parse_state
+from edgeserve.state.store import StateStore, StoreUnavailable
+
+RESYNC_SECONDS = 5.0
+"""Re-read at least this often, even without a change notice (a missed notice heals itself)."""
+MIN_BACKOFF_SECONDS = 0.2
+MAX_BACKOFF_SECONDS = 5.0
+MAX_COMMIT_ATTEMPTS = 20
+
+Change = Callable[[RuntimeState], RuntimeState]
+Apply = Callable[[RuntimeState], Awaitable[None]]
+
+
+class StateUnavailable(EdgeserveError):
+    """The change could not be persisted, so nothing changed live."""
+
+    status_code = 503
+    code = "state_unavailable"
+
+
+class StateSync:
+    """One worker's link to the store: validated reads, commits, and the loop that follows."""
+
+    def __init__(self, store: StateStore, apply: Apply, current: Callable[[], RuntimeState]):
+        self.store = store
+        self.apply = apply
+        self.current = current
+        self.store_up = True
+        self.last_error: str | None = None
+
+    @property
+    def store_label(self) -> str:
+        """`state_store` in GET /admin/config: the backend, or "unreachable"."""
+        return self.store.kind if self.store_up else "unreachable"
+
+    async def read(self) -> RuntimeState | None:
+        """The stored state, validated, noting whether the store answered."""
+        try:
+            state = await read_state(self.store)
+        except StoreUnavailable:
+            self._store_is(up=False)
+            raise
+        self._store_is(up=True)
+        return state
+
+    async def commit(self, change: Change) -> RuntimeState:
+        """Persist `change` as generation + 1, then apply it here; retried on a lost race.
+
+        InvalidState from `change` means the change itself is refused; StateUnavailable that
+        it could not be written. Either way nothing changed live."""
+        for _ in range(MAX_COMMIT_ATTEMPTS):
+            try:
+                stored = await self.read()
+            except StoreUnavailable as error:
+                raise StateUnavailable(f"{error}; nothing was changed") from None
+            except InvalidState as error:
+                raise StateUnavailable(
+                    f"the stored state is invalid ({error}): fix or remove it, then retry"
+                ) from None
+            # An empty store (a Redis that lost its data) is re-seeded from what this worker serves.
+            base = stored if stored is not None else self.current()
+            new_state = change(base).next(generation=base.generation + 1)
+            expected = stored.generation if stored is not None else None
+            try:
+                written = await self.store.compare_and_set(expected, new_state.to_dict())
+            except StoreUnavailable as error:
+                raise StateUnavailable(f"{error}; nothing was changed") from None
+            if written:
+                await self.apply(new_state)
+                return new_state
+        raise StateUnavailable(
+            f"the state changed under this change {MAX_COMMIT_ATTEMPTS} times in a row: retry"
+        )
+
+    async def follow(self) -> None:
+        """Apply every newer generation the store holds; never ends but by cancellation."""
+        from edgeserve.observability import metrics
+
+        failures = 0
+        while True:
+            try:
+                await self.store.wait_for_change(RESYNC_SECONDS)
+                stored = await self.read()
+                if stored is not None:
+                    await self.apply(stored)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # a watcher that dies is a bug: count, log, keep serving
+                metrics.state_sync_errors.inc()
+                self._report(error)
+                failures += 1
+                await asyncio.sleep(
+                    min(MAX_BACKOFF_SECONDS, MIN_BACKOFF_SECONDS * 2 ** min(failures, 8))
+                )
+                continue
+            failures = 0
+            if self.last_error is not None:
+                log.info("state_sync_recovered", generation=self.current().generation)
+                self.last_error = None
+
+    def _report(self, error: Exception) -> None:
+        """Log each distinct error once, not once per poll."""
+        message = f"{type(error).__name__}: {_one_line(error)}"
+        if message != self.last_error:
+            log.error(
+                "state_sync_failed",
+                error=message,
+                store=self.store.kind,
+                serving_generation=self.current().generation,
+            )
+            self.last_error = message
+
+    def _store_is(self, *, up: bool) -> None:
+        from edgeserve.observability import metrics
+
+        self.store_up = up
+        metrics.state_store_up.set(int(up))
+
+
+async def read_state(store: StateStore) -> RuntimeState | None:
+    """The stored state, validated; None when the store holds none.
+
+    Raises StoreUnavailable, or InvalidState when what it holds is not a valid state."""
+    try:
+        raw = await store.read()
+    except ValueError as error:
+        raise InvalidState(f"the stored state is not JSON ({_one_line(error)})") from None
+    return None if raw is None else parse_state(raw)
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text if len(text) <= 300 else text[:297] + "..."
