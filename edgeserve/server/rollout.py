@@ -34,6 +34,7 @@ async def promote(runtime: Runtime) -> tuple[dict[str, str], dict[str, str]]:
     previous = runtime.slots.get("A")
     served = SlotModel(str(candidate.path), candidate.sha256)
     promoted = await runtime.load_model(served)
+    await runtime.verify(promoted)
     with runtime.preloading(promoted):
         await runtime.sync.commit(
             lambda state: state.next(
@@ -48,6 +49,7 @@ async def load_into(runtime: Runtime, variant: str, requested: str) -> Model:
     source = resolve_in_model_dir(runtime.settings.model_dir, requested)
     kept = await asyncio.to_thread(runtime.model_store.keep, source)
     model = await runtime.load_model(kept)
+    await runtime.verify(model)
 
     def change(state: RuntimeState) -> RuntimeState:
         # A new B is a new candidate: whatever quarantined the old one does not carry over.

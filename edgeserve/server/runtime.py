@@ -24,12 +24,13 @@ from edgeserve.errors import EdgeserveError, ModelLoadError
 from edgeserve.inference.batching import BatcherPool
 from edgeserve.inference.model import Model, Prediction
 from edgeserve.inference.preprocess import decode_base64, decode_image, to_tensor
+from edgeserve.inference.recent import RecentInputs, verify_on
 from edgeserve.inference.slots import VARIANTS, Slots, load_warm
 from edgeserve.observability import metrics
 from edgeserve.observability.logging import log
 from edgeserve.settings import Settings
 from edgeserve.state.model_store import ModelStore
-from edgeserve.state.schema import InvalidState, RuntimeState, SlotModel
+from edgeserve.state.schema import InvalidState, Quarantine, RuntimeState, SlotModel
 from edgeserve.state.store import StateStore, StoreUnavailable
 from edgeserve.state.sync import StateSync, StateUnavailable
 from edgeserve.traffic.canary import CanaryGuard, GuardLimits
@@ -105,8 +106,9 @@ class Runtime:
                 max_consecutive_failures=settings.canary_max_consecutive_failures,
             )
         )
+        self.recent_inputs = RecentInputs()
         self.tripped_b: str | None = None
-        """B's version the guard rolled back here; it serves no user until the state says so."""
+        """B's sha256 this worker's guard rolled back: no user reaches it while the commit runs."""
 
     # --- models and state -------------------------------------------------------------
 
@@ -129,6 +131,12 @@ class Runtime:
                 expected_sha256=wanted.version,
             ),
         )
+
+    async def verify(self, model: Model) -> None:
+        """Refuse (422) a model that fails on this worker's recent real inputs."""
+        samples = self.recent_inputs.snapshot()
+        if samples:
+            await asyncio.get_running_loop().run_in_executor(self.loader, verify_on, model, samples)
 
     @contextmanager
     def preloading(self, model: Model) -> Iterator[None]:
@@ -193,6 +201,8 @@ class Runtime:
                         continue
                 self.swap(variant, model)
             self.state = state
+            if state.quarantine is not None and state.quarantine.version == self.tripped_b:
+                self.tripped_b = None  # the rollback landed: the state keeps B out from now on
             self.report_apply(state, failed)
             self.publish_state()
 
@@ -221,7 +231,6 @@ class Runtime:
         metrics.model_info.labels(variant, model.name, model.version).set(1)
         if variant == "B":
             self.guard.reset()
-            self.tripped_b = None  # an operator's load of B is a fresh start
 
     def publish_state(self) -> None:
         share_a = self.state.ab_weight_a / (self.state.ab_weight_a + self.state.ab_weight_b)
@@ -249,6 +258,7 @@ class Runtime:
     def _prepare(self, model: Model, image_b64: str, img_size: int) -> tuple[Image, np.ndarray]:
         data = decode_base64(image_b64)
         image = decode_image(data, self.settings.max_image_pixels, target_size=img_size)
+        self.recent_inputs.offer(img_size, image)
         return image, to_tensor(image, model.meta, img_size)
 
     def _classify(self, model: Model, image_b64: str, img_size: int, top_k: int) -> Classified:
@@ -336,9 +346,12 @@ class Runtime:
             )
 
     def b_serves_users(self) -> bool:
-        """B is loaded and not rolled back by this worker's guard."""
+        """B is loaded and not quarantined (by the state, or by this worker's guard just now)."""
         model = self.slots.get("B")
-        return model is not None and model.version != self.tripped_b
+        if model is None or model.sha256 == self.tripped_b:
+            return False
+        quarantine = self.state.quarantine
+        return quarantine is None or quarantine.version != model.sha256
 
     async def observe_canary(self, variant: str, size: int, ok: bool, seconds: float) -> None:
         """One request's model outcome (`ok` False only when the session run failed)."""
@@ -350,16 +363,25 @@ class Runtime:
         reason = self.guard.verdict()
         if reason is None:
             return
-        model = self.slots.get("B")
-        self.tripped_b = model.version if model else None  # at once, before the commit awaits
+        judged = self.slots.get("B")
+        assert judged is not None  # b_serves_users() held above
+        self.tripped_b = judged.sha256  # at once: no request waits for the commit to stop
         self.guard.reset()
+
+        def roll_back(state: RuntimeState) -> RuntimeState:
+            b = state.models.get("B")
+            if b is None or b.version != judged.sha256:
+                return state  # an operator replaced B meanwhile: the verdict was about the old one
+            return state.next(
+                ab_weight_b=0.0,
+                ab_weight_a=state.ab_weight_a or 1.0,
+                last_rollback=reason,
+                quarantine=Quarantine(version=b.version, reason=reason),
+            )
+
         try:
             # A change like any other: persisted first, so every worker (and instance) follows.
-            await self.sync.commit(
-                lambda state: state.next(
-                    ab_weight_b=0.0, ab_weight_a=state.ab_weight_a or 1.0, last_rollback=reason
-                )
-            )
+            await self.sync.commit(roll_back)
         except StateUnavailable as error:
             log.error("canary_rollback_not_persisted", reason=reason, error=error.message)
             return
