@@ -12,7 +12,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from edgeserve.cli.options import Url
+from edgeserve.cli.analysis import wilson
+from edgeserve.cli.options import Token, Url
 from edgeserve.cli.output import console, fail
 from edgeserve.cli.scrape import Scrape, parse, shadow_agreement, variant_views
 from edgeserve.client import ClientError, EdgeserveClient
@@ -28,6 +29,17 @@ def scrape(client: EdgeserveClient) -> Scrape:
         ) from None
 
 
+def admin_config(url: str, token: str | None) -> dict | None:
+    """The admin config when a token is given (quarantine and its reason live there)."""
+    if not token:
+        return None
+    try:
+        with EdgeserveClient(url, token) as client:
+            return client.config()
+    except ClientError:
+        return None
+
+
 def _percent(value: float | None) -> str:
     return "-" if value is None else f"{value:.1%}"
 
@@ -36,7 +48,37 @@ def _ms(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds * 1000:.1f} ms"
 
 
-def frame(url: str, before: Scrape | None, after: Scrape, problem: str | None = None) -> Group:
+def feedback_lines(after: Scrape) -> list[Text]:
+    """Accuracy per variant from ground-truth feedback since start, with its 95 % interval."""
+    lines = []
+    for variant in ("A", "B"):
+        correct = after.feedback.get((variant, "correct"), 0.0)
+        judged = correct + after.feedback.get((variant, "wrong"), 0.0)
+        interval = wilson(correct, judged)
+        if interval is not None:
+            lines.append(
+                Text(
+                    f"accuracy {variant} {correct / judged:.1%} (95% CI {interval[0]:.1%} to "
+                    f"{interval[1]:.1%}) from {judged:.0f} feedback answers"
+                )
+            )
+    return lines
+
+
+def quarantine_lines(config: dict | None) -> list[Text]:
+    if config is None or not config.get("quarantine"):
+        return []
+    reason = config["quarantine"].get("reason")
+    return [Text(f"B quarantined (no user traffic): {reason}", style="bold red")]
+
+
+def frame(
+    url: str,
+    before: Scrape | None,
+    after: Scrape,
+    problem: str | None = None,
+    config: dict | None = None,
+) -> Group:
     """One refresh of the view: a row per variant and a line of fleet-wide facts."""
     stamp = datetime.now().strftime("%H:%M:%S")
     table = Table(
@@ -62,7 +104,7 @@ def frame(url: str, before: Scrape | None, after: Scrape, problem: str | None = 
         f"canary rollbacks {after.rollbacks:g} · rates over the last {window}",
         style="dim",
     )
-    parts: list = [table, facts]
+    parts: list = [table, facts, *feedback_lines(after), *quarantine_lines(config)]
     if problem:
         parts.append(Text(f"last refresh failed: {problem}", style="bold red"))
     return Group(*parts)
@@ -70,6 +112,7 @@ def frame(url: str, before: Scrape | None, after: Scrape, problem: str | None = 
 
 def status_command(
     url: Url = None,
+    token: Token = None,
     once: Annotated[bool, typer.Option("--once", help="Print one frame and exit.")] = False,
     interval: Annotated[
         float, typer.Option(min=0.1, max=3600, help="Seconds between refreshes.")
@@ -91,7 +134,7 @@ def status_command(
         except KeyboardInterrupt:
             return
         if frames == 1:
-            console.print(frame(url, before, after))
+            console.print(frame(url, before, after, config=admin_config(url, token)))
             return
         _live(client, url, before, after, interval, frames)
 
