@@ -6,7 +6,6 @@ would crash a worker or silently mean something else ("false" as true, NaN weigh
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -143,8 +142,7 @@ def _check_field(name: str, value: Any) -> None:
         if (
             isinstance(value, bool)
             or not isinstance(value, int | float)
-            or not math.isfinite(value)
-            or not 0 <= value <= MAX_WEIGHT
+            or not 0 <= value <= MAX_WEIGHT  # false for NaN too; infinity is above the cap
         ):
             raise InvalidState(f"{name} must be a number in [0, 1e6], got {_shown(value)}")
     elif not isinstance(value, bool):

@@ -6,9 +6,11 @@ Run once in the main process before the workers start, so they all begin from on
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
 from pathlib import Path
 
+from edgeserve.errors import EdgeserveError
 from edgeserve.inference.model import file_sha256
 from edgeserve.observability.logging import log
 from edgeserve.settings import Settings
@@ -17,6 +19,8 @@ from edgeserve.state.model_store import ModelStore, folder_beside
 from edgeserve.state.schema import InvalidState, RuntimeState
 from edgeserve.state.store import StateStore, StoreUnavailable
 from edgeserve.state.sync import read_state
+
+LEGACY_VERSION = re.compile(r"^[0-9a-f]{12}$")
 
 
 def state_from_env(settings: Settings, model_store: ModelStore) -> RuntimeState:
@@ -40,11 +44,44 @@ def settle(settings: Settings, state_file: Path) -> RuntimeState:
     async def decide() -> RuntimeState:
         store = open_store(settings, state_file)
         try:
+            if store.kind == "file":
+                await upgrade_legacy(store, model_store)
             return await start_state(store, from_env, host_check=missing_models(model_store))
         finally:
             await store.close()
 
     return asyncio.run(decide())
+
+
+async def upgrade_legacy(store: StateStore, model_store: ModelStore) -> None:
+    """Keep the rollout of a state file written before models were content-addressed.
+
+    Such a file names each model by path and a 12-digit version; where the file there still
+    has those bytes it is kept and named by its sha256. Anything else is left for the checks."""
+    try:
+        raw = await store.read()
+    except (StoreUnavailable, ValueError):
+        return
+    models = raw.get("models") if isinstance(raw, dict) else None
+    if not isinstance(models, dict) or not models:
+        return
+    upgraded = {}
+    for slot, spec in models.items():
+        legacy = isinstance(spec, dict) and isinstance(spec.get("path"), str)
+        if not legacy or not LEGACY_VERSION.match(str(spec.get("version"))):
+            return
+        try:
+            kept = await asyncio.to_thread(model_store.keep, Path(spec["path"]))
+        except EdgeserveError:
+            return
+        if not kept.version.startswith(spec["version"]):
+            return
+        upgraded[slot] = kept.to_dict()
+    try:
+        if await store.compare_and_set(raw.get("generation"), {**raw, "models": upgraded}):
+            log.info("state_upgraded", store=store.kind, models=upgraded)
+    except StoreUnavailable:
+        return
 
 
 def missing_models(model_store: ModelStore) -> Callable[[RuntimeState], str | None]:

@@ -7,6 +7,7 @@ Every change is written first (generation + 1, compare-and-set) and applied afte
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Awaitable, Callable
 
 from edgeserve.errors import EdgeserveError
@@ -40,6 +41,8 @@ class StateSync:
         self.current = current
         self.store_up = True
         self.last_error: str | None = None
+        # One commit at a time per worker: races are then only between workers and instances.
+        self.commit_lock = asyncio.Lock()
 
     @property
     def store_label(self) -> str:
@@ -61,7 +64,13 @@ class StateSync:
 
         InvalidState from `change` means the change itself is refused; StateUnavailable that
         it could not be written. Either way nothing changed live."""
-        for _ in range(MAX_COMMIT_ATTEMPTS):
+        async with self.commit_lock:
+            return await self._commit(change)
+
+    async def _commit(self, change: Change) -> RuntimeState:
+        for attempt in range(MAX_COMMIT_ATTEMPTS):
+            if attempt:  # lost a race: let the winner's writers finish before trying again
+                await asyncio.sleep(random.uniform(0, MIN_BACKOFF_SECONDS / 10 * attempt))
             try:
                 stored = await self.read()
             except StoreUnavailable as error:

@@ -40,6 +40,8 @@ EXPORTED_COUNTERS = {
     "edgeserve_rate_limited",
     "edgeserve_canary_rollbacks",
     "edgeserve_feedback",
+    "edgeserve_state_sync_errors",
+    "edgeserve_state_apply_failures",
 }
 EXPORTED_HISTOGRAMS = {
     "edgeserve_http_request_duration_seconds",
@@ -52,6 +54,8 @@ EXPORTED_GAUGES = {
     "edgeserve_ab_weight",
     "edgeserve_feature_enabled",
     "edgeserve_state_generation",
+    "edgeserve_state_in_sync",
+    "edgeserve_state_store_up",
     "edgeserve_model_info",
     "edgeserve_build_info",
     "edgeserve_inflight_requests",

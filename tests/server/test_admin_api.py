@@ -67,7 +67,10 @@ def test_partial_update_changes_only_given_fields_and_bumps_generation(admin_ser
         {"ab_weight_b": -1},
         {"ab_weight_a": 0, "ab_weight_b": 0},
         {"shadow_enabled": "yes"},
+        {"shadow_enabled": "false"},
         {"sticky_cookie": 1},
+        {"ab_weight_a": 1e308, "ab_weight_b": 1e308},
+        {"ab_weight_b": 1000001},
     ],
 )
 def test_rejected_update_gets_422_and_changes_nothing(admin_server, update):

@@ -1,0 +1,75 @@
+"""Content-addressed model copies: the bytes a slot serves cannot change under it."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from edgeserve.errors import ModelLoadError
+from edgeserve.inference.model import Model, file_sha256
+from edgeserve.state.model_store import ModelStore
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def source(tmp_path) -> Path:
+    folder = tmp_path / "incoming"
+    folder.mkdir()
+    shutil.copy(REPO / "models" / "vB.onnx", folder / "vB.onnx")
+    return folder / "vB.onnx"
+
+
+def test_a_kept_model_is_a_read_only_copy_named_by_its_sha256(tmp_path, source):
+    kept = ModelStore(tmp_path / "models").keep(source)
+    path = Path(kept.path)
+    assert kept.version == file_sha256(source)
+    assert path == tmp_path / "models" / kept.version / "vB.onnx"
+    assert path.stat().st_ino != source.stat().st_ino
+    assert path.stat().st_mode & 0o222 == 0  # read-only for everyone
+
+
+def test_overwriting_the_source_leaves_the_kept_bytes(tmp_path, source):
+    kept = ModelStore(tmp_path / "models").keep(source)
+    shutil.copy(REPO / "models" / "vA.onnx", source)  # in place, as cp does
+    assert file_sha256(Path(kept.path)) == kept.version != file_sha256(source)
+
+
+def test_the_sidecar_is_kept_beside_the_model(tmp_path, source):
+    source.with_suffix(".json").write_text('{"labels": ["a", "b"]}')
+    kept = ModelStore(tmp_path / "models").keep(source)
+    assert Path(kept.path).with_suffix(".json").read_text() == '{"labels": ["a", "b"]}'
+
+
+def test_the_same_bytes_with_another_sidecar_are_refused(tmp_path, source):
+    store = ModelStore(tmp_path / "models")
+    source.with_suffix(".json").write_text('{"labels": ["a", "b"]}')
+    store.keep(source)
+    source.with_suffix(".json").write_text('{"labels": ["b", "a"]}')
+    with pytest.raises(ModelLoadError, match="another name"):
+        store.keep(source)
+
+
+def test_an_unwritable_store_names_the_source_itself(tmp_path, source):
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the folder should be: fails even for root")
+    kept = ModelStore(blocked / "models").keep(source)
+    assert (kept.path, kept.version) == (str(source), file_sha256(source))
+
+
+def test_another_hosts_path_is_found_in_this_hosts_copy(tmp_path, source):
+    store = ModelStore(tmp_path / "models")
+    kept = store.keep(source)
+    elsewhere = kept.__class__(f"/other-host/models/{kept.version}/vB.onnx", kept.version)
+    assert store.locate(elsewhere) == Path(kept.path)
+    assert store.locate(elsewhere.__class__("/nowhere/vC.onnx", "d" * 64)) is None
+
+
+def test_a_model_whose_bytes_changed_is_not_loaded_under_its_old_version(source):
+    expected = file_sha256(source)
+    shutil.copy(REPO / "models" / "vA.onnx", source)
+    with pytest.raises(ModelLoadError) as caught:
+        Model.load(source, expected_sha256=expected)
+    assert caught.value.code == "model_changed", caught.value.message
