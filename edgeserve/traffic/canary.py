@@ -12,7 +12,8 @@ Verdicts (any one rolls B back):
   test says B is slower at 99 % confidence;
 - errors: B's failure rate is above A's, each arm has `min_samples`, and either a one-sided
   Fisher exact test says it is higher at 99 % confidence or it is above `max_error_rate`;
-- fast path: `max_consecutive_failures` B failures in a row while A has none in the window.
+- fast path: `max_consecutive_failures` B failures in a row, at least one at a size A has
+  answered, while A has no failure in the window.
 """
 
 from __future__ import annotations
@@ -175,10 +176,13 @@ class CanaryGuard:
         self.limits = limits
         self.sizes: OrderedDict[int, SizeWindow] = OrderedDict()
         self.b_failure_run = 0
+        self.run_sizes: set[int] = set()
+        """Input sizes of B's current run of failures."""
 
     def reset(self) -> None:
         self.sizes.clear()
         self.b_failure_run = 0
+        self.run_sizes = set()
 
     def record(self, variant: str, size: int, ok: bool, seconds: float, at: float) -> None:
         """One request's outcome: `ok` False only when the model run failed."""
@@ -188,14 +192,17 @@ class CanaryGuard:
             if len(self.sizes) > MAX_SIZES:
                 self.sizes.popitem(last=False)
         self.sizes.move_to_end(size)
-        if variant == "B" and any(o.ok for o in window.arms["A"]):
-            # Only sizes A answers count: a size no model can run is the input's fault.
+        if variant == "B":
             self.b_failure_run = 0 if ok else self.b_failure_run + 1
+            self.run_sizes = set() if ok else self.run_sizes | {size}
         window.add(variant, Outcome(at, ok, seconds))
 
+    def failure_run_due(self) -> bool:
+        """B's failure run is long enough to judge (also worth judging after an A answer)."""
+        return self.b_failure_run >= self.limits.max_consecutive_failures
+
     def verdict(self) -> str | None:
-        limit = self.limits.max_consecutive_failures
-        if self.b_failure_run >= limit and not self._a_failed():
+        if self.failure_run_due() and self._a_answers(self.run_sizes) and not self._a_failed():
             return f"B failed {self.b_failure_run} requests in a row while A failed none"
         totals = [0, 0, 0, 0]  # A failed, A total, B failed, B total at sizes both served
         for size, window in self.sizes.items():
@@ -212,6 +219,10 @@ class CanaryGuard:
             totals[2] += sum(1 for o in b if not o.ok)
             totals[3] += len(b)
         return error_verdict(*totals, self.limits)
+
+    def _a_answers(self, sizes: set[int]) -> bool:
+        """A answered one of these sizes: the run is B's fault, not an input no model can run."""
+        return any(o.ok for size in sizes if size in self.sizes for o in self.sizes[size].arms["A"])
 
     def _a_failed(self) -> bool:
         return any(not o.ok for window in self.sizes.values() for o in window.arms["A"])

@@ -101,10 +101,10 @@ def test_identical_a_and_b_under_hostile_saturating_load_are_never_rolled_back(t
         served = []
         for _ in range(ROUNDS):
             served += hostile_round(server, cookies)
+        current = config(server)
+        assert metric_sum(server, "edgeserve_canary_rollbacks_total") == 0, current["last_rollback"]
         assert set(served) == {200}, sorted(set(served))
         assert metric_sum(server, "edgeserve_inferences_total", variant="B") > 10 * ROUNDS
-        assert metric_sum(server, "edgeserve_canary_rollbacks_total") == 0
-        current = config(server)
     assert current["ab_weight_b"] == 1 and current["quarantine"] is None, current
 
 

@@ -151,6 +151,15 @@ def test_failures_at_a_size_a_never_answered_do_not_start_the_fast_path():
     assert guard.verdict() is None
 
 
+def test_b_failures_before_a_answered_count_once_a_answers():
+    guard = CanaryGuard(LIMITS)
+    for count in range(5):
+        guard.record("B", 0, False, 0.0, 1.0 + count)
+    assert guard.verdict() is None  # nothing shows yet that this input can be answered
+    guard.record("A", 0, True, 0.001, 10.0)
+    assert "5 requests in a row" in guard.verdict()
+
+
 def test_a_success_breaks_the_failure_run():
     guard = CanaryGuard(LIMITS)
     alternate(guard, noisy(1, 3, 1), [])
