@@ -48,8 +48,8 @@ def ready() -> dict[str, bool]:
 @app.post("/v1/infer")
 def infer(body: InferBody) -> dict:
     model = models["default"]
-    size = body.img_size or model.meta.default_img_size
-    image = decode_image(base64.b64decode(body.image_b64), MAX_IMAGE_PIXELS, target_size=size)
+    size = model.size_for(body.img_size)
+    image = decode_image(base64.b64decode(body.image_b64), MAX_IMAGE_PIXELS)
     probabilities = model.run(to_tensor(image, model.meta, size))
     return {
         "model": {"name": model.name, "version": model.version},

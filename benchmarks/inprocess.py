@@ -34,8 +34,8 @@ def layouts_for(cores: int) -> list[Layout]:
 
 
 def classify_once(model: Model, data: bytes) -> None:
-    size = model.meta.default_img_size
-    image = decode_image(data, MAX_IMAGE_PIXELS, target_size=size)
+    size = model.meta.input_size
+    image = decode_image(data, MAX_IMAGE_PIXELS)
     model.top_k(model.run(to_tensor(image, model.meta, size))[0], TOP_K)
 
 

@@ -438,7 +438,7 @@ def decode_breakdown(quick: bool) -> dict[str, Any]:
     import base64
 
     from edgeserve.inference.model import Model
-    from edgeserve.inference.preprocess import decode_base64, decode_image, to_tensor
+    from edgeserve.inference.preprocess import decode_base64, decode_image, draft_size, to_tensor
 
     repeats = 30 if quick else 150
     paths = model_paths()
@@ -454,18 +454,20 @@ def decode_breakdown(quick: bool) -> dict[str, Any]:
 
     for model_name, path in paths.items():
         model = Model.load(path, intra_op_threads=1)
-        size = model.meta.default_img_size
+        size = model.meta.input_size
         for payload, data in payloads.items():
             text = base64.b64encode(data).decode()
             body = orjson.dumps({"image_b64": text})
-            image = decode_image(data, inprocess.MAX_IMAGE_PIXELS, target_size=size)
+            image = decode_image(data, inprocess.MAX_IMAGE_PIXELS)
             tensor = to_tensor(image, model.meta, size)
             probabilities = model.run(tensor)
             pixels = inprocess.MAX_IMAGE_PIXELS
             out[f"{model_name}/{payload}"] = {
                 "json_parse": timed(partial(orjson.loads, body)),
                 "base64": timed(partial(decode_base64, text)),
-                "decode_draft_on": timed(partial(decode_image, data, pixels, size)),
+                "decode_draft_on": timed(
+                    partial(decode_image, data, pixels, draft_size(model.meta, size))
+                ),
                 "decode_draft_off": timed(partial(decode_image, data, pixels, None)),
                 "to_tensor": timed(partial(to_tensor, image, model.meta, size)),
                 "run": timed(partial(model.run, tensor)),

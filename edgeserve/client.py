@@ -119,9 +119,14 @@ class EdgeserveClient:
         """POST /admin/promote: B's model becomes A; answers previous_a, new_a and the config."""
         return self._json(self._send("POST", "/admin/promote"))
 
-    def load_model(self, slot: str, path: str) -> dict[str, Any]:
+    def load_model(
+        self, slot: str, path: str, *, allow_label_change: bool = False
+    ) -> dict[str, Any]:
         """POST /admin/models/{slot}: hot-load a model file from the server's models folder."""
-        return self._json(self._send("POST", f"/admin/models/{slot}", json={"path": path}))
+        body: dict[str, Any] = {"path": path}
+        if allow_label_change:
+            body["allow_label_change"] = True
+        return self._json(self._send("POST", f"/admin/models/{slot}", json=body))
 
     # --- plumbing -------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from edgeserve.cli.fleet import run_on_each
+from edgeserve.cli.fleet import run_on_each, settle
 from edgeserve.cli.options import AsJson, Token, Urls
 from edgeserve.cli.output import USAGE_ERROR, console, fail, stderr
 from edgeserve.cli.render import CONFIG_COLUMNS, config_row, config_table, model_cell, share
@@ -34,7 +34,7 @@ def _slot(value: str) -> str:
 def config_get(urls: Urls = None, token: Token = None, as_json: AsJson = False) -> None:
     """Show weights, toggles, models and generation."""
     urls = urls or []
-    outcomes = run_on_each(urls, token, lambda client: client.config())
+    outcomes = settle(urls, token, run_on_each(urls, token, lambda client: client.config()))
     single = outcomes[0]
     if len(outcomes) == 1 and single.ok and single.data is not None and not as_json:
         console.print(config_table(single.url, single.data))
@@ -154,6 +154,9 @@ def promote(
 def load(
     slot: Annotated[str, typer.Argument(callback=_slot, help="Slot to load into: A or B.")],
     path: Annotated[str, typer.Argument(help="Model file inside the server's models folder.")],
+    allow_label_change: Annotated[
+        bool, typer.Option(help="Load it even though its labels differ from the other slot's.")
+    ] = False,
     urls: Urls = None,
     token: Token = None,
     as_json: AsJson = False,
@@ -165,7 +168,11 @@ def load(
         loaded = data.get("loaded") or {}
         return [variant, model_cell(loaded), str(loaded.get("path", ""))]
 
-    outcomes = run_on_each(urls or [], token, lambda client: client.load_model(variant, path))
+    outcomes = run_on_each(
+        urls or [],
+        token,
+        lambda client: client.load_model(variant, path, allow_label_change=allow_label_change),
+    )
     report(
         f"load {variant}", ["slot", "model", "path"], row, outcomes, token=token, as_json=as_json
     )

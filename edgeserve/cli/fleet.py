@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -10,6 +11,8 @@ from typing import Any
 from edgeserve.client import ClientError, EdgeserveClient
 
 Call = Callable[[EdgeserveClient], dict[str, Any]]
+SETTLE_SECONDS = 2.0
+SETTLE_POLL_SECONDS = 0.1
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,25 @@ def run_on_each(urls: list[str], token: str | None, call: Call) -> list[Outcome]
 
 def read_back(urls: list[str], token: str | None) -> list[Outcome]:
     """Each instance's config after a change: generation and the models in its slots."""
-    return run_on_each(urls, token, lambda client: client.config())
+    return settle(urls, token, run_on_each(urls, token, lambda client: client.config()))
+
+
+def settle(urls: list[str], token: str | None, readback: list[Outcome]) -> list[Outcome]:
+    """Read again while instances that share a store disagree, for SETTLE_SECONDS at most.
+
+    Instances on one Redis follow each other's changes within a second, so a difference right
+    after a change is not drift yet; instances with a state each never converge by waiting."""
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while drift(readback) and shares_a_store(readback) and time.monotonic() < deadline:
+        time.sleep(SETTLE_POLL_SECONDS)
+        readback = run_on_each(urls, token, lambda client: client.config())
+    return readback
+
+
+def shares_a_store(readback: list[Outcome]) -> bool:
+    """True when every instance that answered keeps its state in Redis."""
+    stores = {(o.data or {}).get("state_store") for o in readback if o.ok}
+    return stores == {"redis"}
 
 
 def served(config: dict[str, Any]) -> dict[str, Any]:

@@ -9,7 +9,15 @@ from typing import Annotated, Any
 import typer
 
 from edgeserve.cli.options import normalise_url
-from edgeserve.cli.output import USAGE_ERROR, console, emit_json, error_line, fail, progress
+from edgeserve.cli.output import (
+    USAGE_ERROR,
+    console,
+    emit_json,
+    error_line,
+    fail,
+    progress,
+    warning_line,
+)
 from edgeserve.cli.render import predictions_table
 from edgeserve.errors import EdgeserveError
 from edgeserve.settings import Settings
@@ -127,21 +135,25 @@ def _remote(stack: ExitStack, url: str, top_k: int, img_size: int | None):
 
 def _offline(model_path: Path, slot: str | None, top_k: int, img_size: int | None):
     from edgeserve.inference.model import Model
-    from edgeserve.inference.preprocess import decode_image, to_tensor
+    from edgeserve.inference.preprocess import decode_image, draft_size, to_tensor
 
     try:
         classifier = Model.load(model_path)
     except EdgeserveError as error:
         fail(error.message)
-    size = img_size or classifier.meta.fixed_size or classifier.meta.default_img_size
-    if not classifier.accepts_size(size):
-        fail(f"--img-size {size} is not accepted by {classifier.name}", USAGE_ERROR)
-    limit = Settings().max_image_pixels
+    try:
+        size = classifier.size_for(img_size)
+    except EdgeserveError as error:
+        fail(error.message.replace("img_size", "--img-size", 1), USAGE_ERROR)
+    for _event, message in classifier.doubts():
+        warning_line(message)
+    settings = _settings()
+    draft = draft_size(classifier.meta, size) if settings.jpeg_draft else None
 
     def classify(file: Path) -> dict[str, Any]:
         data = read_image(file)
         try:
-            image = decode_image(data, limit, target_size=size)
+            image = decode_image(data, settings.max_image_pixels, draft)
             probabilities = classifier.run(to_tensor(image, classifier.meta, size))
         except EdgeserveError as error:
             raise EdgeserveError(f"{file}: {error.message}") from None
@@ -155,15 +167,20 @@ def _offline(model_path: Path, slot: str | None, top_k: int, img_size: int | Non
     return classify
 
 
-def _slot_path(variant: str) -> Path:
+def _settings() -> Settings:
+    """The environment's settings, as the server would read them; exit 2 on a bad one."""
     from edgeserve.settings import SettingsError, load_settings
 
-    if variant.upper() not in ("A", "B"):
-        fail(f"--variant {variant!r} is not allowed: use A or B", USAGE_ERROR)
     try:
-        settings = load_settings()
+        return load_settings()
     except SettingsError as error:
         fail(str(error), USAGE_ERROR)
+
+
+def _slot_path(variant: str) -> Path:
+    if variant.upper() not in ("A", "B"):
+        fail(f"--variant {variant!r} is not allowed: use A or B", USAGE_ERROR)
+    settings = _settings()
     path = settings.model_va_path if variant.upper() == "A" else settings.model_vb_path
     if path is None:
         fail("no model B is configured (MODEL_VB_PATH is empty): use --model PATH", USAGE_ERROR)

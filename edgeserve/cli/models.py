@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import json
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -10,9 +12,20 @@ import typer
 from rich.table import Table
 
 from edgeserve.cli.options import AsJson
-from edgeserve.cli.output import console, emit_json, fail
+from edgeserve.cli.output import USAGE_ERROR, console, emit_json, fail
+from edgeserve.inference.metadata import PREPROCESSING_KEYS
 
-models_app = typer.Typer(help="Inspect models and rebuild the demo ones.", no_args_is_help=True)
+
+class Preset(StrEnum):
+    torchvision = "torchvision"
+    timm = "timm"
+    caffe = "caffe"
+    letterbox = "letterbox"
+
+
+models_app = typer.Typer(
+    help="Inspect models, start their sidecar, rebuild the demo ones.", no_args_is_help=True
+)
 
 
 def describe_model(path: Path) -> dict[str, Any]:
@@ -40,6 +53,11 @@ def describe_model(path: Path) -> dict[str, Any]:
         "num_classes": model.num_classes,
         "sidecar": str(sidecar) if sidecar.is_file() else None,
         **meta.to_dict(),
+        "sources": {
+            key: f"from {where}" if where != "assumed" else where
+            for key, where in meta.sources.items()
+        },
+        "warnings": [message for _event, message in model.doubts()],
     }
 
 
@@ -77,17 +95,22 @@ def inspect_table(info: dict[str, Any]) -> Table:
     for kind in ("inputs", "outputs"):
         for arg in info[kind]:
             table.add_row(kind[:-1], f"{arg['name']} {arg['type']} {_shape(arg['shape'])}")
-    size = info["fixed_size"] or info["default_img_size"]
-    fixed = "fixed" if info["fixed_size"] else "default"
-    table.add_row("layout", f"{info['layout']}, {info['channel_order']}, {size}x{size} ({fixed})")
-    table.add_row(
-        "preprocessing",
-        f"x * {info['scale']:.6g}, mean {_numbers(info['mean'])}, std {_numbers(info['std'])}",
-    )
     table.add_row("scores", f"{info['output']} over {info['num_classes']} classes")
-    table.add_row("labels", ", ".join(info["labels"]))
     table.add_row("sidecar", info["sidecar"] or "(none)")
+    for key in PREPROCESSING_KEYS:
+        table.add_row(key, f"{_value(info[key])}  ({info['sources'][key]})")
+    table.add_row("labels", f"{', '.join(info['labels'])}  ({info['sources']['labels']})")
+    for message in info["warnings"]:
+        table.add_row("warning", message, style="yellow")
     return table
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, list) and value and isinstance(value[0], float):
+        return _numbers(value)
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return "(none)" if value is None else str(value)
 
 
 @models_app.command("inspect")
@@ -108,6 +131,38 @@ def inspect(
         emit_json(info)
     else:
         console.print(inspect_table(info))
+
+
+@models_app.command("init")
+def init(
+    path: Annotated[Path, typer.Argument(help="An .onnx model file.")],
+    preset: Annotated[
+        Preset | None, typer.Option(help="Fill in a usual pipeline's resize and normalisation.")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite an existing sidecar.")] = False,
+) -> None:
+    """Write a starting sidecar JSON next to a model and print what is left to decide."""
+    from edgeserve.errors import EdgeserveError
+    from edgeserve.inference.metadata import sidecar_path
+    from edgeserve.inference.starter import starting_sidecar
+
+    if not path.is_file():
+        fail(f"model file {path} does not exist: give the path of an .onnx file", USAGE_ERROR)
+    target = sidecar_path(path)
+    if target.exists() and not force:
+        fail(f"{target} already exists: edit it, or pass --force to replace it", USAGE_ERROR)
+    try:
+        sidecar, todo = starting_sidecar(path, preset.value if preset else None)
+        target.write_text(json.dumps(sidecar, indent=2) + "\n", encoding="utf-8")
+    except EdgeserveError as error:
+        fail(error.message)
+    except OSError as error:
+        fail(f"cannot write {target} ({error.strerror or error}): check the folder")
+    console.print(f"wrote {target}")
+    console.print("still to decide (also listed under _todo in the file):")
+    for item in todo:
+        console.print(f"  - {item}")
+    console.print(f"then check it with: edgeserve models inspect {path}")
 
 
 @models_app.command("demo")

@@ -29,6 +29,11 @@ def error_line(message: str) -> None:
     stderr.print(Text.assemble(("error:", "bold red"), " ", message))
 
 
+def warning_line(message: str) -> None:
+    """Something the user should check; the command goes on."""
+    stderr.print(Text.assemble(("warning:", "bold yellow"), " ", message))
+
+
 def emit_json(record: Any) -> None:
     """One JSON document on one stdout line, for scripts."""
     typer.echo(json.dumps(record, sort_keys=False))

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from edgeserve.errors import InferenceError, ModelLoadError
+from edgeserve.errors import EdgeserveError, InferenceError, ModelLoadError
 from edgeserve.inference.metadata import ModelMeta, read_meta
 
 _FLOAT = "tensor(float)"
@@ -105,26 +105,63 @@ class Model:
         """Identity of the model for the admin API and answers."""
         return {"path": str(self.path), "name": self.name, "version": self.version}
 
-    def accepts_size(self, img_size: int) -> bool:
-        """Whether an img_size x img_size input fits the model's input shape."""
-        return self.meta.fixed_size is None or img_size == self.meta.fixed_size
+    def size_for(self, img_size: int | None) -> tuple[int, int]:
+        """The (height, width) to feed for a requested img_size; None means the model's own."""
+        if img_size is None or (img_size, img_size) == self.meta.input_size:
+            return self.meta.input_size
+        height, width = self.meta.input_size
+        if self.meta.fixed or height != width:
+            raise EdgeserveError(
+                f"img_size {img_size} is not accepted by model {self.name}: "
+                f"it takes {height}x{width} images, omit img_size",
+                code="invalid_img_size",
+                status_code=422,
+            )
+        return (img_size, img_size)
 
-    def input_shape(self, img_size: int, batch: int = 1) -> tuple[int, int, int, int]:
-        """Input tensor shape for a batch of img_size images in the model's layout."""
+    def input_shape(self, size: tuple[int, int], batch: int = 1) -> tuple[int, int, int, int]:
+        """Input tensor shape for a batch of (height, width) images in the model's layout."""
+        height, width = size
         if self.meta.layout == "NCHW":
-            return (batch, 3, img_size, img_size)
-        return (batch, img_size, img_size, 3)
+            return (batch, self.meta.channels, height, width)
+        return (batch, height, width, self.meta.channels)
 
     def warm(self, runs: int = 3) -> float:
         """Run a zero image `runs` times so the first request is not slow; total ms."""
-        batch = np.zeros(self.input_shape(self.meta.default_img_size), dtype=np.float32)
+        batch = np.zeros(self.input_shape(self.meta.input_size), dtype=np.float32)
         start = time.perf_counter()
         for _ in range(runs):
             self.run(batch)
         return (time.perf_counter() - start) * 1000.0
 
-    def run(self, batch: np.ndarray) -> np.ndarray:
-        """Class probabilities, float32 [N, K], for a preprocessed input batch."""
+    def doubts(self) -> list[tuple[str, str]]:
+        """(event, one-line message) for what was guessed or looks wrong about this model."""
+        found = []
+        if not self.meta.described:
+            assumed = ", ".join(f"{k}={v}" for k, v in self.meta.assumed().items() if v is not None)
+            found.append(
+                (
+                    "model_preprocessing_assumed",
+                    f"model {self.name} describes no preprocessing, defaults assumed: {assumed}; "
+                    "describe it in a sidecar next to the model: edgeserve models init MODEL.onnx",
+                )
+            )
+        if self.meta.output == "logits":
+            zeros = np.zeros(self.input_shape(self.meta.input_size), dtype=np.float32)
+            scores = self.raw_scores(zeros)[0]
+            if scores.min() >= 0 and abs(float(scores.sum()) - 1.0) <= 1e-3:
+                found.append(
+                    (
+                        "model_output_looks_like_probabilities",
+                        f"model {self.name} is described as giving logits but its scores on the "
+                        "warm-up input are >= 0 and sum to 1: if it ends in a softmax, set "
+                        '"output": "probabilities" or the scores get a second softmax',
+                    )
+                )
+        return found
+
+    def raw_scores(self, batch: np.ndarray) -> np.ndarray:
+        """The model's own output, float32 [N, K], for a preprocessed input batch."""
         try:
             (scores,) = self.session.run([self.output_name], {self.input_name: batch})
         except Exception as exc:
@@ -137,19 +174,31 @@ class Model:
                 f"model {self.name} returned shape {list(scores.shape)}, expected "
                 f"[N, {self.num_classes}]: its labels do not match its output"
             )
+        return scores
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """Class scores, float32 [N, K]: probabilities, or independent sigmoid scores."""
+        scores = self.raw_scores(batch)
         if self.meta.output == "logits":
             return softmax(scores)
+        if self.meta.output == "sigmoid":
+            return sigmoid(scores)
         return scores
 
     def top_k(self, probs: np.ndarray, k: int) -> list[Prediction]:
-        """The k best classes of one row of probabilities, best first (k clipped to K)."""
+        """The k best classes of one row of scores, best first, ties by ascending index."""
         row = np.asarray(probs).reshape(-1)
         k = min(int(k), row.shape[0])
         if k <= 0:
             return []
-        # argpartition finds the k best in O(K); only those k are then sorted
-        picked = np.argpartition(-row, k - 1)[:k] if k < row.shape[0] else np.arange(k)
-        order = picked[np.lexsort((picked, -row[picked]))]  # score desc, then index asc
+        if k < row.shape[0]:
+            # argpartition finds the k best in O(K), but which of several equal scores at the
+            # cut it keeps is arbitrary: take every score equal to the k-th, then sort
+            kth = row[np.argpartition(-row, k - 1)[k - 1]]
+            picked = np.arange(row.shape[0]) if np.isnan(kth) else np.flatnonzero(row >= kth)
+        else:
+            picked = np.arange(k)
+        order = picked[np.lexsort((picked, -row[picked]))][:k]  # score desc, then index asc
         labels = self.meta.labels
         return [
             Prediction(
@@ -167,6 +216,11 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     np.exp(shifted, out=shifted)
     shifted /= shifted.sum(axis=1, keepdims=True)
     return shifted
+
+
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    """Element-wise logistic function that cannot overflow: exp(-log(1 + exp(-x)))."""
+    return np.exp(-np.logaddexp(0, -logits)).astype(np.float32, copy=False)
 
 
 def _check_io(path: Path, session: ort.InferenceSession) -> int | None:

@@ -24,6 +24,15 @@ _WHITESPACE = re.compile(r"\s+")
 _URLSAFE = str.maketrans("-_", "+/")
 # PIL raises these while reading damaged files; none of them means a server bug.
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError, TypeError)
+_ORIENTATION = 0x0112  # the EXIF tag
+RESAMPLING = {
+    "nearest": Image.Resampling.NEAREST,
+    "bilinear": Image.Resampling.BILINEAR,
+    "bicubic": Image.Resampling.BICUBIC,
+    "lanczos": Image.Resampling.LANCZOS,
+    "box": Image.Resampling.BOX,
+    "hamming": Image.Resampling.HAMMING,
+}
 
 
 def decode_base64(text: object) -> bytes:
@@ -66,8 +75,14 @@ def _padded(body: str) -> str:
     return body + "=" * missing if missing in (1, 2) else body
 
 
-def decode_image(data: bytes, max_pixels: int, target_size: int | None = None) -> Image.Image:
-    """Decode PNG or JPEG bytes to an upright RGB image, refusing oversized ones before decoding."""
+def decode_image(
+    data: bytes, max_pixels: int, draft_size: tuple[int, int] | None = None
+) -> Image.Image:
+    """Decode PNG or JPEG bytes to RGB, refusing oversized ones before decoding.
+
+    `draft_size` (width, height) lets libjpeg decode a big JPEG at 1/2, 1/4 or 1/8 scale when
+    that still covers it: faster, but the pixels differ from a full decode (JPEG_DRAFT).
+    """
     if not data:
         raise ImageError("the image is empty: send a PNG or JPEG file", code="empty_image")
     kind = _sniff(data)
@@ -88,10 +103,8 @@ def decode_image(data: bytes, max_pixels: int, target_size: int | None = None) -
         ) from None
     _check_pixels(img.size, max_pixels)
 
-    if target_size and kind == "JPEG":  # img.format may also say MPO, a JPEG with extras
-        width, height = img.size
-        if min(width, height) >= 2 * target_size:  # let libjpeg decode at 1/2, 1/4 or 1/8 scale
-            img.draft("RGB", (target_size, target_size))
+    if draft_size and kind == "JPEG":  # img.format may also say MPO, a JPEG with extras
+        img.draft("RGB", draft_size)
     try:
         img.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -101,11 +114,18 @@ def decode_image(data: bytes, max_pixels: int, target_size: int | None = None) -
             f"the {kind} data is truncated or corrupt: send the complete file",
             code="truncated_image",
         ) from None
+    return to_rgb(img)
+
+
+def upright(image: Image.Image) -> Image.Image:
+    """The image turned as its EXIF orientation says; unreadable EXIF leaves it as stored."""
     try:
-        ImageOps.exif_transpose(img, in_place=True)
+        orientation = image.getexif().get(_ORIENTATION, 1)
+        if orientation in range(2, 9):
+            return ImageOps.exif_transpose(image)
     except (*_DECODE_ERRORS, KeyError, AttributeError):
         pass  # unreadable EXIF only loses the orientation hint; the pixels are fine
-    return to_rgb(img)
+    return image
 
 
 def to_rgb(img: Image.Image) -> Image.Image:
@@ -121,35 +141,99 @@ def to_rgb(img: Image.Image) -> Image.Image:
     if mode.startswith("I;16") or mode == "I":
         grey = np.asarray(img).astype(np.float32, copy=False)
         grey = np.rint(np.clip(grey, 0, 65535) * (255.0 / 65535.0)).astype(np.uint8)
-        return Image.fromarray(grey).convert("RGB")
+        return _with_info(Image.fromarray(grey).convert("RGB"), img)
     if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
         rgba = img.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
+        return _with_info(Image.alpha_composite(background, rgba).convert("RGB"), img)
     return img.convert("RGB")
 
 
-def to_tensor(image: Image.Image, meta: ModelMeta, img_size: int) -> np.ndarray:
-    """Resize, normalise and lay out one RGB image as a float32 batch of one."""
-    if image.mode != "RGB":
+def _with_info(converted: Image.Image, original: Image.Image) -> Image.Image:
+    """Keep the file's metadata (EXIF orientation) on an image rebuilt from its pixels."""
+    converted.info.update(original.info)
+    return converted
+
+
+def draft_size(meta: ModelMeta, size: tuple[int, int]) -> tuple[int, int]:
+    """The smallest (width, height) the model's resize needs from the decoder."""
+    height, width = size
+    if meta.resize == "center_crop":
+        side = meta.crop_resize(size)
+        return (side, side)
+    return (width, height)
+
+
+def to_tensor(image: Image.Image, meta: ModelMeta, size: int | tuple[int, int]) -> np.ndarray:
+    """Orient, colour-convert, resize, normalise and lay out one image as a batch of one.
+
+    `size` is the model input's (height, width), or one number for a square input.
+    """
+    height, width = (size, size) if isinstance(size, int) else size
+    if meta.exif_transpose:
+        image = upright(image)
+    if meta.color == "grayscale":
+        image = image if image.mode == "L" else to_rgb(image).convert("L")
+    elif image.mode != "RGB":
         image = to_rgb(image)
-    if image.size != (img_size, img_size):
-        image = image.resize((img_size, img_size), Image.Resampling.BILINEAR)
-    pixels = np.asarray(image)  # (H, W, 3) uint8, the only copy out of PIL
+    pixels = _fit(image, meta, height, width)
+    if pixels.ndim == 2:
+        pixels = pixels[..., None]
+    if pixels.shape[2] != meta.channels:  # a grayscale image for a 3-channel model
+        pixels = np.repeat(pixels, meta.channels, axis=2)
     if meta.channel_order == "BGR":
         pixels = pixels[..., ::-1]
     std = np.asarray(meta.std, dtype=np.float32)
     gain = np.asarray(meta.scale, dtype=np.float32) / std
     offset = np.asarray(meta.mean, dtype=np.float32) / std
+    channels = meta.channels
     if meta.layout == "NCHW":
-        out = np.empty((1, 3, img_size, img_size), dtype=np.float32)
+        out = np.empty((1, channels, height, width), dtype=np.float32)
         np.multiply(pixels.transpose(2, 0, 1), gain[:, None, None], out=out[0])
         out[0] -= offset[:, None, None]
     else:
-        out = np.empty((1, img_size, img_size, 3), dtype=np.float32)
+        out = np.empty((1, height, width, channels), dtype=np.float32)
         np.multiply(pixels, gain, out=out[0])
         out[0] -= offset
     return out
+
+
+def _fit(image: Image.Image, meta: ModelMeta, height: int, width: int) -> np.ndarray:
+    """The image's pixels at exactly height x width, by the model's resize rule."""
+    resample = RESAMPLING[meta.interpolation]
+    if meta.resize == "center_crop":
+        image = resize_shorter_side(image, meta.crop_resize((height, width)), resample)
+        resized_w, resized_h = image.size
+        # torchvision's CenterCrop: round half to even, as Python's round() does
+        top = round((resized_h - height) / 2.0)
+        left = round((resized_w - width) / 2.0)
+        return np.asarray(image)[top : top + height, left : left + width]
+    if meta.resize == "letterbox":
+        src_w, src_h = image.size
+        ratio = min(width / src_w, height / src_h)
+        new_w, new_h = max(1, round(src_w * ratio)), max(1, round(src_h * ratio))
+        if (new_w, new_h) != image.size:
+            image = image.resize((new_w, new_h), resample)
+        pixels = np.asarray(image)
+        canvas = np.empty((height, width, *pixels.shape[2:]), dtype=np.uint8)
+        canvas[...] = meta.pad_value if pixels.ndim == 3 else meta.pad_value[0]
+        top, left = (height - new_h) // 2, (width - new_w) // 2  # odd padding: one more after
+        canvas[top : top + new_h, left : left + new_w] = pixels
+        return canvas
+    if image.size != (width, height):
+        image = image.resize((width, height), resample)
+    return np.asarray(image)
+
+
+def resize_shorter_side(image: Image.Image, side: int, resample: int) -> Image.Image:
+    """torchvision's Resize(side) on PIL images: shorter side to `side`, longer truncated."""
+    src_w, src_h = image.size
+    short, long = (src_w, src_h) if src_w <= src_h else (src_h, src_w)
+    if short == side:
+        return image
+    new_long = int(side * long / short)
+    new_size = (side, new_long) if src_w <= src_h else (new_long, side)
+    return image.resize(new_size, resample)
 
 
 def _sniff(data: bytes) -> str | None:

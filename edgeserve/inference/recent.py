@@ -8,6 +8,7 @@ MAX_SIDE x MAX_SIDE pixels (about 150 KB each), and is refreshed at random as tr
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 from dataclasses import dataclass
@@ -31,9 +32,9 @@ class VerificationFailed(EdgeserveError):
 
 @dataclass(frozen=True)
 class Sample:
-    """One recent input: the img_size the client asked for (None: the default) and its image."""
+    """One recent input: the (height, width) it was served at, and its image."""
 
-    img_size: int | None
+    size: tuple[int, int]
     image: Image
 
 
@@ -46,7 +47,7 @@ class RecentInputs:
         self.lock = threading.Lock()
         self.rng = rng or random.Random()
 
-    def offer(self, img_size: int | None, image: Image) -> None:
+    def offer(self, size: tuple[int, int], image: Image) -> None:
         """Maybe keep this input; cheap when it is not kept."""
         with self.lock:
             full = len(self.samples) >= self.capacity
@@ -56,28 +57,38 @@ class RecentInputs:
         small.thumbnail((MAX_SIDE, MAX_SIDE))
         with self.lock:
             if len(self.samples) < self.capacity:
-                self.samples.append(Sample(img_size, small))
+                self.samples.append(Sample(size, small))
             else:
-                self.samples[self.rng.randrange(self.capacity)] = Sample(img_size, small)
+                self.samples[self.rng.randrange(self.capacity)] = Sample(size, small)
 
     def snapshot(self) -> list[Sample]:
         with self.lock:
             return list(self.samples)
 
 
+def sizes_to_check(model: Model, sample: Sample) -> set[tuple[int, int]]:
+    """The model's own input size, and the sample's served size when the model takes it."""
+    sizes = {model.size_for(None)}
+    height, width = sample.size
+    if height == width:
+        # A size this model refuses is refused to clients too: nothing to check there.
+        with contextlib.suppress(EdgeserveError):
+            sizes.add(model.size_for(height))
+    return sizes
+
+
 def verify_on(model: Model, samples: list[Sample]) -> None:
-    """Run `model` on each sample at the size it would serve it; VerificationFailed if any fails.
+    """Run `model` on each sample at the sizes it would serve it; VerificationFailed if any fails.
 
     Runs in a thread, never on the event loop."""
     failures: list[str] = []
     for sample in samples:
-        size = model.meta.fixed_size or model.meta.default_img_size
-        if sample.img_size is not None and model.accepts_size(sample.img_size):
-            size = sample.img_size
-        try:
-            model.run(to_tensor(sample.image, model.meta, size))
-        except InferenceError as error:
-            failures.append(error.message)
+        for size in sizes_to_check(model, sample):
+            try:
+                model.run(to_tensor(sample.image, model.meta, size))
+            except InferenceError as error:
+                failures.append(error.message)
+                break
     if failures:
         raise VerificationFailed(
             f"model {model.name} ({model.version}) passed warm-up but failed on {len(failures)} "

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgeserve.inference.model import Model
+from edgeserve.observability.logging import log
 
 VARIANTS = ("A", "B")
 
@@ -36,7 +37,9 @@ class Slots:
 def load_warm(
     path: Path, *, threads: int, warmup_runs: int, expected_sha256: str | None = None
 ) -> Model:
-    """Load and warm a model; run in a thread, never on the event loop."""
+    """Load and warm a model, logging what it assumed; run in a thread, never on the event loop."""
     model = Model.load(path, intra_op_threads=threads, expected_sha256=expected_sha256)
     model.warm(warmup_runs)
+    for event, message in model.doubts():
+        log.warning(event, model=model.name, version=model.version, message=message)
     return model

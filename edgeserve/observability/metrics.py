@@ -56,7 +56,7 @@ inference_duration = Histogram(
 )
 shadow_comparisons = Counter(
     "edgeserve_shadow_comparisons_total",
-    "Shadow runs of B compared with A's answer, by top-1 result (agree or disagree).",
+    "Shadow runs of B compared with A's answer by top-1: agree, disagree, no_common_label.",
     ["result"],
 )
 shadow_topk_overlap = Histogram(

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeserve.errors import EdgeserveError, ModelLoadError
+from edgeserve.inference.compat import check_labels
 from edgeserve.inference.model import Model
 from edgeserve.server.runtime import Runtime
 from edgeserve.state.schema import RuntimeState, SlotModel, apply_update, validate_update
@@ -44,11 +45,16 @@ async def promote(runtime: Runtime) -> tuple[dict[str, str], dict[str, str]]:
     return (previous.describe() if previous else {}), promoted.describe()
 
 
-async def load_into(runtime: Runtime, variant: str, requested: str) -> Model:
+async def load_into(
+    runtime: Runtime, variant: str, requested: str, *, allow_label_change: bool = False
+) -> Model:
     """Keep the file's bytes, load and warm them, then record them as the slot's model."""
     source = resolve_in_model_dir(runtime.settings.model_dir, requested)
     kept = await asyncio.to_thread(runtime.model_store.keep, source)
     model = await runtime.load_model(kept)
+    other = runtime.slots.get("B" if variant == "A" else "A")
+    other_labels = other.meta.labels if other else None
+    check_labels(model.meta.labels, other_labels, slot=variant, allowed=allow_label_change)
     await runtime.verify(model)
 
     def change(state: RuntimeState) -> RuntimeState:

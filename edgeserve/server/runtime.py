@@ -23,7 +23,7 @@ from PIL.Image import Image
 from edgeserve.errors import EdgeserveError, ModelLoadError
 from edgeserve.inference.batching import BatcherPool
 from edgeserve.inference.model import Model, Prediction
-from edgeserve.inference.preprocess import decode_base64, decode_image, to_tensor
+from edgeserve.inference.preprocess import decode_base64, decode_image, draft_size, to_tensor
 from edgeserve.inference.recent import RecentInputs, verify_on
 from edgeserve.inference.slots import VARIANTS, Slots, load_warm
 from edgeserve.observability import metrics
@@ -34,7 +34,7 @@ from edgeserve.state.schema import InvalidState, Quarantine, RuntimeState, SlotM
 from edgeserve.state.store import StateStore, StoreUnavailable
 from edgeserve.state.sync import StateSync, StateUnavailable
 from edgeserve.traffic.canary import CanaryGuard, GuardLimits
-from edgeserve.traffic.compare import compare
+from edgeserve.traffic.compare import NO_COMMON_LABEL, compare
 
 
 def warm_decoders() -> None:
@@ -115,7 +115,9 @@ class Runtime:
 
     async def load_model(self, wanted: SlotModel) -> Model:
         """Load the bytes `wanted` names (hash checked) and warm them, off the event loop."""
-        path = self.model_store.locate(wanted)
+        path = self.model_store.locate(wanted) or await asyncio.to_thread(
+            self.model_store.adopt, wanted, self.settings.model_dir
+        )
         if path is None:
             raise ModelLoadError(
                 f"model file {wanted.path} (version {wanted.version[:12]}) is missing on this "
@@ -256,13 +258,18 @@ class Runtime:
 
     # --- inference ------------------------------------------------------------------
 
-    def _prepare(self, model: Model, image_b64: str, img_size: int) -> tuple[Image, np.ndarray]:
+    def _prepare(
+        self, model: Model, image_b64: str, img_size: tuple[int, int]
+    ) -> tuple[Image, np.ndarray]:
         data = decode_base64(image_b64)
-        image = decode_image(data, self.settings.max_image_pixels, target_size=img_size)
+        draft = draft_size(model.meta, img_size) if self.settings.jpeg_draft else None
+        image = decode_image(data, self.settings.max_image_pixels, draft)
         self.recent_inputs.offer(img_size, image)
         return image, to_tensor(image, model.meta, img_size)
 
-    def _classify(self, model: Model, image_b64: str, img_size: int, top_k: int) -> Classified:
+    def _classify(
+        self, model: Model, image_b64: str, img_size: tuple[int, int], top_k: int
+    ) -> Classified:
         started = time.perf_counter()
         image, tensor = self._prepare(model, image_b64, img_size)
         decoded, cpu_before = time.perf_counter(), time.thread_time()
@@ -279,7 +286,9 @@ class Runtime:
             run_seconds=cpu_after - cpu_before if self.cpu_timed else finished - decoded,
         )
 
-    async def classify(self, model: Model, image_b64: str, img_size: int, top_k: int) -> Classified:
+    async def classify(
+        self, model: Model, image_b64: str, img_size: tuple[int, int], top_k: int
+    ) -> Classified:
         """Base64, decode, preprocess and run, all off the event loop."""
         loop = asyncio.get_running_loop()
         if self.batchers is None or not model.batch_dynamic:
@@ -302,8 +311,7 @@ class Runtime:
         )
 
     def _run_shadow(self, model: Model, image: Image, top_k: int) -> list[Prediction]:
-        size = model.meta.fixed_size or model.meta.default_img_size
-        return model.top_k(model.run(to_tensor(image, model.meta, size))[0], top_k)
+        return model.top_k(model.run(to_tensor(image, model.meta, model.meta.input_size))[0], top_k)
 
     def start_shadow(
         self, image: Image, primary: list[Prediction], top_k: int, trace_id: str
@@ -334,8 +342,10 @@ class Runtime:
             return
         finally:
             self.shadow_inflight -= 1
-        result = compare(primary, shadow)
-        metrics.shadow_comparisons.labels("agree" if result.agree else "disagree").inc()
+        result = compare(primary, shadow, model.meta.labels)
+        metrics.shadow_comparisons.labels(result.outcome).inc()
+        if result.outcome == NO_COMMON_LABEL:
+            return  # B cannot name A's answer: no agreement to measure
         metrics.shadow_topk_overlap.observe(result.topk_overlap)
         metrics.shadow_score_delta.observe(result.score_delta)
         if not result.agree:

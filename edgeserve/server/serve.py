@@ -30,11 +30,16 @@ def prepare_state(settings: Settings) -> tuple[Path, dict[str, Any]]:
     """Settle the start state before any worker runs; answers the state file and that state.
 
     Without STATE_PATH the file is in a per-instance temp folder, still shared by the workers."""
+    from edgeserve.observability.logging import log
     from edgeserve.state.start import settle
 
     if settings.state_path is not None:
         path = settings.state_path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            # Not a failed start: the server serves the environment's state, admin is read-only.
+            log.error("state_folder_unavailable", folder=str(path.parent), error=error.strerror)
     else:
         path = Path(tempfile.mkdtemp(prefix="edgeserve-state-")) / "state.json"
     return path, settle(settings, path).to_dict()

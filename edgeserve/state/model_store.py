@@ -60,6 +60,16 @@ class ModelStore:
         local = self.folder / model.version / named.name
         return local if local.is_file() else None
 
+    def adopt(self, model: SlotModel, folder: Path) -> Path | None:
+        """A file of the same name in `folder` holding the very bytes `model` names, kept.
+
+        How an instance of a fleet finds a model another instance loaded: its copy lives on that
+        host, but the same file is in this host's MODEL_DIR (baked into the image, say)."""
+        candidate = folder / Path(model.path).name
+        if not candidate.is_file() or file_sha256(candidate) != model.version:
+            return None
+        return Path(self.keep(candidate).path)
+
     def _copy_in(self, source: Path) -> SlotModel:
         self.folder.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".incoming-", dir=self.folder))

@@ -89,7 +89,7 @@ def parse_state(data: Any) -> RuntimeState:
         raise InvalidState(f"the state must be a JSON object, got {_kind(data)}")
     unknown = sorted(set(data) - set(DOCUMENT_FIELDS))
     if unknown:
-        raise InvalidState(f"unknown field(s) {', '.join(map(str, unknown))} in the state")
+        raise InvalidState(f"unknown field(s) {_names(unknown)} in the state")
     missing = [name for name in (*RUNTIME_FIELDS, "models", "generation") if name not in data]
     if missing:
         raise InvalidState(f"the state has no {', '.join(missing)}")
@@ -115,7 +115,7 @@ def validate_update(update: Any) -> dict[str, Any]:
     unknown = sorted(set(update) - set(UPDATE_FIELDS))
     if unknown:
         raise InvalidState(
-            f"unknown field(s) {', '.join(unknown)}: allowed are {', '.join(UPDATE_FIELDS)}"
+            f"unknown field(s) {_names(unknown)}: allowed are {', '.join(UPDATE_FIELDS)}"
         )
     if not update:
         raise InvalidState(f"nothing to change: give one of {', '.join(UPDATE_FIELDS)}")
@@ -180,7 +180,7 @@ def _parse_models(value: Any) -> dict[str, SlotModel]:
         raise InvalidState(f'models must be an object like {{"A": {{...}}}}, got {_kind(value)}')
     unknown = sorted(set(value) - set(SLOTS))
     if unknown:
-        raise InvalidState(f"models has unknown slot(s) {', '.join(map(str, unknown))}: A or B")
+        raise InvalidState(f"models has unknown slot(s) {_names(unknown)}: A or B")
     models = {}
     for slot, spec in value.items():
         if not isinstance(spec, dict) or set(spec) != {"path", "version"}:
@@ -224,6 +224,11 @@ def _kind(value: Any) -> str:
     if value is None:
         return "null"
     return JSON_KINDS.get(type(value), "a number")
+
+
+def _names(keys: list[str]) -> str:
+    """Keys a client or a file chose, quoted so that none can break the one-line message."""
+    return ", ".join(_shown(key) for key in keys[:5]) + (", ..." if len(keys) > 5 else "")
 
 
 def _shown(value: Any) -> str:

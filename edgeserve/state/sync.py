@@ -103,10 +103,12 @@ class StateSync:
             try:
                 await self.store.wait_for_change(RESYNC_SECONDS)
                 stored = await self.read()
-                if stored is not None:
+                if stored is None or stored.generation < self.current().generation:
+                    await self.reseed(stored)
+                else:
                     await self.apply(stored)
             except asyncio.CancelledError:
-                raise
+                return  # shutting down: a quiet end, not an error
             except Exception as error:  # a watcher that dies is a bug: count, log, keep serving
                 metrics.state_sync_errors.inc()
                 self._report(error)
@@ -119,6 +121,18 @@ class StateSync:
             if self.last_error is not None:
                 log.info("state_sync_recovered", generation=self.current().generation)
                 self.last_error = None
+
+    async def reseed(self, stored: RuntimeState | None) -> None:
+        """Write back what this worker serves when the store lost it (a Redis back empty).
+
+        A compare-and-set on what was found, so workers race safely: a lower generation written
+        first is overwritten by a higher one, and the fleet ends on the highest it served."""
+        current = self.current()
+        found = None if stored is None else stored.generation
+        if await self.store.compare_and_set(found, current.to_dict()):
+            log.warning(
+                "state_reseeded", store=self.store.kind, generation=current.generation, found=found
+            )
 
     def _report(self, error: Exception) -> None:
         """Log each distinct error once, not once per poll."""

@@ -31,7 +31,7 @@ def model() -> Model:
 
 
 def tensors(model: Model, count: int) -> list[np.ndarray]:
-    size = model.meta.default_img_size
+    size = model.meta.input_size
     return [to_tensor(natural_image(80, 60, seed=i), model.meta, size) for i in range(count)]
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from edgeserve.cli.fleet import Outcome, describe_drift, drift
+from edgeserve.cli import fleet
+from edgeserve.cli.fleet import Outcome, describe_drift, drift, settle
 from edgeserve.client import ClientError
 from tests.cli.helpers import admin_args
 from tests.support.server import ADMIN_TOKEN
@@ -33,6 +34,31 @@ def test_drift_names_each_field_on_which_reachable_instances_differ():
 
 def test_no_drift_when_instances_agree():
     assert drift([Outcome("http://a", data=config(2)), Outcome("http://b", data=config(2))]) == {}
+
+
+def readbacks(store: str, *generations: tuple[int, int]) -> list[list[Outcome]]:
+    """Successive read-backs of two instances, each answering `store` as its state store."""
+    return [
+        [
+            Outcome("http://a", data={**config(a), "state_store": store}),
+            Outcome("http://b", data={**config(b), "state_store": store}),
+        ]
+        for a, b in generations
+    ]
+
+
+def test_instances_on_a_shared_store_get_time_to_converge_before_drift_is_reported(monkeypatch):
+    first, *later = readbacks("redis", (4, 3), (4, 3), (4, 4))
+    monkeypatch.setattr(fleet, "run_on_each", lambda urls, token, call: later.pop(0))
+    assert drift(settle(["http://a", "http://b"], None, first)) == {}
+    assert later == []
+
+
+def test_instances_with_a_state_each_are_not_waited_for(monkeypatch):
+    first, *later = readbacks("file", (4, 3), (4, 4))
+    monkeypatch.setattr(fleet, "run_on_each", lambda urls, token, call: later.pop(0))
+    assert set(drift(settle(["http://a", "http://b"], None, first))) == {"generation"}
+    assert len(later) == 1
 
 
 def test_a_fleet_call_applies_to_each_instance_and_fails_if_one_is_down(run, mutable, down_url):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import kubernetes_validate
 import pytest
@@ -35,6 +36,7 @@ SERVER_ENV = {
     "MODEL_VB_PATH",
     "MODEL_DIR",
     "STATE_PATH",
+    "STATE_URL",
     "LOG_LEVEL",
     "LOG_FORMAT",
     "PROMETHEUS_MULTIPROC_DIR",
@@ -46,6 +48,7 @@ REQUIRED_KINDS = {
     "ConfigMap",
     "Secret",
     "Deployment",
+    "StatefulSet",
     "Service",
     "HorizontalPodAutoscaler",
     "PodDisruptionBudget",
@@ -64,6 +67,12 @@ def one(kind: str, **match: Any) -> dict[str, Any]:
         and all(doc.get("spec", {}).get(key) == value for key, value in match.items())
     ]
     assert len(found) == 1, f"expected one {kind} {match or ''}, found {len(found)}"
+    return found[0]
+
+
+def named(kind: str, name: str) -> dict[str, Any]:
+    found = [doc for doc in DOCS if doc["kind"] == kind and doc["metadata"]["name"] == name]
+    assert len(found) == 1, f"expected one {kind}/{name}, found {len(found)}"
     return found[0]
 
 
@@ -240,9 +249,7 @@ def test_prestop_sleep_fits_in_the_grace_period() -> None:
 
 
 def test_service_exposes_port_8080_to_the_pods() -> None:
-    service = [d for d in DOCS if d["kind"] == "Service" and "clusterIP" not in d["spec"]]
-    assert len(service) == 1, [name_of(d) for d in service]
-    ports = service[0]["spec"]["ports"]
+    ports = named("Service", "edgeserve")["spec"]["ports"]
     assert [p["port"] for p in ports] == [8080], ports
     assert container_port(ports[0]["targetPort"]) == 8080, ports
 
@@ -275,9 +282,107 @@ def test_disruption_budget_covers_the_pods() -> None:
 
 
 def test_network_policy_admits_http_on_port_8080() -> None:
-    policy = one("NetworkPolicy")
+    policy = named("NetworkPolicy", "edgeserve")
     selector = policy["spec"]["podSelector"]["matchLabels"]
     labels = deployment()["spec"]["template"]["metadata"]["labels"]
     assert selector.items() <= labels.items(), (selector, labels)
     ports = [p["port"] for rule in policy["spec"]["ingress"] for p in rule.get("ports", [])]
     assert 8080 in ports or "http" in ports, ports
+
+
+# --- the shared rollout state: Redis ------------------------------------------------------
+
+
+def redis_set() -> dict[str, Any]:
+    return one("StatefulSet")
+
+
+def redis_pod_labels() -> dict[str, str]:
+    return redis_set()["spec"]["template"]["metadata"]["labels"]
+
+
+def redis_container() -> dict[str, Any]:
+    containers = redis_set()["spec"]["template"]["spec"]["containers"]
+    assert len(containers) == 1, containers
+    return containers[0]
+
+
+def selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return selector.items() <= labels.items()
+
+
+def test_state_url_names_the_redis_service_and_its_port() -> None:
+    url = urlsplit(configmap_data()["STATE_URL"])
+    service = named("Service", url.hostname or "")
+    assert url.scheme == "redis", url
+    assert url.port in [p["port"] for p in service["spec"]["ports"]], (url, service["spec"])
+    assert selects(service["spec"]["selector"], redis_pod_labels()), service["spec"]
+
+
+def test_redis_appends_every_write_to_a_file_on_a_persistent_volume() -> None:
+    args = redis_container()["args"]
+    assert args[args.index("--appendonly") + 1] == "yes", args
+    data_dir = args[args.index("--dir") + 1]
+    claims = {t["metadata"]["name"] for t in redis_set()["spec"]["volumeClaimTemplates"]}
+    mounts = {m["mountPath"]: m["name"] for m in redis_container()["volumeMounts"]}
+    assert mounts.get(data_dir) in claims, (data_dir, mounts, claims)
+
+
+def test_redis_has_cpu_and_memory_requests_and_limits() -> None:
+    resources = redis_container()["resources"]
+    for bound in ("requests", "limits"):
+        assert {"cpu", "memory"} <= set(resources.get(bound, {})), resources
+
+
+def test_redis_meets_the_restricted_pod_security_standard() -> None:
+    pod = redis_set()["spec"]["template"]["spec"]
+    context = redis_container()["securityContext"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+    assert context["allowPrivilegeEscalation"] is False
+    assert context["capabilities"]["drop"] == ["ALL"]
+    assert context["readOnlyRootFilesystem"] is True
+
+
+def test_no_edgeserve_selector_picks_the_redis_pods() -> None:
+    edgeserve_selectors = {
+        "Deployment": deployment()["spec"]["selector"]["matchLabels"],
+        "Service/edgeserve": named("Service", "edgeserve")["spec"]["selector"],
+        "Service/edgeserve-pods": named("Service", "edgeserve-pods")["spec"]["selector"],
+        "PodDisruptionBudget": one("PodDisruptionBudget")["spec"]["selector"]["matchLabels"],
+        "NetworkPolicy/edgeserve": named("NetworkPolicy", "edgeserve")["spec"]["podSelector"][
+            "matchLabels"
+        ],
+    }
+    picking = [
+        name for name, sel in edgeserve_selectors.items() if selects(sel, redis_pod_labels())
+    ]
+    assert not picking, picking
+
+
+def test_only_edgeserve_pods_may_reach_redis_and_only_on_its_port() -> None:
+    policy = named("NetworkPolicy", "edgeserve-redis")["spec"]
+    edgeserve_labels = deployment()["spec"]["template"]["metadata"]["labels"]
+    assert selects(policy["podSelector"]["matchLabels"], redis_pod_labels()), policy
+    assert set(policy["policyTypes"]) == {"Ingress", "Egress"}, policy
+    assert policy["ingress"], policy
+    for rule in policy["ingress"]:
+        peers = rule.get("from", [])
+        assert peers and all(set(peer) == {"podSelector"} for peer in peers), rule
+        assert all(selects(p["podSelector"]["matchLabels"], edgeserve_labels) for p in peers), rule
+        assert [p["port"] for p in rule["ports"]] == [6379], rule
+    assert not policy.get("egress"), policy
+
+
+def test_edgeserve_pods_may_connect_to_redis() -> None:
+    egress = named("NetworkPolicy", "edgeserve")["spec"]["egress"]
+    to_redis = [
+        rule
+        for rule in egress
+        if any(
+            selects(peer.get("podSelector", {}).get("matchLabels", {}), redis_pod_labels())
+            and "podSelector" in peer
+            for peer in rule.get("to", [])
+        )
+    ]
+    assert any(6379 in [p["port"] for p in rule["ports"]] for rule in to_redis), egress

@@ -13,8 +13,8 @@ MAX_PIXELS = 40_000_000
 
 
 def classify(model: Model, data: bytes) -> tuple[str, float]:
-    image = decode_image(data, MAX_PIXELS, target_size=model.meta.default_img_size)
-    probs = model.run(to_tensor(image, model.meta, model.meta.default_img_size))
+    image = decode_image(data, MAX_PIXELS)
+    probs = model.run(to_tensor(image, model.meta, model.meta.input_size))
     best = model.top_k(probs[0], 1)[0]
     return best.label, best.score
 
@@ -58,8 +58,8 @@ def test_demo_cli_writes_into_the_given_folder(tmp_path, capsys):
 
 def test_demo_models_carry_their_preprocessing_metadata(demo_models):
     meta = demo_models["vB"].meta
-    got = (meta.layout, meta.scale, meta.mean, meta.std, meta.output, meta.default_img_size)
-    assert got == ("NCHW", 1 / 255, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0), "logits", 64), got
+    got = (meta.layout, meta.scale, meta.mean, meta.std, meta.output, meta.input_size)
+    assert got == ("NCHW", 1 / 255, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0), "logits", (64, 64)), got
     assert meta.labels[-1] == "orange" and len(meta.labels) == 9, meta.labels
     assert demo_models["vA"].meta.labels == (
         "red", "green", "blue", "yellow", "cyan", "magenta", "white", "black"
@@ -68,8 +68,8 @@ def test_demo_models_carry_their_preprocessing_metadata(demo_models):
 
 def test_demo_models_have_dynamic_batch_and_size(demo_models):
     model = demo_models["vA"]
-    assert model.batch_dynamic and model.meta.fixed_size is None, model.session.get_inputs()[0]
-    assert model.accepts_size(17) and model.accepts_size(512)
+    assert model.batch_dynamic and not model.meta.fixed, model.session.get_inputs()[0]
+    assert (model.size_for(17), model.size_for(512)) == ((17, 17), (512, 512))
 
 
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG"])

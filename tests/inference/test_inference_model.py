@@ -10,7 +10,7 @@ import pytest
 from onnx import TensorProto, helper
 from PIL import Image
 
-from edgeserve.errors import InferenceError, ModelLoadError
+from edgeserve.errors import EdgeserveError, InferenceError, ModelLoadError
 from edgeserve.inference.model import Model, Prediction, softmax
 from edgeserve.inference.preprocess import to_tensor
 
@@ -133,22 +133,25 @@ def test_nhwc_fixed_size_probability_model_loads_and_classifies(tiny_model):
     path = tiny_model(layout="NHWC", size=32, batch=1, output="probabilities", metadata=metadata)
     model = Model.load(path)
     meta = model.meta
-    got = (meta.layout, meta.fixed_size, meta.default_img_size, model.batch_dynamic)
-    assert got == ("NHWC", 32, 32, False), got
+    got = (meta.layout, meta.fixed, meta.input_size, model.batch_dynamic)
+    assert got == ("NHWC", True, (32, 32), False), got
     labels = [top1(model, rgb, 32) for rgb in [(250, 10, 10), (0, 200, 0), (5, 5, 240)]]
     assert labels == ["red", "green", "blue"], labels
 
 
 def test_fixed_size_model_accepts_only_its_own_size(tiny_model):
     model = Model.load(tiny_model(layout="NHWC", size=32, metadata=PLAIN))
-    assert (model.accepts_size(32), model.accepts_size(64)) == (True, False)
+    assert model.size_for(32) == (32, 32)
+    with pytest.raises(EdgeserveError, match="it takes 32x32 images") as err:
+        model.size_for(64)
+    assert (err.value.status_code, err.value.code) == (422, "invalid_img_size")
 
 
 def test_dynamic_size_model_accepts_any_size(tiny_model):
     model = Model.load(tiny_model(metadata=PLAIN))
-    sizes = [s for s in (1, 32, 224, 1000) if not model.accepts_size(s)]
-    assert sizes == [], sizes
-    assert model.meta.default_img_size == 224, model.meta
+    sizes = [model.size_for(s) for s in (1, 32, 224, 1000)]
+    assert sizes == [(1, 1), (32, 32), (224, 224), (1000, 1000)], sizes
+    assert model.size_for(None) == (224, 224), model.meta
 
 
 def test_bgr_model_gets_channels_swapped(tiny_model):
@@ -236,6 +239,29 @@ def test_top_k_breaks_ties_by_lower_index(five_class):
     assert [p.index for p in preds] == [0, 1], preds
 
 
+@pytest.mark.parametrize("k", [1, 2, 3, 5, 17, 100, 999, 1000])
+def test_equal_scores_are_ordered_by_ascending_index_for_every_top_k(five_class, k):
+    # argpartition alone keeps an arbitrary subset of the scores tied at the cut
+    row = np.zeros(1000, dtype=np.float32)
+    row[[700, 300]] = 0.5
+    five_class.meta = dataclasses.replace(five_class.meta, labels=tuple(map(str, range(1000))))
+    got = [p.index for p in five_class.top_k(row, k)]
+    want = ([300, 700] + [i for i in range(1000) if i not in (300, 700)])[:k]
+    assert got == want, (k, got[:10])
+
+
+def test_top_k_keeps_nan_scores_last(five_class):
+    preds = five_class.top_k(np.array([np.nan, 0.5, np.nan, 0.2, 0.1], dtype=np.float32), 3)
+    assert [p.index for p in preds] == [1, 3, 4], preds
+
+
+def test_sigmoid_output_gives_independent_scores(tiny_model):
+    model = Model.load(tiny_model(metadata={**PLAIN, "output": "sigmoid"}))
+    tensor = to_tensor(Image.new("RGB", (8, 8), (200, 100, 0)), model.meta, 8)
+    logits = model.session.run(None, {"image": tensor})[0]
+    assert np.allclose(model.run(tensor), 1 / (1 + np.exp(-logits)), atol=1e-6), logits
+
+
 def test_top_k_accepts_a_batch_row_of_shape_1_by_k(five_class):
     preds = five_class.top_k(np.array([[0.1, 0.4, 0.05, 0.3, 0.15]], dtype=np.float32), 1)
     assert [p.label for p in preds] == ["b"], preds
@@ -244,3 +270,20 @@ def test_top_k_accepts_a_batch_row_of_shape_1_by_k(five_class):
 def test_prediction_to_dict_is_json_ready():
     got = Prediction(index=3, label="red", score=0.123456789).to_dict()
     assert got == {"index": 3, "label": "red", "score": 0.123457}, got
+
+
+def test_a_described_logits_model_raises_no_doubt(tiny_model):
+    assert Model.load(tiny_model(metadata=PLAIN)).doubts() == []
+
+
+def test_probabilities_described_as_logits_raise_a_doubt(tiny_model):
+    model = Model.load(tiny_model(output="probabilities", metadata=PLAIN))
+    events = [event for event, _message in model.doubts()]
+    assert events == ["model_output_looks_like_probabilities"], events
+
+
+def test_a_dynamic_model_described_non_square_takes_only_its_own_size(tiny_model):
+    model = Model.load(tiny_model(metadata={**PLAIN, "input_size": [32, 128]}))
+    assert model.size_for(None) == (32, 128)
+    with pytest.raises(EdgeserveError, match="it takes 32x128 images, omit img_size"):
+        model.size_for(64)

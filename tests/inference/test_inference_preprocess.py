@@ -11,7 +11,7 @@ from PIL import Image
 
 from edgeserve.errors import BadRequest, ImageError
 from edgeserve.inference.metadata import ModelMeta
-from edgeserve.inference.preprocess import decode_base64, decode_image, to_tensor
+from edgeserve.inference.preprocess import decode_base64, decode_image, draft_size, to_tensor
 
 CAP = 40_000_000
 RED, BLUE = (255, 0, 0), (0, 0, 255)
@@ -215,16 +215,28 @@ def test_sixteen_bit_rgb_png_decodes_to_eight_bit_rgb(raw_png):
     assert (image.mode, pixel(image)) == ("RGB", (255, 128, 0)), pixel(image)
 
 
-def test_exif_orientation_6_is_applied(encode):
-    # Stored 64 wide x 32 high, left half red; orientation 6 means "rotate 90 clockwise to
-    # show", so the shown image is 32 x 64 with red on top.
+def rotated_jpeg(encode) -> bytes:
+    """Stored 64 wide x 32 high, left half red; orientation 6 means "rotate 90 clockwise to
+    show", so the shown image is 32 x 64 with red on top."""
     stored = Image.new("RGB", (64, 32), BLUE)
     stored.paste(RED, (0, 0, 32, 32))
     exif = Image.Exif()
     exif[0x0112] = 6
-    image = decode_image(encode(stored, "JPEG", quality=95, exif=exif.tobytes()), CAP)
-    got = (image.size, pixel(image, (16, 8)), pixel(image, (16, 56)))
-    assert got[0] == (32, 64) and near(got[1], RED) and near(got[2], BLUE), got
+    return encode(stored, "JPEG", quality=95, exif=exif.tobytes())
+
+
+def test_exif_orientation_is_applied_when_the_model_asks(encode):
+    plain = meta(mean=(0, 0, 0), std=(1, 1, 1), exif_transpose=True)
+    tensor = to_tensor(decode_image(rotated_jpeg(encode), CAP), plain, (64, 32))
+    top, bottom = tensor[0, :, 8, 16] * 255, tensor[0, :, 56, 16] * 255
+    assert near(top, RED) and near(bottom, BLUE), (top, bottom)
+
+
+def test_exif_orientation_is_ignored_by_default_as_reference_pipelines_do(encode):
+    image = decode_image(rotated_jpeg(encode), CAP)
+    tensor = to_tensor(image, meta(mean=(0, 0, 0), std=(1, 1, 1)), (32, 64))
+    left, right = tensor[0, :, 16, 8] * 255, tensor[0, :, 16, 56] * 255
+    assert image.size == (64, 32) and near(left, RED) and near(right, BLUE), (left, right)
 
 
 def test_data_url_round_trip_decodes_the_image(solid):
@@ -235,13 +247,13 @@ def test_data_url_round_trip_decodes_the_image(solid):
 
 def test_big_jpeg_is_decoded_at_reduced_scale_for_a_small_target(solid):
     data = solid(RED, "JPEG", size=(1024, 768))
-    small = decode_image(data, CAP, target_size=64)
+    small = decode_image(data, CAP, draft_size=(64, 64))
     full = decode_image(data, CAP)
     assert full.size == (1024, 768) and small.size == (128, 96), (full.size, small.size)
 
 
-def test_png_ignores_the_target_size(solid):
-    assert decode_image(solid(RED, size=(300, 200)), CAP, target_size=32).size == (300, 200)
+def test_png_ignores_the_draft_size(solid):
+    assert decode_image(solid(RED, size=(300, 200)), CAP, draft_size=(32, 32)).size == (300, 200)
 
 
 # --- to_tensor ---------------------------------------------------------------------------
@@ -281,3 +293,33 @@ def test_tensor_bgr_order_reverses_channels():
 def test_tensor_of_a_non_rgb_image_is_converted_first():
     tensor = to_tensor(Image.new("L", (4, 4), 255), meta(mean=(0, 0, 0), std=(1, 1, 1)), 4)
     assert np.allclose(tensor, 1.0), tensor.ravel()[:3]
+
+
+@pytest.mark.parametrize("name", ["nearest", "bilinear", "bicubic", "lanczos", "box", "hamming"])
+def test_each_interpolation_is_pillows_filter_of_that_name(name):
+    image = Image.effect_noise((37, 23), 60).convert("RGB")
+    plain = meta(mean=(0, 0, 0), std=(1, 1, 1), scale=1.0, interpolation=name)
+    filters = {f.name.lower(): f for f in Image.Resampling}
+    want = np.asarray(image.resize((16, 12), filters[name]), dtype=np.float32)
+    got = to_tensor(image, plain, (12, 16))[0].transpose(1, 2, 0)
+    assert np.array_equal(got, want), name
+
+
+def test_letterbox_pads_with_the_pad_value_centred():
+    plain = meta(mean=(0, 0, 0), std=(1, 1, 1), scale=1.0, resize="letterbox", pad_value=(9, 8, 7))
+    tensor = to_tensor(Image.new("RGB", (40, 20), RED), plain, 40)[0]
+    rows = tensor[:, :, 20].T.tolist()  # top to bottom through the middle column
+    assert rows[:10] == [[9, 8, 7]] * 10 and rows[10:30] == [[255, 0, 0]] * 20, rows
+    assert rows[30:] == [[9, 8, 7]] * 10, rows
+
+
+def test_grayscale_model_gets_one_luma_channel():
+    grey = meta(mean=(0,), std=(1,), scale=1.0, color="grayscale", pad_value=(0,))
+    tensor = to_tensor(Image.new("RGB", (4, 4), (255, 0, 0)), grey, 4)
+    assert tensor.shape == (1, 1, 4, 4) and np.all(tensor == 76), tensor.ravel()[:3]
+
+
+def test_draft_decoding_asks_for_no_less_than_the_resize_needs():
+    crop = meta(resize="center_crop", resize_size=256, input_size=(224, 224))
+    assert draft_size(crop, (224, 224)) == (256, 256)
+    assert draft_size(meta(), (32, 128)) == (128, 32), "(width, height) for a stretch"

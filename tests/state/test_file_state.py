@@ -146,22 +146,31 @@ def test_workers_keep_their_last_good_state_through_malformed_files_and_agree_af
 
 
 @contextmanager
-def read_only(folder: Path) -> Iterator[None]:
-    """A folder no one can write to. chmod does not stop root, so root gets a read-only mount."""
+def read_only(folder: Path, *, or_locked_out: bool = False) -> Iterator[None]:
+    """A folder no one can write to. chmod does not stop root, so root gets a read-only mount;
+    root without the right to mount gets, if allowed, a folder where the state's lock file
+    should be: every write then fails (root included) while reads still work."""
     if os.geteuid() != 0:
         folder.chmod(0o555)
         try:
             yield
         finally:
             folder.chmod(0o755)
-        return
-    mounted = subprocess.run(["mount", "-o", "bind,ro", str(folder), str(folder)], check=False)
-    if mounted.returncode != 0:
+    elif subprocess.run(["mount", "-o", "bind,ro", str(folder), str(folder)]).returncode == 0:
+        try:
+            yield
+        finally:
+            subprocess.run(["umount", str(folder)], check=True)
+    elif or_locked_out:
+        lock = folder / "state.json.lock"
+        lock.unlink(missing_ok=True)
+        lock.mkdir()
+        try:
+            yield
+        finally:
+            lock.rmdir()
+    else:
         pytest.skip("running as root without the right to mount: cannot make a folder read-only")
-    try:
-        yield
-    finally:
-        subprocess.run(["umount", str(folder)], check=True)
 
 
 def test_a_read_only_state_folder_starts_with_read_only_admin(tmp_path):
@@ -207,9 +216,10 @@ def test_a_change_that_cannot_be_persisted_answers_503_and_changes_nothing_live(
     folder = tmp_path / "state"
     env = {"MODEL_VA_PATH": str(model_dir / "vA.onnx"), "MODEL_VB_PATH": str(model_dir / "vB.onnx")}
     with running_server(STATE_PATH=str(folder / "state.json"), WORKERS="2", **env) as server:
+        wait_for(lambda: len(logged(server, "models_ready")) == 2)  # /ready needs only one
         with server.admin() as admin:
             before = admin.get("/admin/config").json()
-            with read_only(folder):
+            with read_only(folder, or_locked_out=True):
                 path, body = ADMIN_WRITES[write]
                 r = admin.post(path, json=body)
                 after = [
@@ -268,3 +278,15 @@ def test_a_state_file_from_before_content_addressing_keeps_its_rollout(tmp_path,
         "vB",
     )
     assert json.loads(state_path.read_text())["models"]["A"]["version"] == VB_VERSION
+
+
+def test_a_state_folder_that_cannot_be_created_starts_with_read_only_admin(tmp_path):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where a folder of STATE_PATH should be: stops root too")
+    with running_server(STATE_PATH=str(blocker / "state" / "state.json")) as server:
+        with server.admin() as admin:
+            r = admin.post("/admin/config", json={"ab_weight_b": 0.5})
+            config = admin.get("/admin/config").json()
+        assert logged(server, "state_folder_unavailable")
+    assert r.status_code == 503 and r.json()["error"]["code"] == "state_unavailable", r.text
+    assert (config["ab_weight_b"], config["generation"]) == (0.0, 1)

@@ -12,7 +12,7 @@ from edgeserve.inference.recent import MAX_SIDE, RecentInputs
 def test_the_sample_is_bounded_in_count_and_size():
     recent = RecentInputs(capacity=4, rng=random.Random(0))
     for index in range(200):
-        recent.offer(64, Image.new("RGB", (3000, 2000), (index, 0, 0)))
+        recent.offer((64, 64), Image.new("RGB", (3000, 2000), (index, 0, 0)))
     samples = recent.snapshot()
     assert len(samples) == 4
     assert all(max(s.image.size) <= MAX_SIDE for s in samples)
@@ -21,5 +21,5 @@ def test_the_sample_is_bounded_in_count_and_size():
 def test_the_sample_keeps_refreshing_with_traffic():
     recent = RecentInputs(capacity=4, rng=random.Random(0))
     for index in range(400):
-        recent.offer(None, Image.new("RGB", (8, 8), (index % 256, 0, 0)))
+        recent.offer((32, 32), Image.new("RGB", (8, 8), (index % 256, 0, 0)))
     assert any(s.image.getpixel((0, 0))[0] > 4 for s in recent.snapshot())

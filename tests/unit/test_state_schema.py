@@ -6,6 +6,8 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from edgeserve.state.schema import (
     InvalidState,
@@ -194,3 +196,40 @@ def test_an_update_is_checked_without_a_state():
 def test_a_state_cannot_be_changed_in_place(state):
     with pytest.raises(TypeError):
         state.models["A"] = SlotModel("/x", SHA_A)  # type: ignore[index]
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+slot_specs = st.fixed_dictionaries(
+    {"path": json_values | st.just("/m/vA.onnx"), "version": json_values | st.just(SHA_A)}
+)
+models = st.dictionaries(st.sampled_from(["A", "B", "C"]), json_values | slot_specs, max_size=3)
+
+
+def mutated_documents() -> st.SearchStrategy[dict[str, Any]]:
+    """A valid document with some fields, or its models, replaced by arbitrary JSON."""
+    fields = st.sampled_from([*document()])
+    changed = st.dictionaries(fields, json_values, max_size=3)
+    return st.one_of(
+        changed.map(lambda d: document(**d)),
+        models.map(lambda m: document(models=m)),
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(json_values, mutated_documents()))
+@example({"\n": None})  # found by this test: a key with a newline broke the one-line message
+def test_any_json_gives_a_state_or_invalid_state_and_nothing_else(data):
+    try:
+        state = parse_state(data)
+    except InvalidState as error:
+        assert str(error) and "\n" not in str(error)
+    else:
+        assert parse_state(state.to_dict()) == state

@@ -100,8 +100,14 @@ async def promote(request: Request) -> HTTPResponse:
 async def load_model(request: Request, variant: str) -> HTTPResponse:
     runtime: Runtime = request.app.ctx.runtime
     body = json_object(request)
-    unknown = sorted(set(body) - {"path"})
+    unknown = sorted(set(body) - {"path", "allow_label_change"})
+    allow = body.get("allow_label_change", False)
     if unknown or not isinstance(body.get("path"), str) or not body["path"]:
-        raise InvalidField('the body must be {"path": "<model file in MODEL_DIR>"}')
-    model = await rollout.load_into(runtime, variant, body["path"])
+        raise InvalidField(
+            'the body must be {"path": "<model file in MODEL_DIR>"} '
+            'with optional "allow_label_change": true'
+        )
+    if not isinstance(allow, bool):
+        raise InvalidField(f"allow_label_change must be true or false, got {allow!r}")
+    model = await rollout.load_into(runtime, variant, body["path"], allow_label_change=allow)
     return json({"loaded": {"variant": variant, **model.describe()}, **config_view(runtime)})

@@ -11,7 +11,7 @@ from sanic.response import HTTPResponse, json
 
 from edgeserve.errors import EdgeserveError, InferenceError
 from edgeserve.observability import metrics
-from edgeserve.server.payload import InvalidField, json_object, parse_infer
+from edgeserve.server.payload import json_object, parse_infer
 from edgeserve.server.runtime import Runtime
 from edgeserve.traffic import feedback as feedback_token
 from edgeserve.traffic.routing import choose_variant, new_client_id, valid_client_id
@@ -64,13 +64,7 @@ async def infer_image(request: Request) -> HTTPResponse:
     model = runtime.slots.get(variant)
     assert model is not None  # choose_variant only picks B when it is loaded
     request.ctx.variant = variant
-    img_size = payload.img_size or model.meta.fixed_size or model.meta.default_img_size
-    if not model.accepts_size(img_size):
-        raise InvalidField(
-            f"img_size {img_size} is not accepted by model {model.name}: "
-            f"it takes {model.meta.fixed_size}x{model.meta.fixed_size} images",
-            code="invalid_img_size",
-        )
+    img_size = model.size_for(payload.img_size)
     runtime.inflight += 1
     metrics.inflight_requests.inc()
     try:

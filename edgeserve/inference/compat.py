@@ -1,0 +1,31 @@
+"""Whether a model may join the other slot's: a pure check, run before a hot load swaps it in."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from edgeserve.errors import ModelLoadError
+
+SHOWN = 5  # labels named in the message; the rest are counted
+
+
+def check_labels(
+    new: Sequence[str], other: Sequence[str] | None, *, slot: str, allowed: bool
+) -> None:
+    """Refuse (422 labels_mismatch) a pair of models where B cannot name every label of A's,
+    unless the caller says the change is intended: shadow compares answers by label name.
+
+    B may add classes (a candidate that learned a new one); it may not drop or rename A's."""
+    if other is None or allowed:
+        return
+    labels_a, labels_b = (other, new) if slot == "B" else (new, other)
+    missing = sorted(set(labels_a) - set(labels_b))
+    if not missing:
+        return
+    shown = ", ".join(missing[:SHOWN]) + (", ..." if len(missing) > SHOWN else "")
+    raise ModelLoadError(
+        f"slot B's model has no label for {len(missing)} of slot A's labels ({shown}): "
+        "load a model that keeps A's labels (it may add new ones), or send "
+        '"allow_label_change": true if the change is intended',
+        code="labels_mismatch",
+    )

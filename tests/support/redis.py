@@ -1,0 +1,101 @@
+"""A real redis-server on a free port, for the state store and fleet tests (no tests here).
+
+No persistence (`--save "" --appendonly no`): a restart comes back empty, as a Redis whose
+data was lost would. Missing redis-server skips the test locally and fails it in CI (CI=true).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import redis
+
+from tests.support.server import free_port
+
+
+def require_redis_server() -> str:
+    """redis-server's path; skip when it is missing, except in CI (CI=true), where that fails."""
+    path = shutil.which("redis-server")
+    if path:
+        return path
+    message = "redis-server is not on PATH (install it with: apt-get install redis-server)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{message}; CI must install it")
+    pytest.skip(message)
+
+
+@dataclass
+class RedisServer:
+    binary: str
+    folder: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def log_path(self) -> Path:
+        return self.folder / "redis.log"
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def start(self, timeout: float = 10.0) -> None:
+        """Start on the same port (empty: nothing is persisted) and wait for PING."""
+        with open(self.log_path, "ab") as sink:
+            self.process = subprocess.Popen(
+                [
+                    *(self.binary, "--port", str(self.port), "--bind", "127.0.0.1"),
+                    *("--save", "", "--appendonly", "no", "--dir", str(self.folder)),
+                ],
+                cwd=self.folder,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"redis-server exited:\n{self.output()[-2000:]}")
+            if self.ping():
+                return
+            time.sleep(0.05)
+        self.kill()
+        raise RuntimeError(f"redis-server not answering PING after {timeout} s")
+
+    def ping(self) -> bool:
+        try:
+            with redis.Redis(port=self.port, socket_timeout=0.5, socket_connect_timeout=0.5) as r:
+                return bool(r.ping())
+        except redis.RedisError:
+            return False
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Stop at once, as a crash would; what it held is gone."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, sig)
+        self.process.wait(10)
+
+
+@contextmanager
+def running_redis() -> Iterator[RedisServer]:
+    server = RedisServer(require_redis_server(), Path(tempfile.mkdtemp(prefix="edgeserve-redis-")))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.kill()
+        shutil.rmtree(server.folder, ignore_errors=True)
