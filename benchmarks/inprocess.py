@@ -35,6 +35,7 @@ def layouts_for(cores: int) -> list[Layout]:
 
 def classify_once(model: Model, data: bytes) -> None:
     size = model.meta.input_size
+    # Full-scale decoding, as the models' reference pipelines do (no JPEG draft mode).
     image = decode_image(data, MAX_IMAGE_PIXELS)
     model.top_k(model.run(to_tensor(image, model.meta, size))[0], TOP_K)
 

@@ -87,14 +87,14 @@ class HttpxUser:
     """One user on its own one-connection httpx client (a shared pool of many connections
     costs httpx CPU per request that grows with the pool, and the client shares our cores)."""
 
-    def __init__(self, url: str, path: str, body: bytes):
+    def __init__(self, url: str, path: str, body: bytes, content_type: str):
         self.client = httpx.AsyncClient(
             base_url=url,
             limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
             timeout=httpx.Timeout(30.0),
         )
         self.path, self.body = path, body
-        self.headers = {"content-type": "application/json"}
+        self.headers = {"content-type": content_type}
 
     async def post(self) -> str:
         try:
@@ -112,12 +112,12 @@ class RawUser:
     """One user on a bare keep-alive HTTP/1.1 connection: the request bytes are built once,
     the answer is read by its Content-Length. About a tenth of httpx's CPU per request."""
 
-    def __init__(self, url: str, path: str, body: bytes):
+    def __init__(self, url: str, path: str, body: bytes, content_type: str):
         parts = httpx.URL(url)
         self.host, self.port = parts.host, parts.port or 80
         head = (
             f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+            f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n"
         )
         self.request = head.encode() + body
         self.reader: asyncio.StreamReader | None = None
@@ -188,12 +188,13 @@ async def run_load(
     warmup_seconds: float,
     max_requests: int = 50_000,
     path: str = "/v1/infer",
+    content_type: str = "application/json",
     server_cpu: Callable[[], float] | None = None,
     client: str = "httpx",
 ) -> LoadResult:
     """Warm up, then measure for `seconds` (or `max_requests`, whichever comes first)."""
     kind = {"httpx": HttpxUser, "raw": RawUser}[client]
-    users = [kind(url, path, body) for _ in range(concurrency)]
+    users = [kind(url, path, body, content_type) for _ in range(concurrency)]
     try:
         if warmup_seconds > 0:
             await _phase(users, warmup_seconds, max_requests, [], Counter())

@@ -34,6 +34,7 @@ class ServerProcess:
     process: subprocess.Popen[bytes]
     log_path: Path
     workdir: tempfile.TemporaryDirectory[str] = field(repr=False)
+    ready_seconds: float = 0.0  # from the start of the process to the first 200 on ready_path
 
     def group(self) -> list[int]:
         """Live pids of the server's process group (main process plus its workers)."""
@@ -41,9 +42,7 @@ class ServerProcess:
 
     def peak_rss_mb(self) -> dict[str, float]:
         """VmHWM (peak resident set) per process of the group, and their sum, in MB."""
-        per_pid = {str(pid): _status_kb(pid, "VmHWM") / 1024 for pid in self.group()}
-        per_pid = {pid: round(mb, 1) for pid, mb in per_pid.items() if mb > 0}
-        return {"total": round(sum(per_pid.values()), 1), **per_pid}
+        return group_peak_rss_mb(self.process.pid)
 
     def cpu_seconds(self) -> float:
         """User + system CPU time of the live processes of the group."""
@@ -62,6 +61,13 @@ def group_pids(pgid: int) -> list[int]:
         if stat is not None and int(stat[2]) == pgid:
             pids.append(int(entry.name))
     return sorted(pids)
+
+
+def group_peak_rss_mb(pgid: int) -> dict[str, float]:
+    """VmHWM (peak resident set) per process of a process group, and their sum, in MB."""
+    per_pid = {str(pid): _status_kb(pid, "VmHWM") / 1024 for pid in group_pids(pgid)}
+    per_pid = {pid: round(mb, 1) for pid, mb in per_pid.items() if mb > 0}
+    return {"total": round(sum(per_pid.values()), 1), **per_pid}
 
 
 def _stat_fields(pid: int) -> list[str] | None:
@@ -114,6 +120,7 @@ def start_server(
         }
     )
     full_env.update(env)
+    started = time.monotonic()
     with log_path.open("wb") as sink:
         process = subprocess.Popen(
             argv,
@@ -132,10 +139,11 @@ def start_server(
             raise RuntimeError(f"{name} exited with {process.returncode}:\n{tail}")
         try:
             if httpx.get(server.url + ready_path, timeout=1).status_code == 200:
+                server.ready_seconds = time.monotonic() - started
                 return server
         except httpx.TransportError:
             pass
-        time.sleep(0.1)
+        time.sleep(0.02)
     tail = server.log_tail()
     stop_server(server)
     raise RuntimeError(f"{name} not ready after {timeout:.0f} s:\n{tail}")
@@ -164,3 +172,7 @@ def edgeserve_argv() -> list[str]:
 
 def fastapi_argv() -> list[str]:
     return [sys.executable, "-m", "benchmarks.fastapi_baseline"]
+
+
+def sanic_argv() -> list[str]:
+    return [sys.executable, "-m", "benchmarks.sanic_baseline"]

@@ -24,6 +24,7 @@ from benchmarks.procs import (
     ServerProcess,
     edgeserve_argv,
     fastapi_argv,
+    sanic_argv,
     start_server,
     stop_server,
 )
@@ -38,7 +39,7 @@ EDGESERVE_BASE = {"RATE_LIMIT_RPS": "0", "LOG_LEVEL": "warning", "WORKERS": "1"}
 # Where edgeserve runs from: this checkout, or `--source DIR` for the main and scaling suites.
 SOURCE: dict[str, Path] = {"edgeserve": REPO}
 # The load generator: httpx.AsyncClient (default) or `--client raw`, a bare HTTP/1.1 client.
-CLIENT: dict[str, str] = {"kind": "httpx"}
+CLIENT: dict[str, str] = {"kind": "raw"}
 # The settings the main table runs edgeserve with: chosen by the fastpath suite.
 EDGESERVE_TUNED = {"INTRA_OP_THREADS": "1"}
 
@@ -58,12 +59,18 @@ QUICK = Phase(warmup=0.5, seconds=1.5, limit_seconds=0.5, rounds=1)
 REWARM_SECONDS = 0.3  # before each later round: the connections are open, the server warm
 
 
+BASELINE_ARGV = {"fastapi": fastapi_argv, "sanic": sanic_argv}
+# The binary-upload form: the file is the body, top_k in the query.
+BINARY_PATH = "/v1/infer?top_k=5"
+BINARY_TYPE = "application/octet-stream"
+
+
 @dataclass
 class ServerSpec:
-    """One server to start: edgeserve or the FastAPI baseline, on one model, with settings."""
+    """One server to start: edgeserve or a baseline, on one model, with settings."""
 
     name: str
-    kind: str  # "edgeserve" or "fastapi"
+    kind: str  # "edgeserve", "sanic" or "fastapi"
     model: str  # "mnv2" or "tiny"
     settings: dict[str, str] = field(default_factory=dict)
 
@@ -83,7 +90,7 @@ def model_paths() -> dict[str, Path]:
 
 
 def _server_env(spec: ServerSpec, paths: dict[str, Path]) -> dict[str, str]:
-    if spec.kind == "fastapi":
+    if spec.kind in BASELINE_ARGV:
         return {"MODEL_PATH": str(paths[spec.model]), "LOG_LEVEL": "warning", **spec.settings}
     models = (
         {"MODEL_VA_PATH": str(TINY_A), "MODEL_VB_PATH": str(TINY_B)}
@@ -162,7 +169,7 @@ def _finish(results: dict[str, Any], started: float) -> dict[str, Any]:
 
 
 def _start(spec: ServerSpec, paths: dict[str, Path]) -> ServerProcess:
-    argv = edgeserve_argv() if spec.kind == "edgeserve" else fastapi_argv()
+    argv = edgeserve_argv() if spec.kind == "edgeserve" else BASELINE_ARGV[spec.kind]()
     cwd = SOURCE["edgeserve"] if spec.kind == "edgeserve" else REPO
     return start_server(spec.name, argv, _server_env(spec, paths), "/ready", cwd=cwd)
 
@@ -173,15 +180,40 @@ def _server_info(spec: ServerSpec, server: ServerProcess) -> dict[str, Any]:
         "model": spec.model,
         "settings": spec.settings,
         "peak_rss_mb": server.peak_rss_mb(),
+        "ready_seconds": round(server.ready_seconds, 2),
         "uvloop": uses_uvloop(server),
     }
 
 
-def main_suite(quick: bool, source: Path | None = None) -> dict[str, Any]:
-    """(a) the in-process limit, (b) edgeserve and (c) FastAPI at concurrency 1 and 8.
+@dataclass(frozen=True)
+class MainLoad:
+    """One load of the main table: which server, in which form, at which concurrency."""
 
-    For each model both servers stay up while the limit, edgeserve and FastAPI are measured
-    in alternating rounds, so a busy moment on the machine hits all three alike.
+    run_name: str  # the run's "server" field
+    spec_name: str
+    concurrency: int
+    binary: bool = False
+
+
+def main_loads(model: str) -> list[MainLoad]:
+    """edgeserve and FastAPI at 1 and 8; plain Sanic and edgeserve's binary form at 8."""
+    edgeserve, sanic, fastapi = (f"{kind}-{model}" for kind in ("edgeserve", "sanic", "fastapi"))
+    return [
+        MainLoad("edgeserve", edgeserve, 1),
+        MainLoad("edgeserve", edgeserve, 8),
+        MainLoad("edgeserve_binary", edgeserve, 8, binary=True),
+        MainLoad("sanic", sanic, 8),
+        MainLoad("fastapi", fastapi, 1),
+        MainLoad("fastapi", fastapi, 8),
+    ]
+
+
+def main_suite(quick: bool, source: Path | None = None) -> dict[str, Any]:
+    """(a) the in-process limit, (b) edgeserve (JSON and binary uploads), (c) plain Sanic and
+    (d) FastAPI, at concurrency 8 (edgeserve and FastAPI at 1 too).
+
+    For each model the servers stay up while the limit and each load are measured in
+    alternating rounds, so a busy moment on the machine hits all of them alike.
     """
     started = time.monotonic()
     SOURCE["edgeserve"] = source or REPO
@@ -195,8 +227,10 @@ def main_suite(quick: bool, source: Path | None = None) -> dict[str, Any]:
     for model, path in paths.items():
         specs = [
             ServerSpec(f"edgeserve-{model}", "edgeserve", model, dict(EDGESERVE_TUNED)),
+            ServerSpec(f"sanic-{model}", "sanic", model),
             ServerSpec(f"fastapi-{model}", "fastapi", model),
         ]
+        loads = main_loads(model)
         servers: dict[str, ServerProcess] = {}
         try:
             for spec in specs:
@@ -205,45 +239,49 @@ def main_suite(quick: bool, source: Path | None = None) -> dict[str, Any]:
             results["limit"][model] = {}
             for payload, data in payloads.items():
                 limit_rounds: list[dict[str, dict[str, Any]]] = []
-                load_rounds: dict[tuple[str, int], list[LoadResult]] = {}
+                load_rounds: dict[MainLoad, list[LoadResult]] = {}
                 for index in range(phase.rounds):
                     say(f"{model} {payload}: round {index + 1} of {phase.rounds}")
                     limit_rounds.append(
                         inprocess.measure_layouts(sessions, data, layouts, phase.limit_seconds)
                     )
-                    for spec in specs:
-                        server = servers[spec.name]
-                        for concurrency in (1, 8):
-                            result = load(
-                                server.url,
-                                bodies[payload],
-                                concurrency=concurrency,
-                                seconds=phase.seconds,
-                                warmup_seconds=phase.warmup if index == 0 else REWARM_SECONDS,
-                                server_cpu=server.cpu_seconds,
-                                client=CLIENT["kind"],
-                            )
-                            load_rounds.setdefault((spec.name, concurrency), []).append(result)
+                    for spec_load in loads:
+                        server = servers[spec_load.spec_name]
+                        form = (
+                            {"body": data, "path": BINARY_PATH, "content_type": BINARY_TYPE}
+                            if spec_load.binary
+                            else {"body": bodies[payload]}
+                        )
+                        result = load(
+                            server.url,
+                            concurrency=spec_load.concurrency,
+                            seconds=phase.seconds,
+                            warmup_seconds=phase.warmup if index == 0 else REWARM_SECONDS,
+                            server_cpu=server.cpu_seconds,
+                            client=CLIENT["kind"],
+                            **form,
+                        )
+                        load_rounds.setdefault(spec_load, []).append(result)
                 limit = inprocess.best(_pool_layouts(limit_rounds))
                 results["limit"][model][payload] = limit
                 say(f"  limit {limit['rps']:>8.1f} req/s with {limit['best_layout']}")
-                for spec in specs:
-                    for concurrency in (1, 8):
-                        pooled = LoadResult.merge(load_rounds[(spec.name, concurrency)])
-                        run = {
-                            "server": spec.kind,
-                            "server_name": spec.name,
-                            "model": model,
-                            "payload": payload,
-                            "rounds": phase.rounds,
-                            **pooled.summary(),
-                        }
-                        results["runs"].append(run)
-                        say(
-                            f"  {spec.name:<16} c={concurrency:<2} {run['rps']:>8.1f} req/s"
-                            f"  p50 {run['p50_ms']} p99 {run['p99_ms']} ms"
-                            f"  errors {run['errors']}"
-                        )
+                for spec_load in loads:
+                    pooled = LoadResult.merge(load_rounds[spec_load])
+                    run = {
+                        "server": spec_load.run_name,
+                        "server_name": spec_load.spec_name,
+                        "model": model,
+                        "payload": payload,
+                        "rounds": phase.rounds,
+                        **pooled.summary(),
+                    }
+                    results["runs"].append(run)
+                    say(
+                        f"  {spec_load.run_name:<16} c={spec_load.concurrency:<2}"
+                        f" {run['rps']:>8.1f} req/s  p50 {run['p50_ms']} p99 {run['p99_ms']} ms"
+                        f"  CPU {run.get('server_cpu_ms_per_request')} ms/req"
+                        f"  errors {run['errors']}"
+                    )
             del sessions
             for spec in specs:
                 results["servers"][spec.name] = _server_info(spec, servers[spec.name])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import errno
 from dataclasses import dataclass
 from typing import Any
@@ -89,12 +88,16 @@ class EdgeserveClient:
         top_k: int = 5,
         request_id: str | None = None,
     ) -> Inference:
-        """POST /v1/infer with the image base64-encoded."""
-        body: dict[str, Any] = {"image_b64": base64.b64encode(image_bytes).decode(), "top_k": top_k}
+        """POST /v1/infer as a binary upload: the file as the body, no base64 to encode or parse."""
+        params: dict[str, int] = {"top_k": top_k}
         if img_size is not None:
-            body["img_size"] = img_size
-        headers = {"X-Request-ID": request_id} if request_id else None
-        response = self._send("POST", "/v1/infer", json=body, headers=headers)
+            params["img_size"] = img_size
+        headers = {"Content-Type": "application/octet-stream"}  # the server reads the format
+        if request_id:
+            headers["X-Request-ID"] = request_id
+        response = self._send(
+            "POST", "/v1/infer", content=image_bytes, params=params, headers=headers
+        )
         return Inference(
             body=self._json(response),
             variant=response.headers.get("X-Edgeserve-Variant"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,8 +10,13 @@ import orjson
 from sanic import Request
 
 from edgeserve.errors import BadRequest, EdgeserveError
+from edgeserve.inference.preprocess import decode_base64
 
 INFER_FIELDS = ("image_b64", "img_size", "top_k")
+# Binary uploads: the raw file is the body, the other fields are query parameters.
+UPLOAD_TYPES = ("image/png", "image/jpeg", "application/octet-stream")
+UPLOAD_PARAMETERS = ("img_size", "top_k")
+_WHOLE_NUMBER = re.compile(r"-?[0-9]{1,18}")
 MIN_IMG_SIZE = 8
 MAX_IMG_SIZE = 2048
 MAX_TOP_K = 1000
@@ -29,9 +35,14 @@ class InvalidField(EdgeserveError):
 
 @dataclass(frozen=True)
 class InferRequest:
-    image_b64: str
+    image: str | bytes  # base64 text (JSON form) or the file's bytes (binary upload)
     img_size: int | None
     top_k: int
+
+
+def media_type(request: Request) -> str:
+    """The Content-Type without its parameters, lower case; "" when absent."""
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
 
 
 def json_object(request: Request, *, required: bool = True) -> dict[str, Any]:
@@ -40,7 +51,7 @@ def json_object(request: Request, *, required: bool = True) -> dict[str, Any]:
     body = request.body or b""
     if not body and not required:
         return {}
-    if content_type.split(";")[0].strip().lower() != "application/json":
+    if media_type(request) != "application/json":
         raise UnsupportedMediaType(
             f"Content-Type must be application/json, got {content_type or 'none'!r}"
         )
@@ -81,7 +92,56 @@ def parse_infer(data: dict[str, Any]) -> InferRequest:
         )
     top_k = _whole_number(data, "top_k", 1, MAX_TOP_K)
     return InferRequest(
-        image_b64=image_b64,
+        image=image_b64,
         img_size=_whole_number(data, "img_size", MIN_IMG_SIZE, MAX_IMG_SIZE),
         top_k=DEFAULT_TOP_K if top_k is None else top_k,
     )
+
+
+def infer_request(request: Request) -> InferRequest:
+    """POST /v1/infer in either form: a JSON body, or the raw file with query parameters."""
+    kind = media_type(request)
+    if kind in UPLOAD_TYPES:
+        return parse_upload(request)
+    if kind != "application/json":
+        raise UnsupportedMediaType(
+            "Content-Type must be application/json (image_b64 in a JSON body), or image/png, "
+            "image/jpeg or application/octet-stream (the raw file as the body), "
+            f"got {request.headers.get('content-type') or 'none'!r}"
+        )
+    return parse_infer(json_object(request))
+
+
+def parse_upload(request: Request) -> InferRequest:
+    """A binary upload: img_size and top_k come from the query, checked like the JSON fields."""
+    query = request.get_args(keep_blank_values=True)
+    unknown = sorted(set(query) - set(UPLOAD_PARAMETERS))
+    if unknown:
+        raise InvalidField(
+            f"unknown query parameter(s) {', '.join(unknown)}: "
+            f"allowed are {', '.join(UPLOAD_PARAMETERS)}",
+            code="unknown_field",
+        )
+    values: dict[str, Any] = {}
+    for name, given in query.items():
+        if len(given) > 1:
+            raise InvalidField(f"{name} is given {len(given)} times: give it once")
+        # A number where the query holds one, so range errors read as they do for JSON.
+        values[name] = int(given[0]) if _WHOLE_NUMBER.fullmatch(given[0]) else given[0]
+    top_k = _whole_number(values, "top_k", 1, MAX_TOP_K)
+    return InferRequest(
+        image=request.body or b"",
+        img_size=_whole_number(values, "img_size", MIN_IMG_SIZE, MAX_IMG_SIZE),
+        top_k=DEFAULT_TOP_K if top_k is None else top_k,
+    )
+
+
+def image_bytes(image: str | bytes) -> bytes:
+    """The file's bytes, from base64 (JSON form) or as uploaded; empty is refused either way."""
+    if isinstance(image, str):
+        return decode_base64(image)
+    if not image:
+        raise BadRequest(
+            "the body is empty: send the PNG or JPEG file as the request body", code="empty_image"
+        )
+    return image

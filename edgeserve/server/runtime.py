@@ -23,11 +23,12 @@ from PIL.Image import Image
 from edgeserve.errors import EdgeserveError, ModelLoadError
 from edgeserve.inference.batching import BatcherPool
 from edgeserve.inference.model import Model, Prediction
-from edgeserve.inference.preprocess import decode_base64, decode_image, draft_size, to_tensor
+from edgeserve.inference.preprocess import decode_image, draft_size, to_tensor
 from edgeserve.inference.recent import RecentInputs, verify_on
 from edgeserve.inference.slots import VARIANTS, Slots, load_warm
 from edgeserve.observability import metrics
 from edgeserve.observability.logging import log
+from edgeserve.server.payload import image_bytes
 from edgeserve.settings import Settings
 from edgeserve.state.model_store import ModelStore
 from edgeserve.state.schema import InvalidState, Quarantine, RuntimeState, SlotModel
@@ -259,19 +260,19 @@ class Runtime:
     # --- inference ------------------------------------------------------------------
 
     def _prepare(
-        self, model: Model, image_b64: str, img_size: tuple[int, int]
+        self, model: Model, upload: str | bytes, img_size: tuple[int, int]
     ) -> tuple[Image, np.ndarray]:
-        data = decode_base64(image_b64)
+        data = image_bytes(upload)
         draft = draft_size(model.meta, img_size) if self.settings.jpeg_draft else None
         image = decode_image(data, self.settings.max_image_pixels, draft)
         self.recent_inputs.offer(img_size, image)
         return image, to_tensor(image, model.meta, img_size)
 
     def _classify(
-        self, model: Model, image_b64: str, img_size: tuple[int, int], top_k: int
+        self, model: Model, upload: str | bytes, img_size: tuple[int, int], top_k: int
     ) -> Classified:
         started = time.perf_counter()
-        image, tensor = self._prepare(model, image_b64, img_size)
+        image, tensor = self._prepare(model, upload, img_size)
         decoded, cpu_before = time.perf_counter(), time.thread_time()
         probabilities = model.run(tensor)
         finished, cpu_after = time.perf_counter(), time.thread_time()
@@ -287,17 +288,17 @@ class Runtime:
         )
 
     async def classify(
-        self, model: Model, image_b64: str, img_size: tuple[int, int], top_k: int
+        self, model: Model, upload: str | bytes, img_size: tuple[int, int], top_k: int
     ) -> Classified:
-        """Base64, decode, preprocess and run, all off the event loop."""
+        """Base64 (JSON form), decode, preprocess and run, all off the event loop."""
         loop = asyncio.get_running_loop()
         if self.batchers is None or not model.batch_dynamic:
             return await loop.run_in_executor(
-                self.executor, self._classify, model, image_b64, img_size, top_k
+                self.executor, self._classify, model, upload, img_size, top_k
             )
         started = time.perf_counter()
         image, tensor = await loop.run_in_executor(
-            self.executor, self._prepare, model, image_b64, img_size
+            self.executor, self._prepare, model, upload, img_size
         )
         decoded = time.perf_counter()
         batcher = self.batchers.get(model, tensor.shape, live=self.slots.models.values())

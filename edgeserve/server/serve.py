@@ -46,7 +46,10 @@ def prepare_state(settings: Settings) -> tuple[Path, dict[str, Any]]:
 
 
 def serve(settings: Settings) -> None:
-    prepare_metrics_dir()
+    # Workers' metrics meet in files. One process keeps them in memory unless the folder was
+    # set before start: prometheus-client picks its storage at import, which has happened.
+    if settings.workers > 1 or os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        prepare_metrics_dir()
     from sanic import Sanic
     from sanic.worker.loader import AppLoader
 
@@ -55,6 +58,9 @@ def serve(settings: Settings) -> None:
 
     configure_logging(settings.log_level, settings.log_format)
     state_file, start = prepare_state(settings)
+    if settings.workers == 1:
+        serve_single(settings, state_file, start)
+        return
     loader = AppLoader(factory=partial(create_app, settings, str(state_file), start))
     app = loader.load()
     app.prepare(
@@ -66,3 +72,21 @@ def serve(settings: Settings) -> None:
         single_process=False,
     )
     Sanic.serve(primary=app, app_loader=loader)
+
+
+def serve_single(settings: Settings, state_file: Path, start: dict[str, Any]) -> None:
+    """WORKERS=1: serve in this process; no worker manager, no spawned processes to feed."""
+    from sanic import Sanic
+
+    from edgeserve.server.app import create_app
+
+    app = create_app(settings, str(state_file), start)
+    app.prepare(
+        host=settings.host,
+        port=settings.port,
+        workers=1,
+        access_log=False,
+        motd=False,
+        single_process=True,
+    )
+    Sanic.serve_single(primary=app)

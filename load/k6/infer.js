@@ -1,4 +1,6 @@
-// Inference load test: POST /v1/infer with small solid-colour PNGs.
+// Inference load test: POST /v1/infer with small solid-colour PNGs, in two scenarios side by
+// side: `infer` sends JSON bodies (base64), `infer_binary` sends binary uploads (the PNG file
+// as the body, img_size and top_k as query parameters).
 //
 // Run (any of):
 //   k6 run load/k6/infer.js
@@ -9,13 +11,14 @@
 //
 // Environment: BASE_URL (http://localhost:8080), VUS (5), DURATION (10s), IMG_SIZE (64),
 // TOP_K (3), SLEEP seconds between iterations per VU (0.1), P95_MS threshold (500).
-// The default SLEEP keeps 5 VUs under the server's default RATE_LIMIT_RPS (100 per client
-// address); for a throughput test start the server with RATE_LIMIT_RPS=0 and pass SLEEP=0.
+// VUS is per scenario. The default SLEEP keeps 2 x 5 VUs under the server's default
+// RATE_LIMIT_RPS (100 per client address); for a throughput test start the server with RATE_LIMIT_RPS=0 and pass SLEEP=0.
 // Cookies are reset every iteration (k6 default), so each iteration is a fresh A/B draw;
 // the `variant` tag on `infer_latency_ms` / `infer_requests` splits the summary per variant.
 // Self-contained on purpose (payloads embedded, no open()) so it runs from stdin.
 import http from 'k6/http';
 import { check, sleep } from 'k6';
+import encoding from 'k6/encoding';
 import { Counter, Trend } from 'k6/metrics';
 
 const BASE_URL = (__ENV.BASE_URL || 'http://localhost:8080').replace(/\/+$/, '');
@@ -40,22 +43,28 @@ const PARAMS = {
   headers: { 'Content-Type': 'application/json' },
   tags: { name: 'POST /v1/infer' },
 };
+const FILES = COLOURS.map((colour) => encoding.b64decode(IMAGES[colour], 'std'));
+const BINARY_URL = `${BASE_URL}/v1/infer?img_size=${IMG_SIZE}&top_k=${TOP_K}`;
+const BINARY_PARAMS = {
+  headers: { 'Content-Type': 'image/png' },
+  tags: { name: 'POST /v1/infer (binary)' },
+};
 
 const inferLatency = new Trend('infer_latency_ms', true);
 const inferRequests = new Counter('infer_requests');
 
+const SCENARIO = { executor: 'constant-vus', vus: VUS, duration: DURATION, gracefulStop: '10s' };
+
 export const options = {
   scenarios: {
-    infer: {
-      executor: 'constant-vus',
-      vus: VUS,
-      duration: DURATION,
-      gracefulStop: '10s',
-    },
+    infer: { ...SCENARIO, exec: 'inferJson' },
+    infer_binary: { ...SCENARIO, exec: 'inferBinary' },
   },
   thresholds: {
     'http_req_failed{scenario:infer}': ['rate<0.01'],
     'http_req_duration{scenario:infer}': [`p(95)<${P95_MS}`],
+    'http_req_failed{scenario:infer_binary}': ['rate<0.01'],
+    'http_req_duration{scenario:infer_binary}': [`p(95)<${P95_MS}`],
     checks: ['rate>0.99'],
     // Sub-metrics per variant so the end-of-test summary shows A and B side by side.
     'infer_latency_ms{variant:A}': [`p(95)<${P95_MS}`],
@@ -73,9 +82,17 @@ function jsonBody(r) {
   }
 }
 
-export default function () {
+export function inferJson() {
   const i = (__VU + __ITER) % BODIES.length;
-  const res = http.post(`${BASE_URL}/v1/infer`, BODIES[i], PARAMS);
+  record(http.post(`${BASE_URL}/v1/infer`, BODIES[i], PARAMS), i);
+}
+
+export function inferBinary() {
+  const i = (__VU + __ITER) % FILES.length;
+  record(http.post(BINARY_URL, FILES[i], BINARY_PARAMS), i);
+}
+
+function record(res, i) {
   const variant = res.headers['X-Edgeserve-Variant'] || 'none';
   const body = jsonBody(res);
   check(res, {

@@ -78,15 +78,19 @@ def fake_results() -> dict:
         },
         "limit": {"mnv2": limit, "tiny": {"png224": {**limit["png224"], "rps": 1000.0}}},
         "runs": [
-            run("edgeserve", "mnv2", 8, 95.0, 80.0, 120.0),
+            run("edgeserve", "mnv2", 8, 96.0, 80.0, 120.0),
+            run("sanic", "mnv2", 8, 60.0, 120.0, 200.0),
             run("fastapi", "mnv2", 8, 50.0, 150.0, 300.0),
             run("edgeserve", "tiny", 8, 500.0, 10.0, 40.0, errors=2),
+            run("edgeserve_binary", "tiny", 8, 700.0, 10.0, 15.0),
+            run("sanic", "tiny", 8, 400.0, 20.0, 30.0),
             run("fastapi", "tiny", 8, 300.0, 20.0, 50.0),
         ],
         "servers": {
             "edgeserve-tiny": {
                 "settings": {"INTRA_OP_THREADS": "1"},
-                "peak_rss_mb": {"total": 200.0, "1": 200.0},
+                "peak_rss_mb": {"total": 105.0, "1": 105.0},
+                "ready_seconds": 1.9,
             },
         },
     }
@@ -96,17 +100,25 @@ def test_results_are_written_as_json_and_a_markdown_table_with_verdicts(tmp_path
     results = fake_results()
     results["targets"] = evaluate_targets(results)
     verdicts = {t["target"]: t["pass"] for t in results["targets"]}
-    assert verdicts["MobileNetV2 PNG224 c8: edgeserve / limit >= 0.9"] is True, verdicts
-    assert verdicts["tiny PNG224 c8: edgeserve / FastAPI >= 1.5"] is True, verdicts
-    assert verdicts["tiny PNG224 c8: edgeserve / limit >= 0.8"] is False, verdicts
-    assert verdicts["tiny png224 c8: p99 / p50 <= 2.5"] is False, verdicts
+    assert verdicts["MobileNetV2 PNG224 c8: edgeserve / limit >= 0.95"] is True, verdicts
+    assert verdicts["tiny PNG224 c8: edgeserve / FastAPI (JSON) >= 1.6"] is True, verdicts
+    assert verdicts["tiny PNG224 c8: edgeserve / sanic >= 1.4"] is False, verdicts
+    assert verdicts["tiny PNG224 c8 binary: edgeserve / FastAPI (JSON) >= 2"] is True, verdicts
+    assert verdicts["tiny png224 c8: p99 / p50 <= 2"] is False, verdicts
+    assert verdicts["tiny png224 binary c8: p99 / p50 <= 2"] is True, verdicts
     assert verdicts["tiny png224 c8: errors <= 0"] is False, verdicts
+    assert verdicts["edgeserve, vA + vB loaded, WORKERS=1: peak RSS MB <= 140"] is True
+    assert verdicts["edgeserve, vA + vB, WORKERS=1: seconds to /ready <= 1.5"] is False
 
     json_path, md_path = write_results(results, tmp_path / "results")
 
     assert json.loads(json_path.read_text())["runs"] == results["runs"]
     table = md_path.read_text()
-    assert "| MobileNetV2 | PNG 224x224 | 8 | 100.0 | 95.0 |" in table, table
-    assert "| 0.95 | 1.90 |" in table, table
+    assert "| MobileNetV2 | PNG 224x224 | 8 | 100.0 | 96.0 |" in table, table
+    assert "| 0.96 | 1.92 |" in table, table
+    issue_row = (
+        "| tiny demo (vA), PNG 224x224, binary upload | 700.0 | 400.0 | 300.0 | 1000.0 | 0.70 |"
+    )
+    assert issue_row in table, table
     assert "FAIL" in table and "PASS" in table, table
     assert not list((tmp_path / "results").glob("*.tmp"))

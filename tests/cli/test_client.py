@@ -7,6 +7,7 @@ import pytest
 
 from edgeserve.client import ClientError, EdgeserveClient
 from tests.support.images import image_bytes
+from tests.support.metrics import metric_sum
 from tests.support.server import ADMIN_TOKEN
 
 RED = image_bytes((255, 0, 0))
@@ -26,6 +27,14 @@ def test_infer_returns_the_answer_the_variant_header_and_the_echoed_trace_id(ser
     assert answer.trace_id == "client-test-1", answer
     assert answer.body["predictions"][0]["label"] == "red", answer.body
     assert len(answer.body["predictions"]) == 2, answer.body
+
+
+def test_infer_sends_the_file_itself_as_the_body_not_base64(server):
+    sent_before = metric_sum(server, "edgeserve_request_body_bytes_sum", route="/v1/infer")
+    with EdgeserveClient(server.url) as client:
+        client.infer(RED, img_size=32)
+    sent = metric_sum(server, "edgeserve_request_body_bytes_sum", route="/v1/infer") - sent_before
+    assert sent == len(RED), f"the server read {sent} bytes for a {len(RED)}-byte file"
 
 
 def test_admin_calls_send_the_bearer_token(server):

@@ -104,3 +104,10 @@ def test_script_splits_latency_per_variant(k6_bin: str, script: str) -> None:
     thresholds = inspect(k6_bin, script)["thresholds"]
     for variant in ("A", "B"):
         assert any(name.endswith(f"{{variant:{variant}}}") for name in thresholds), thresholds
+
+
+def test_infer_script_loads_binary_uploads_in_a_scenario_of_its_own(k6_bin: str) -> None:
+    scenarios = inspect(k6_bin, "infer.js")["scenarios"]
+    execs = {name: s.get("exec") for name, s in scenarios.items()}
+    assert execs == {"infer": "inferJson", "infer_binary": "inferBinary"}, execs
+    assert "'Content-Type': 'image/png'" in (K6_DIR / "infer.js").read_text()

@@ -11,7 +11,7 @@ from sanic.response import HTTPResponse, json
 
 from edgeserve.errors import EdgeserveError, InferenceError
 from edgeserve.observability import metrics
-from edgeserve.server.payload import json_object, parse_infer
+from edgeserve.server.payload import infer_request
 from edgeserve.server.runtime import Runtime
 from edgeserve.traffic import feedback as feedback_token
 from edgeserve.traffic.routing import choose_variant, new_client_id, valid_client_id
@@ -45,7 +45,7 @@ async def infer_image(request: Request) -> HTTPResponse:
         raise Overloaded(
             f"{runtime.inflight} requests are in progress (MAX_INFLIGHT): retry in a second"
         )
-    payload = parse_infer(json_object(request))
+    payload = infer_request(request)
     state = runtime.state
     client_id = None
     if state.sticky_cookie:
@@ -68,7 +68,7 @@ async def infer_image(request: Request) -> HTTPResponse:
     runtime.inflight += 1
     metrics.inflight_requests.inc()
     try:
-        result = await runtime.classify(model, payload.image_b64, img_size, payload.top_k)
+        result = await runtime.classify(model, payload.image, img_size, payload.top_k)
     except InferenceError:
         # Only a failed session run is the model's fault; the guard sees nothing else.
         metrics.inferences.labels(variant, "error").inc()
