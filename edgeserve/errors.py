@@ -19,6 +19,7 @@ CODES: dict[str, int] = {
     # 401 / 403: admin and metrics access
     "unauthorized": 401,
     "admin_disabled": 403,
+    "feedback_disabled": 403,
     # 404 / 405: no such path or method
     "not_found": 404,
     "method_not_allowed": 405,
@@ -26,6 +27,7 @@ CODES: dict[str, int] = {
     "request_timeout": 408,
     # 409: the state does not allow it
     "no_model_b": 409,
+    "feedback_already_counted": 409,
     # 413 / 414 / 431: too large
     "payload_too_large": 413,
     "uri_too_long": 414,
@@ -54,6 +56,7 @@ CODES: dict[str, int] = {
     "labels_mismatch": 422,
     "model_verification_failed": 422,
     "unknown_label": 422,
+    "invalid_feedback": 422,
     # 429: slow down
     "rate_limited": 429,
     # 499: the client went away before the answer (counted, never sent)

@@ -18,6 +18,7 @@ FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 MIN_ADMIN_TOKEN_CHARS = 16
 # RFC 6265 cookie-name = token (RFC 7230 tchar): what a browser keeps and sends back.
 COOKIE_TOKEN_CHARS = frozenset(string.ascii_letters + string.digits + "!#$%&'*+-.^_`|~")
+MIN_FEEDBACK_SECRET_CHARS = 32
 REDIS_URL = re.compile(
     r"^redis://(?:[^@/\s]+@)?(?P<host>[A-Za-z0-9._-]+):(?P<port>\d{1,5})/\d{1,2}$"
 )
@@ -100,7 +101,17 @@ class Settings:
     canary_max_error_rate: float = 0.05
     """B's error rate above which the guard sets B's weight to 0."""
     canary_max_latency_ratio: float = 2.0
-    """B's p95 over A's p95 above which the guard sets B's weight to 0."""
+    """B's p95 inference time over A's (same input size) above which the guard rolls B back."""
+    canary_min_latency_delta_ms: float = 5.0
+    """B's p95 must also exceed A's by this many ms (one GIL switch interval) to roll back."""
+    canary_max_consecutive_failures: int = 5
+    """B model failures in a row (A failing none) that roll B back at once."""
+    feedback_secret: str = ""
+    """HMAC key for feedback tokens, the same on every instance; empty turns feedback off."""
+    feedback_token_ttl_seconds: int = 86400
+    """How long a feedback token is accepted after its answer."""
+    feedback_replay_memory: int = 100000
+    """Feedback tokens each worker remembers so a token counts once (about 100 bytes each)."""
     max_inflight: int = 64
     """Inference requests in progress per worker; beyond it 503 overloaded."""
     intra_op_threads: int = 0
@@ -255,6 +266,15 @@ def _networks(name: str, raw: str) -> tuple[str, ...]:
     return items
 
 
+def _feedback_secret(name: str, raw: str) -> str:
+    if raw and len(raw) < MIN_FEEDBACK_SECRET_CHARS:
+        raise SettingsError(
+            f"{name} has {len(raw)} characters, which is not allowed: expected at least "
+            f"{MIN_FEEDBACK_SECRET_CHARS} random characters, or leave it empty to turn feedback off"
+        )
+    return raw
+
+
 PARSERS: dict[str, Callable[[str, str], Any]] = {
     "host": _text,
     "port": _integer(0, 65535),
@@ -292,6 +312,11 @@ PARSERS: dict[str, Callable[[str, str], Any]] = {
     "canary_min_samples": _integer(1),
     "canary_max_error_rate": _number(0),
     "canary_max_latency_ratio": _number(1),
+    "canary_min_latency_delta_ms": _number(0),
+    "canary_max_consecutive_failures": _integer(1),
+    "feedback_secret": _feedback_secret,
+    "feedback_token_ttl_seconds": _integer(1),
+    "feedback_replay_memory": _integer(1),
     "max_inflight": _integer(1),
     "intra_op_threads": _integer(0),
     "batch_max_size": _integer(1, 256),

@@ -12,6 +12,7 @@ from edgeserve.cli.options import AsJson, Token, Urls
 from edgeserve.cli.output import USAGE_ERROR, console, fail, stderr
 from edgeserve.cli.render import CONFIG_COLUMNS, config_row, config_table, model_cell, share
 from edgeserve.cli.report import report
+from edgeserve.cli.rollout import rollout_command
 from edgeserve.cli.shift import shift_command
 
 admin_app = App(
@@ -21,6 +22,7 @@ admin_app = App(
 config_app = App(help="Read or change the runtime settings.", no_args_is_help=True)
 admin_app.add_typer(config_app, name="config")
 admin_app.command("shift")(shift_command)
+admin_app.command("rollout")(rollout_command)
 
 
 def _slot(value: str) -> str:
@@ -66,6 +68,12 @@ def config_set(
     sticky: Annotated[
         bool | None, typer.Option("--sticky/--no-sticky", help="Sticky assignment cookie.")
     ] = None,
+    clear_quarantine: Annotated[
+        bool,
+        typer.Option(
+            "--clear-quarantine", help="Let a B the canary guard rolled back serve again."
+        ),
+    ] = False,
     urls: Urls = None,
     token: Token = None,
     as_json: AsJson = False,
@@ -78,11 +86,13 @@ def config_set(
         "canary_enabled": canary,
         "sticky_cookie": sticky,
     }
-    fields = {name: value for name, value in given.items() if value is not None}
+    fields: dict[str, Any] = {name: value for name, value in given.items() if value is not None}
+    if clear_quarantine:
+        fields["quarantine"] = None
     if not fields:
         fail(
             "nothing to set: give --weight-a, --weight-b, --shadow/--no-shadow, "
-            "--canary/--no-canary or --sticky/--no-sticky",
+            "--canary/--no-canary, --sticky/--no-sticky or --clear-quarantine",
             USAGE_ERROR,
         )
     outcomes = run_on_each(urls or [], token, lambda client: client.set_config(**fields))

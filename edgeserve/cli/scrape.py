@@ -20,8 +20,12 @@ class Scrape:
     """(variant, outcome) -> inferences so far."""
     buckets: dict[str, dict[float, float]] = field(default_factory=lambda: defaultdict(dict))
     """variant -> {upper bound: cumulative count} of the total-latency histogram."""
+    run_buckets: dict[str, dict[float, float]] = field(default_factory=lambda: defaultdict(dict))
+    """variant -> {upper bound: cumulative count} of the model-run (inference stage) histogram."""
     shadow: dict[str, float] = field(default_factory=dict)
     """agree / disagree -> comparisons so far."""
+    feedback: dict[tuple[str, str], float] = field(default_factory=dict)
+    """(variant, correct / wrong) -> feedback counted so far."""
     weights: dict[str, float] = field(default_factory=dict)
     models: dict[str, str] = field(default_factory=dict)
     generation: int | None = None
@@ -41,6 +45,10 @@ def parse(text: str, at: float) -> Scrape:
             elif name == "edgeserve_inference_duration_seconds_bucket":
                 if labels.get("stage") == "total":
                     scrape.buckets[variant][float(labels["le"])] = value
+                elif labels.get("stage") == "inference":
+                    scrape.run_buckets[variant][float(labels["le"])] = value
+            elif name == "edgeserve_feedback_total":
+                scrape.feedback[(variant, labels.get("outcome", ""))] = value
             elif name == "edgeserve_shadow_comparisons_total":
                 scrape.shadow[labels.get("result", "")] = value
             elif name == "edgeserve_ab_weight":

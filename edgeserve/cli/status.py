@@ -14,8 +14,9 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from edgeserve.cli.analysis import wilson
 from edgeserve.cli.fleet import run_on_each
-from edgeserve.cli.options import Urls
+from edgeserve.cli.options import Token, Urls
 from edgeserve.cli.output import FAILURE, console, error_line
 from edgeserve.cli.scrape import Scrape, VariantView, parse, shadow_agreement, variant_views
 from edgeserve.client import ClientError, EdgeserveClient
@@ -38,6 +39,8 @@ class Watch:
     url: str
     history: deque[Scrape] = field(default_factory=deque)
     problem: str | None = None
+    config: dict | None = None
+    """The admin config when a token is given (quarantine and its reason live there)."""
 
     def baseline(self, window: float | None) -> Scrape | None:
         """The scrape about `window` seconds before the newest; None counts since the start."""
@@ -61,14 +64,27 @@ class Watch:
         self.problem = None
 
 
-def refresh(watches: list[Watch], window: float | None) -> None:
+def refresh(watches: list[Watch], window: float | None, token: str | None = None) -> None:
     """Scrape every instance at once; a failure is kept on its Watch, not raised."""
-    outcomes = run_on_each([w.url for w in watches], None, lambda c: {"scrape": scrape(c)})
+
+    def observe(client: EdgeserveClient) -> dict:
+        return {"scrape": scrape(client), "config": admin_config(client) if token else None}
+
+    outcomes = run_on_each([w.url for w in watches], token, observe)
     for watch, outcome in zip(watches, outcomes, strict=True):
         if outcome.error is not None:
             watch.problem = outcome.error.message
         elif outcome.data is not None:
             watch.keep(outcome.data["scrape"], window)
+            watch.config = outcome.data["config"]
+
+
+def admin_config(client: EdgeserveClient) -> dict | None:
+    """The config, or None when the admin API cannot be read (status works without it)."""
+    try:
+        return client.config()
+    except ClientError:
+        return None
 
 
 def _percent(value: float | None) -> str:
@@ -102,6 +118,30 @@ def traffic_table(url: str, after: Scrape, views: list[VariantView], windowed: b
     return table
 
 
+def feedback_lines(after: Scrape) -> list[Text]:
+    """Accuracy per variant from ground-truth feedback since start, with its 95 % interval."""
+    lines = []
+    for variant in ("A", "B"):
+        correct = after.feedback.get((variant, "correct"), 0.0)
+        judged = correct + after.feedback.get((variant, "wrong"), 0.0)
+        interval = wilson(correct, judged)
+        if interval is not None:
+            lines.append(
+                Text(
+                    f"accuracy {variant} {correct / judged:.1%} (95% CI {interval[0]:.1%} to "
+                    f"{interval[1]:.1%}) from {judged:.0f} feedback answers"
+                )
+            )
+    return lines
+
+
+def quarantine_lines(config: dict | None) -> list[Text]:
+    if config is None or not config.get("quarantine"):
+        return []
+    reason = config["quarantine"].get("reason")
+    return [Text(f"B quarantined (no user traffic): {reason}", style="bold red")]
+
+
 def instance_view(watch: Watch, window: float | None) -> list[RenderableType]:
     """The blocks shown for one instance; a new concern adds a block here."""
     if not watch.history:
@@ -122,6 +162,7 @@ def instance_view(watch: Watch, window: float | None) -> list[RenderableType]:
             style="dim",
         ),
     ]
+    parts += [*feedback_lines(after), *quarantine_lines(watch.config)]
     if not any(view.requests for view in views):
         parts.append(Text(f"no inference traffic {span}", style="yellow"))
     if watch.problem:
@@ -136,6 +177,7 @@ def frame(watches: list[Watch], window: float | None) -> Group:
 
 def status_command(
     urls: Urls = None,
+    token: Token = None,
     once: Annotated[bool, typer.Option("--once", help="Print one frame and exit.")] = False,
     window: Annotated[
         float | None,
@@ -157,10 +199,10 @@ def status_command(
     watches = [Watch(url) for url in urls or []]
     frames = 1 if once else count
     try:
-        refresh(watches, window)
+        refresh(watches, window, token)
         if window is not None and any(w.history for w in watches):
             time.sleep(window)  # figures over a window need a scrape at each end
-            refresh(watches, window)
+            refresh(watches, window, token)
     except KeyboardInterrupt:
         return
     down = [w for w in watches if w.problem]
@@ -173,16 +215,22 @@ def status_command(
         if down:
             raise typer.Exit(FAILURE)
         return
-    _live(watches, window, interval, frames)
+    _live(watches, window, interval, frames, token)
 
 
-def _live(watches: list[Watch], window: float | None, interval: float, frames: int | None) -> None:
+def _live(
+    watches: list[Watch],
+    window: float | None,
+    interval: float,
+    frames: int | None,
+    token: str | None,
+) -> None:
     shown = 1
     with Live(frame(watches, window), console=console, auto_refresh=False) as live:
         try:
             while frames is None or shown < frames:
                 time.sleep(interval)
-                refresh(watches, window)  # a failing instance keeps its last figures
+                refresh(watches, window, token)  # a failing instance keeps its last figures
                 live.update(frame(watches, window), refresh=True)
                 shown += 1
         except KeyboardInterrupt:

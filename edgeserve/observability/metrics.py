@@ -93,6 +93,11 @@ canary_rollbacks = Counter(
     "edgeserve_canary_rollbacks_total",
     "Times the canary guard set B's weight to 0.",
 )
+feedback = Counter(
+    "edgeserve_feedback_total",
+    "Ground-truth feedback counted per variant, by outcome (correct or wrong top-1).",
+    ["variant", "outcome"],
+)
 ab_weight = Gauge(
     "edgeserve_ab_weight",
     "Normalised traffic weight per variant.",

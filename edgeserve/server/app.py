@@ -19,6 +19,7 @@ from edgeserve.server.protocol import EdgeRequest
 from edgeserve.server.proxies import ClientAddress
 from edgeserve.server.ratelimit import TokenBuckets, retry_after_header
 from edgeserve.server.routes.admin import admin
+from edgeserve.server.routes.feedback import feedback
 from edgeserve.server.routes.health import health
 from edgeserve.server.routes.infer import infer
 from edgeserve.server.routes.openapi import openapi
@@ -29,6 +30,7 @@ from edgeserve.state.backend import open_store
 from edgeserve.state.model_store import ModelStore, folder_beside
 from edgeserve.state.schema import parse_state
 from edgeserve.state.start import state_from_env
+from edgeserve.traffic.feedback import SeenTokens
 
 RATE_LIMITED_PREFIXES = ("/v1/", "/admin/")
 # Metric labels come from closed sets: any other method token is "other".
@@ -90,6 +92,9 @@ def create_app(
     @app.main_process_ready
     async def replace_dead_workers(app: Sanic) -> None:
         watch_workers(app.manager)
+
+    app.blueprint(feedback)
+    app.ctx.feedback_seen = SeenTokens(settings.feedback_replay_memory)
 
     @app.before_server_start
     async def open_runtime(app: Sanic) -> None:

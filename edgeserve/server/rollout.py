@@ -35,6 +35,7 @@ async def promote(runtime: Runtime) -> tuple[dict[str, str], dict[str, str]]:
     previous = runtime.slots.get("A")
     served = SlotModel(str(candidate.path), candidate.sha256)
     promoted = await runtime.load_model(served)
+    await runtime.verify(promoted)
     with runtime.preloading(promoted):
         await runtime.sync.commit(
             lambda state: state.next(
@@ -54,6 +55,7 @@ async def load_into(
     other = runtime.slots.get("B" if variant == "A" else "A")
     other_labels = other.meta.labels if other else None
     check_labels(model.meta.labels, other_labels, slot=variant, allowed=allow_label_change)
+    await runtime.verify(model)
 
     def change(state: RuntimeState) -> RuntimeState:
         # A new B is a new candidate: whatever quarantined the old one does not carry over.

@@ -24,13 +24,14 @@ from edgeserve.errors import EdgeserveError, ModelLoadError
 from edgeserve.inference.batching import BatcherPool
 from edgeserve.inference.model import Model, Prediction
 from edgeserve.inference.preprocess import decode_image, draft_size, to_tensor
+from edgeserve.inference.recent import RecentInputs, verify_on
 from edgeserve.inference.slots import VARIANTS, Slots, load_warm
 from edgeserve.observability import metrics
 from edgeserve.observability.logging import log
 from edgeserve.server.payload import image_bytes
 from edgeserve.settings import Settings
 from edgeserve.state.model_store import ModelStore
-from edgeserve.state.schema import InvalidState, RuntimeState, SlotModel
+from edgeserve.state.schema import InvalidState, Quarantine, RuntimeState, SlotModel
 from edgeserve.state.store import StateStore, StoreUnavailable
 from edgeserve.state.sync import StateSync, StateUnavailable
 from edgeserve.traffic.canary import CanaryGuard, GuardLimits
@@ -51,6 +52,8 @@ class Classified:
     image: Image
     decode_seconds: float
     inference_seconds: float
+    run_seconds: float
+    """The session run alone (its CPU time with one ORT thread): what the canary guard compares."""
 
 
 def identity(model: SlotModel) -> tuple[str, str]:
@@ -100,8 +103,14 @@ class Runtime:
                 min_samples=settings.canary_min_samples,
                 max_error_rate=settings.canary_max_error_rate,
                 max_latency_ratio=settings.canary_max_latency_ratio,
+                min_latency_delta_ms=settings.canary_min_latency_delta_ms,
+                max_consecutive_failures=settings.canary_max_consecutive_failures,
             )
         )
+        self.recent_inputs = RecentInputs()
+        self.cpu_timed = settings.session_threads() == 1
+        self.tripped_b: str | None = None
+        """B's sha256 this worker's guard rolled back: no user reaches it while the commit runs."""
 
     # --- models and state -------------------------------------------------------------
 
@@ -126,6 +135,12 @@ class Runtime:
                 expected_sha256=wanted.version,
             ),
         )
+
+    async def verify(self, model: Model) -> None:
+        """Refuse (422) a model that fails on this worker's recent real inputs."""
+        samples = self.recent_inputs.snapshot()
+        if samples:
+            await asyncio.get_running_loop().run_in_executor(self.loader, verify_on, model, samples)
 
     @contextmanager
     def preloading(self, model: Model) -> Iterator[None]:
@@ -190,6 +205,8 @@ class Runtime:
                         continue
                 self.swap(variant, model)
             self.state = state
+            if state.quarantine is not None and state.quarantine.version == self.tripped_b:
+                self.tripped_b = None  # the rollback landed: the state keeps B out from now on
             self.report_apply(state, failed)
             self.publish_state()
 
@@ -248,6 +265,7 @@ class Runtime:
         data = image_bytes(upload)
         draft = draft_size(model.meta, img_size) if self.settings.jpeg_draft else None
         image = decode_image(data, self.settings.max_image_pixels, draft)
+        self.recent_inputs.offer(img_size, image)
         return image, to_tensor(image, model.meta, img_size)
 
     def _classify(
@@ -255,14 +273,18 @@ class Runtime:
     ) -> Classified:
         started = time.perf_counter()
         image, tensor = self._prepare(model, upload, img_size)
-        decoded = time.perf_counter()
+        decoded, cpu_before = time.perf_counter(), time.thread_time()
         probabilities = model.run(tensor)
-        finished = time.perf_counter()
+        finished, cpu_after = time.perf_counter(), time.thread_time()
         return Classified(
             predictions=model.top_k(probabilities[0], top_k),
             image=image,
             decode_seconds=decoded - started,
             inference_seconds=finished - decoded,
+            # With one ORT thread the run happens on this thread, so its CPU time is the
+            # model's own cost: waiting for the CPU or the GIL behind a neighbour's huge
+            # decode is not in it (wall time is, and a client can time that).
+            run_seconds=cpu_after - cpu_before if self.cpu_timed else finished - decoded,
         )
 
     async def classify(
@@ -286,6 +308,7 @@ class Runtime:
             image=image,
             decode_seconds=decoded - started,
             inference_seconds=time.perf_counter() - decoded,  # the wait for the batch included
+            run_seconds=result.run_seconds,
         )
 
     def _run_shadow(self, model: Model, image: Image, top_k: int) -> list[Prediction]:
@@ -337,23 +360,43 @@ class Runtime:
                 topk_overlap=round(result.topk_overlap, 3),
             )
 
-    async def observe_canary(self, variant: str, ok: bool, seconds: float) -> None:
-        if not self.state.canary_enabled:
+    def b_serves_users(self) -> bool:
+        """B is loaded and not quarantined (by the state, or by this worker's guard just now)."""
+        model = self.slots.get("B")
+        if model is None or model.sha256 == self.tripped_b:
+            return False
+        quarantine = self.state.quarantine
+        return quarantine is None or quarantine.version != model.sha256
+
+    async def observe_canary(self, variant: str, size: int, ok: bool, seconds: float) -> None:
+        """One request's model outcome (`ok` False only when the session run failed)."""
+        if not self.state.canary_enabled or not self.b_serves_users():
             return
-        self.guard.record(variant, ok, seconds)
-        if variant != "B" or self.state.ab_weight_b == 0:
-            return
+        self.guard.record(variant, size, ok, seconds, time.monotonic())
+        if variant != "B" and not self.guard.failure_run_due():
+            return  # A's answer matters at once only when it completes B's case for the fast path
         reason = self.guard.verdict()
         if reason is None:
             return
+        judged = self.slots.get("B")
+        assert judged is not None  # b_serves_users() held above
+        self.tripped_b = judged.sha256  # at once: no request waits for the commit to stop
         self.guard.reset()
+
+        def roll_back(state: RuntimeState) -> RuntimeState:
+            b = state.models.get("B")
+            if b is None or b.version != judged.sha256:
+                return state  # an operator replaced B meanwhile: the verdict was about the old one
+            return state.next(
+                ab_weight_b=0.0,
+                ab_weight_a=state.ab_weight_a or 1.0,
+                last_rollback=reason,
+                quarantine=Quarantine(version=b.version, reason=reason),
+            )
+
         try:
             # A change like any other: persisted first, so every worker (and instance) follows.
-            await self.sync.commit(
-                lambda state: state.next(
-                    ab_weight_b=0.0, ab_weight_a=state.ab_weight_a or 1.0, last_rollback=reason
-                )
-            )
+            await self.sync.commit(roll_back)
         except StateUnavailable as error:
             log.error("canary_rollback_not_persisted", reason=reason, error=error.message)
             return

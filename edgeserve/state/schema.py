@@ -19,6 +19,7 @@ MAX_GENERATION = 2**53  # exclusive: JSON numbers above it lose integer precisio
 MAX_REASON_CHARS = 500
 MAX_PATH_CHARS = 4096
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+UPDATE_FIELDS = (*RUNTIME_FIELDS, "last_rollback", "quarantine")
 DOCUMENT_FIELDS = (*RUNTIME_FIELDS, "models", "generation", "last_rollback", "quarantine")
 
 
@@ -107,18 +108,27 @@ def parse_state(data: Any) -> RuntimeState:
 
 
 def validate_update(update: Any) -> dict[str, Any]:
-    """Check an admin API partial update of the five runtime fields."""
+    """Check an admin API partial update: the five runtime fields, the rollback reason an
+    operator's tool records, and clearing the quarantine (only the guard sets one)."""
     if not isinstance(update, dict):
         raise InvalidState("the body must be a JSON object of the fields to change")
-    unknown = sorted(set(update) - set(RUNTIME_FIELDS))
+    unknown = sorted(set(update) - set(UPDATE_FIELDS))
     if unknown:
         raise InvalidState(
-            f"unknown field(s) {_names(unknown)}: allowed are {', '.join(RUNTIME_FIELDS)}"
+            f"unknown field(s) {_names(unknown)}: allowed are {', '.join(UPDATE_FIELDS)}"
         )
     if not update:
-        raise InvalidState(f"nothing to change: give one of {', '.join(RUNTIME_FIELDS)}")
+        raise InvalidState(f"nothing to change: give one of {', '.join(UPDATE_FIELDS)}")
     for name, value in update.items():
-        _check_field(name, value)
+        if name == "last_rollback":
+            _check_text(name, value)
+        elif name == "quarantine":
+            if value is not None:
+                raise InvalidState(
+                    "quarantine can only be cleared (null): the canary guard sets it"
+                )
+        else:
+            _check_field(name, value)
     return update
 
 

@@ -9,6 +9,7 @@ import pytest
 from edgeserve.cli.fleet import Outcome
 from edgeserve.cli.shift import overridden_rollbacks, ramp_steps, rollback_reason, weights_for
 from tests.cli.helpers import Traffic, admin_args
+from tests.support.server import running_server
 
 
 def b_share(server) -> float:
@@ -70,19 +71,23 @@ def test_a_percentage_outside_0_to_100_is_a_usage_error(run, server, percent):
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
-def test_shift_stops_when_the_canary_guard_rolls_back(run, mutable):
-    with mutable.admin() as admin:
-        assert admin.post("/admin/models/B", json={"path": "broken.onnx"}).status_code == 200
-        assert admin.post("/admin/config", json={"canary_enabled": True}).status_code == 200
-    args = ["--step", "20", "--interval", "5", *admin_args(mutable.url), "--json"]
-    with Traffic(mutable.url):
-        result = run("admin", "shift", "100", *args)
-    assert result.exit_code == 1, result.output
-    record = json.loads(result.stdout)
-    assert record["reached"] == 20 and "canary rollback" in record["stopped"], record
-    assert "error rate" in record["stopped"], record
-    assert "canary rollback on" in result.stderr and "the shift stopped" in result.stderr
-    assert b_share(mutable) == 0, "the guard's rollback must stand"
+def test_shift_stops_when_the_canary_guard_rolls_back(run, model_dir):
+    # A B that fails on real images must be there from the start: a hot load would refuse it.
+    with running_server(
+        MODEL_VA_PATH=str(model_dir / "vA.onnx"),
+        MODEL_VB_PATH=str(model_dir / "broken.onnx"),
+        CANARY_ENABLED="true",
+        STICKY_COOKIE="false",
+    ) as server:
+        args = ["--step", "20", "--interval", "5", *admin_args(server.url), "--json"]
+        with Traffic(server.url):
+            result = run("admin", "shift", "100", *args)
+        assert result.exit_code == 1, result.output
+        record = json.loads(result.stdout)
+        assert record["reached"] == 20 and "canary rollback" in record["stopped"], record
+        assert "in a row" in record["stopped"], record
+        assert "canary rollback on" in result.stderr and "the shift stopped" in result.stderr
+        assert b_share(server) == 0, "the guard's rollback must stand"
 
 
 def test_a_step_that_raced_a_rollback_is_found_so_b_can_go_back_to_zero():

@@ -124,6 +124,12 @@ def send_round(server: Server, burst: bool) -> Counter[str]:
         for _ in range(8):
             expected.append(("red", client.post("/v1/infer", json=RED), 200))
             expected.append(("orange", client.post("/v1/infer", json=DISAGREE), 200))
+        # Ground truth for some answers: red is right, orange only when B answered. Few, to
+        # stay inside the rate limit.
+        for name, response, _ in expected[:6]:
+            truth = "red" if name == "red" else "orange"
+            feedback = {"feedback_token": response.json()["feedback_token"], "label": truth}
+            expected.append(("feedback", client.post("/v1/feedback", json=feedback), 202))
         expected.append(("bad base64", client.post("/v1/infer", json=BAD_BASE64), 400))
         expected.append(("404", client.get("/v1/no-such-route"), 404))
         expected.append(("no token", client.get("/admin/config"), 401))
@@ -162,6 +168,7 @@ def live(tmp_path_factory) -> Iterator[LiveStack]:
         STICKY_COOKIE="false",
         RATE_LIMIT_RPS=str(RATE_LIMIT_RPS),
         RATE_LIMIT_BURST=str(RATE_LIMIT_BURST),
+        FEEDBACK_SECRET="live-prometheus-feedback-secret-0123456789",
     )
     server = start_server(env, wait_ready=False)
     target = server.url.removeprefix("http://")

@@ -142,3 +142,51 @@ def save_more_classes_than_labels(path: Path, classes: int = len(LABELS) + 1) ->
     helper.set_model_props(model, COLOUR_META)
     save_model(model, str(path))
     return path
+
+
+def save_colour_model(path: Path, work: int = 0, size: int = 64) -> Path:
+    """A mean-colour classifier; `work` extra 32-channel convolutions change its cost, never
+    its answers (their result is multiplied by 0), so models differing only in `work` are a
+    B as right as A and slower in proportion."""
+    rng = np.random.default_rng(0)
+    weights = rng.normal(size=(3, len(LABELS))).astype(np.float32)
+    nodes = [
+        helper.make_node("GlobalAveragePool", ["image"], ["pooled"]),
+        helper.make_node("Flatten", ["pooled"], ["flat"]),
+        helper.make_node("MatMul", ["flat", "weights"], ["answer"]),
+    ]
+    initializers = [numpy_helper.from_array(weights, "weights")]
+    if work:
+        channels = 32
+        initializers += [
+            numpy_helper.from_array(rng.normal(size=(channels, 3, 3, 3)).astype(np.float32), "w0"),
+            numpy_helper.from_array(
+                rng.normal(size=(channels, channels, 3, 3)).astype(np.float32) * 0.05, "wn"
+            ),
+            numpy_helper.from_array(np.array(0.0, dtype=np.float32), "zero"),
+        ]
+        nodes.append(helper.make_node("Conv", ["image", "w0"], ["h0"], pads=[1, 1, 1, 1]))
+        for step in range(work):
+            nodes += [
+                helper.make_node("Relu", [f"h{step}"], [f"r{step}"]),
+                helper.make_node("Conv", [f"r{step}", "wn"], [f"h{step + 1}"], pads=[1, 1, 1, 1]),
+            ]
+        nodes += [
+            helper.make_node("ReduceMean", [f"h{work}"], ["busy"], keepdims=0),
+            helper.make_node("Mul", ["busy", "zero"], ["nothing"]),
+            helper.make_node("Add", ["answer", "nothing"], ["logits"]),
+        ]
+    else:
+        nodes.append(helper.make_node("Identity", ["answer"], ["logits"]))
+    graph = helper.make_graph(
+        nodes,
+        f"colour_work_{work}",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 3, "h", "w"])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", len(LABELS)])],
+        initializer=initializers,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    helper.set_model_props(model, {**COLOUR_META, "img_size": str(size)})
+    save_model(model, str(path))
+    return path

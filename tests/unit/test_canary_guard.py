@@ -1,73 +1,210 @@
-"""The canary guard judges B against A only with enough samples."""
+"""The canary guard judges only what the model controls, with enough samples and significance."""
 
 from __future__ import annotations
 
-from edgeserve.traffic.canary import CanaryGuard, GuardLimits, p95
+import random
 
-LIMITS = GuardLimits(window=50, min_samples=10, max_error_rate=0.1, max_latency_ratio=2.0)
+import pytest
+
+from edgeserve.traffic.canary import (
+    CanaryGuard,
+    GuardLimits,
+    fisher_greater,
+    mann_whitney_greater,
+    p95,
+)
+
+LIMITS = GuardLimits(
+    window=200,
+    min_samples=20,
+    max_error_rate=0.05,
+    max_latency_ratio=2.0,
+    min_latency_delta_ms=5.0,
+    max_consecutive_failures=5,
+)
 
 
-def fed(a: list[tuple[bool, float]], b: list[tuple[bool, float]]) -> CanaryGuard:
-    guard = CanaryGuard(LIMITS)
-    for ok, seconds in a:
-        guard.record("A", ok, seconds)
-    for ok, seconds in b:
-        guard.record("B", ok, seconds)
-    return guard
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def tick(self) -> float:
+        self.now += 0.01
+        return self.now
+
+
+def alternate(guard: CanaryGuard, a, b, size: int = 0, clock: Clock | None = None) -> None:
+    """Feed (ok, seconds) pairs to both arms in turn, as interleaved traffic would."""
+    clock = clock or Clock()
+    for index in range(max(len(a), len(b))):
+        if index < len(a):
+            guard.record("A", size, a[index][0], a[index][1], clock.tick())
+        if index < len(b):
+            guard.record("B", size, b[index][0], b[index][1], clock.tick())
+
+
+def noisy(ms: float, n: int, seed: int, spread: float = 0.2) -> list[tuple[bool, float]]:
+    rng = random.Random(seed)
+    return [(True, ms / 1000 * rng.uniform(1 - spread, 1 + spread)) for _ in range(n)]
+
+
+def test_p95_is_the_nearest_rank():
+    assert p95([float(i) for i in range(1, 101)]) == 95.0
+    assert p95([3.0]) == 3.0
+
+
+def test_mann_whitney_finds_a_clear_shift_and_not_noise():
+    a = [x / 100 for x in range(50)]
+    assert mann_whitney_greater([x + 1 for x in a], a) < 1e-6
+    assert mann_whitney_greater(a, a) > 0.4
+
+
+def test_mann_whitney_matches_the_textbook_value():
+    # By hand: U_B = 51.5, mean 32, tie-corrected sd 9.5009, z = (51.5 - 32 - 0.5) / sd = 2.0
+    b, a = [5, 6, 7, 8, 9, 10, 11, 12], [1, 2, 3, 4, 5, 6, 7, 13]
+    assert mann_whitney_greater(b, a) == pytest.approx(0.02276, abs=1e-4)
+
+
+def test_fisher_matches_the_textbook_value():
+    # By hand: C(20,5) * C(20,0) / C(40,5) = 15504 / 658008
+    assert fisher_greater(5, 20, 0, 20) == pytest.approx(0.02356, abs=1e-4)
+    assert fisher_greater(0, 20, 0, 20) == 1.0
 
 
 def test_no_verdict_before_min_samples():
-    assert fed([], [(False, 0.01)] * 9).verdict() is None
-
-
-def test_error_rate_above_the_limit_rolls_back():
-    verdict = fed([(True, 0.01)] * 20, [(True, 0.01)] * 8 + [(False, 0.01)] * 2).verdict()
-    assert verdict is not None and "error rate" in verdict
-
-
-def test_error_rate_at_the_limit_is_tolerated():
-    assert fed([(True, 0.01)] * 20, [(True, 0.01)] * 9 + [(False, 0.01)]).verdict() is None
-
-
-def test_slow_b_against_a_rolls_back():
-    verdict = fed([(True, 0.010)] * 20, [(True, 0.030)] * 20).verdict()
-    assert verdict is not None and "p95 latency" in verdict
-
-
-def test_latency_needs_enough_a_samples_too():
-    assert fed([(True, 0.010)] * 5, [(True, 0.030)] * 20).verdict() is None
-
-
-def test_window_forgets_old_errors():
-    guard = fed([(True, 0.01)] * 20, [(False, 0.01)] * 10)
-    for _ in range(50):
-        guard.record("B", True, 0.01)
+    guard = CanaryGuard(LIMITS)
+    alternate(guard, noisy(1, 19, 1), noisy(50, 19, 2))
     assert guard.verdict() is None
 
 
-def test_p95_is_the_value_below_which_95_percent_fall():
-    assert p95([float(n) for n in range(1, 101)]) == 96.0
-    assert p95([float(n) for n in range(1, 21)]) == 20.0
-    assert p95([5.0]) == 5.0
+def test_b_slower_by_ratio_and_margin_rolls_back_and_names_latency():
+    guard = CanaryGuard(LIMITS)
+    alternate(guard, noisy(4, 40, 1), noisy(20, 40, 2))
+    verdict = guard.verdict()
+    assert verdict is not None and "inference time" in verdict, verdict
 
 
-def test_the_latency_verdict_names_both_p95s_and_the_ratio():
-    verdict = fed([(True, 0.200)] * 20, [(True, 0.500)] * 20).verdict()
-    assert verdict == "B p95 latency 500.0 ms is 2.5x A's 200.0 ms, above 2x"
+def test_b_many_times_slower_but_within_the_margin_is_tolerated():
+    guard = CanaryGuard(LIMITS)
+    alternate(guard, noisy(0.5, 60, 1), noisy(4, 60, 2))  # 8x, but only +3.5 ms
+    assert guard.verdict() is None
 
 
-def test_latency_at_exactly_the_ratio_is_tolerated():
-    assert fed([(True, 0.010)] * 20, [(True, 0.020)] * 20).verdict() is None
+def test_b_slower_by_the_margin_but_within_the_ratio_is_tolerated():
+    guard = CanaryGuard(LIMITS)
+    alternate(guard, noisy(40, 60, 1), noisy(60, 60, 2))  # +20 ms, but 1.5x
+    assert guard.verdict() is None
 
 
-def test_exactly_min_samples_of_a_are_enough_to_judge_latency():
-    assert fed([(True, 0.010)] * 10, [(True, 0.030)] * 20).verdict() is not None
+def test_identical_noisy_arms_never_roll_back():
+    for seed in range(50):
+        guard = CanaryGuard(LIMITS)
+        alternate(guard, noisy(3, 200, seed, spread=0.9), noisy(3, 200, seed + 1000, spread=0.9))
+        assert guard.verdict() is None, seed
 
 
-def test_a_latencies_of_zero_give_no_verdict_rather_than_a_division_by_zero():
-    assert fed([(True, 0.0)] * 20, [(True, 0.030)] * 20).verdict() is None
+def test_a_few_slow_outliers_without_a_shift_are_not_significant():
+    guard = CanaryGuard(LIMITS)
+    b = noisy(2, 40, 2)
+    b[::10] = [(True, 0.050)] * 4  # 10 % of B slow: p95 moves, the distribution does not
+    alternate(guard, noisy(2, 40, 1), b)
+    assert guard.verdict() is None
 
 
-def test_window_forgets_old_a_latencies_too():
-    guard = fed([(True, 0.100)] * 50 + [(True, 0.010)] * 50, [(True, 0.030)] * 20)
-    assert guard.verdict() is not None, "A's slow past must not hide a slow B"
+def test_latency_is_compared_only_within_the_same_input_size():
+    guard = CanaryGuard(LIMITS)
+    clock = Clock()
+    alternate(guard, noisy(2, 40, 1), [], size=0, clock=clock)
+    alternate(guard, [], noisy(40, 40, 2), size=512, clock=clock)  # big inputs sent only to B
+    assert guard.verdict() is None
+
+
+def test_client_errors_are_never_recorded_so_only_model_failures_count():
+    # The route records nothing for a bad image; a model failure is ok=False.
+    guard = CanaryGuard(LIMITS)
+    alternate(guard, noisy(1, 40, 1), noisy(1, 40, 2))
+    assert guard.verdict() is None
+
+
+def test_consecutive_b_failures_while_a_is_clean_roll_back_at_once():
+    guard = CanaryGuard(LIMITS)
+    alternate(guard, noisy(1, 3, 1), [])
+    for count in range(1, 6):
+        guard.record("B", 0, False, 0.0, 100.0 + count)
+        assert (guard.verdict() is None) == (count < 5), count
+    assert "5 requests in a row" in guard.verdict()
+
+
+def test_failure_run_is_not_the_fast_path_when_a_fails_too():
+    guard = CanaryGuard(LIMITS)
+    alternate(guard, [(True, 0.001), (False, 0.0), (True, 0.001)], [])
+    for count in range(5):
+        guard.record("B", 0, False, 0.0, 100.0 + count)
+    assert guard.verdict() is None
+
+
+def test_failures_at_a_size_a_never_answered_do_not_start_the_fast_path():
+    guard = CanaryGuard(LIMITS)
+    alternate(guard, noisy(1, 3, 1), [], size=0)
+    for count in range(10):
+        guard.record("B", 4096, False, 0.0, 100.0 + count)
+    assert guard.verdict() is None
+
+
+def test_b_failures_before_a_answered_count_once_a_answers():
+    guard = CanaryGuard(LIMITS)
+    for count in range(5):
+        guard.record("B", 0, False, 0.0, 1.0 + count)
+    assert guard.verdict() is None  # nothing shows yet that this input can be answered
+    guard.record("A", 0, True, 0.001, 10.0)
+    assert "5 requests in a row" in guard.verdict()
+
+
+def test_a_success_breaks_the_failure_run():
+    guard = CanaryGuard(LIMITS)
+    alternate(guard, noisy(1, 3, 1), [])
+    for count in range(8):
+        guard.record("B", 0, count % 4 == 3, 0.001, 100.0 + count)
+    assert guard.verdict() is None
+
+
+def test_error_rate_significantly_above_a_rolls_back():
+    guard = CanaryGuard(LIMITS)
+    b = [(True, 0.001)] * 32 + [(False, 0.0)] * 8
+    random.Random(3).shuffle(b)
+    b = [(ok, s) for ok, s in b]
+    alternate(guard, noisy(1, 40, 1), b)
+    verdict = guard.verdict()
+    assert verdict is not None and "error rate" in verdict, verdict
+
+
+def test_error_rate_like_a_is_tolerated():
+    guard = CanaryGuard(LIMITS)
+    pattern = ([(True, 0.001)] * 9 + [(False, 0.0)]) * 4
+    alternate(guard, pattern, pattern[5:] + pattern[:5])
+    assert guard.verdict() is None
+
+
+def test_error_rate_above_the_limit_rolls_back_even_when_not_yet_significant():
+    guard = CanaryGuard(LIMITS)
+    b = [(True, 0.001)] * 9 + [(False, 0.0)] + [(True, 0.001)] * 9 + [(False, 0.0)] * 2
+    alternate(guard, noisy(1, 21, 1), b)  # 3/21 = 14 % > 5 %, Fisher p ~ 0.12
+    verdict = guard.verdict()
+    assert verdict is not None and "above 5.0%" in verdict, verdict
+
+
+def test_the_busier_arm_is_sampled_from_the_same_time_as_the_other():
+    guard = CanaryGuard(LIMITS)
+    clock = Clock()
+    # Early on both arms are slow (load); later A alone serves a long calm stretch.
+    alternate(guard, noisy(20, 30, 1), noisy(20, 30, 2), clock=clock)
+    for seconds in noisy(2, 500, 3):
+        guard.record("A", 0, *seconds, clock.tick())
+    assert guard.verdict() is None
+
+
+def test_reset_forgets_everything():
+    guard = CanaryGuard(LIMITS)
+    alternate(guard, noisy(1, 3, 1), [(False, 0.0)] * 5)
+    guard.reset()
+    assert guard.verdict() is None and guard.b_failure_run == 0

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import random
 import time
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 
-from edgeserve.errors import EdgeserveError
+from edgeserve.errors import EdgeserveError, InferenceError
 from edgeserve.observability import metrics
 from edgeserve.server.payload import infer_request
 from edgeserve.server.runtime import Runtime
+from edgeserve.traffic import feedback as feedback_token
 from edgeserve.traffic.routing import choose_variant, new_client_id, valid_client_id
 
 infer = Blueprint("infer")
@@ -52,7 +53,7 @@ async def infer_image(request: Request) -> HTTPResponse:
     variant = choose_variant(
         weight_a=state.ab_weight_a,
         weight_b=state.ab_weight_b,
-        b_loaded=runtime.slots.loaded("B"),
+        b_loaded=runtime.b_serves_users(),
         canary_enabled=state.canary_enabled,
         canary_header=request.headers.get("x-canary"),
         client_id=client_id,
@@ -66,11 +67,14 @@ async def infer_image(request: Request) -> HTTPResponse:
     metrics.inflight_requests.inc()
     try:
         result = await runtime.classify(model, payload.image, img_size, payload.top_k)
+    except InferenceError:
+        # Only a failed session run is the model's fault; the guard sees nothing else.
+        metrics.inferences.labels(variant, "error").inc()
+        await runtime.observe_canary(variant, payload.img_size or 0, False, 0.0)
+        raise
     except Exception as error:
-        # A bad image is the client's fault; only a failing model counts against the variant.
         if not isinstance(error, EdgeserveError) or error.status_code >= 500:
             metrics.inferences.labels(variant, "error").inc()
-            await runtime.observe_canary(variant, False, time.perf_counter() - started)
         raise
     finally:
         runtime.inflight -= 1
@@ -83,18 +87,26 @@ async def infer_image(request: Request) -> HTTPResponse:
     trace_id = request.ctx.trace_id
     if variant == "A" and state.shadow_enabled:
         runtime.start_shadow(result.image, result.predictions, payload.top_k, trace_id)
-    await runtime.observe_canary(variant, True, total)
-    return json(
-        {
-            "variant": variant,
-            "model": {"name": model.name, "version": model.version},
-            "predictions": [p.to_dict() for p in result.predictions],
-            "timings_ms": {
-                "decode": _ms(result.decode_seconds),
-                "inference": _ms(result.inference_seconds),
-                "total": _ms(total),
-            },
-            "trace_id": trace_id,
+    await runtime.observe_canary(variant, payload.img_size or 0, True, result.run_seconds)
+    settings = runtime.settings
+    answer: dict[str, Any] = {
+        "variant": variant,
+        "model": {"name": model.name, "version": model.version},
+        "predictions": [p.to_dict() for p in result.predictions],
+        "timings_ms": {
+            "decode": _ms(result.decode_seconds),
+            "inference": _ms(result.inference_seconds),
+            "total": _ms(total),
         },
-        headers={"X-Edgeserve-Variant": variant},
-    )
+        "trace_id": trace_id,
+    }
+    if settings.feedback_secret and result.predictions:
+        answer["feedback_token"] = feedback_token.issue(
+            settings.feedback_secret,
+            variant=variant,
+            version=model.version,
+            label=result.predictions[0].label,
+            now=time.time(),
+            ttl=settings.feedback_token_ttl_seconds,
+        )
+    return json(answer, headers={"X-Edgeserve-Variant": variant})

@@ -1,0 +1,333 @@
+"""edgeserve admin rollout: progressive delivery that moves on only when every gate passes.
+
+Each step gives B its share on every instance, reads the metrics of the step (from each
+instance's /metrics, or from Prometheus), and judges B against A gate by gate. A step moves on
+only when every gate passes with enough samples; a failed gate sets B to 0 with the reason
+recorded and exits 1. Interrupted, B keeps its current share and a re-run resumes there.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import httpx
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from edgeserve.cli.analysis import (
+    FAIL,
+    PASS,
+    WAIT,
+    GateResult,
+    Gates,
+    evaluate,
+    failure_reason,
+    overall,
+    step_window,
+)
+from edgeserve.cli.fleet import Outcome, run_on_each
+from edgeserve.cli.options import Token, Urls, normalise_url
+from edgeserve.cli.output import INTERRUPTED, USAGE_ERROR, console, fail, stderr
+from edgeserve.cli.render import share
+from edgeserve.cli.scrape import Scrape
+from edgeserve.cli.shift import weights_for
+from edgeserve.cli.status import scrape
+from edgeserve.client import ClientError, EdgeserveClient
+
+POLL_SECONDS = 1.0
+OUTCOME_STYLE = {PASS: "green", FAIL: "bold red", WAIT: "yellow"}
+ReadMetrics = Callable[[], list[Scrape]]
+
+
+class Stop(Exception):
+    """The rollout must stop with B at 0; the message says why."""
+
+
+def parse_steps(value: str) -> list[float]:
+    """'5,10,25,50,100' -> [5, 10, 25, 50, 100]: rising B percentages in (0, 100]."""
+    try:
+        steps = [float(part) for part in value.split(",") if part.strip()]
+    except ValueError:
+        raise typer.BadParameter(
+            f"{value!r} is not a list of percentages like 5,10,25,50,100"
+        ) from None
+    if not steps or any(not 0 < s <= 100 for s in steps) or steps != sorted(set(steps)):
+        raise typer.BadParameter(
+            f"{value!r} must be rising percentages above 0 and at most 100, like 5,10,25,50,100"
+        )
+    return steps
+
+
+def plan_from(current: float, steps: list[float]) -> list[float]:
+    """The steps still to take: a re-run first re-judges B where it stands, then goes on."""
+    ahead = [s for s in steps if s > current + 1e-9]
+    return ([current] if current > 0 else []) + ahead
+
+
+def metric_reader(urls: list[str], prometheus: str | None) -> ReadMetrics:
+    if prometheus is None:
+
+        def read_instances() -> list[Scrape]:
+            scrapes = []
+            for url in urls:
+                with EdgeserveClient(url) as client:
+                    scrapes.append(scrape(client))
+            return scrapes
+
+        return read_instances
+    return lambda: [prometheus_scrape(prometheus)]
+
+
+PROMETHEUS_QUERIES = {
+    "requests": "sum by (variant, outcome) (edgeserve_inferences_total)",
+    "run": 'sum by (variant, le) (edgeserve_inference_duration_seconds_bucket{stage="inference"})',
+    "shadow": "sum by (result) (edgeserve_shadow_comparisons_total)",
+    "feedback": "sum by (variant, outcome) (edgeserve_feedback_total)",
+}
+
+
+def prometheus_scrape(base: str) -> Scrape:
+    """The same counters as a /metrics scrape, summed over every instance Prometheus scrapes."""
+    result = Scrape(at=time.monotonic())
+    for name, query in PROMETHEUS_QUERIES.items():
+        try:
+            answer = httpx.get(f"{base}/api/v1/query", params={"query": query}, timeout=10)
+            answer.raise_for_status()
+            series = answer.json()["data"]["result"]
+        except (httpx.HTTPError, ValueError, KeyError) as error:
+            raise ClientError(
+                f"cannot query Prometheus at {base} ({error}): check --prometheus"
+            ) from None
+        for item in series:
+            labels, value = item["metric"], float(item["value"][1])
+            variant = labels.get("variant", "")
+            if name == "requests":
+                result.requests[(variant, labels.get("outcome", ""))] = value
+            elif name == "run":
+                result.run_buckets[variant][float(labels["le"])] = value
+            elif name == "shadow":
+                result.shadow[labels.get("result", "")] = value
+            else:
+                result.feedback[(variant, labels.get("outcome", ""))] = value
+    return result
+
+
+def analysis_table(percent: float, results: list[GateResult], elapsed: float) -> Table:
+    table = Table(title=f"B at {percent:g}%  ·  {elapsed:.0f}s of data", title_justify="left")
+    for heading in ("gate", "B", "A", "limit", "samples (B, A / needed)", "result"):
+        table.add_column(heading, justify="left" if heading in ("gate", "limit") else "right")
+    for r in results:
+        style = OUTCOME_STYLE.get(r.outcome, "dim")
+        table.add_row(r.gate, r.b, r.a, r.limit, r.samples, Text(r.outcome, style=style))
+    return table
+
+
+def _configs(urls: list[str], token: str | None) -> list[dict[str, Any]]:
+    outcomes = run_on_each(urls, token, lambda client: client.config())
+    _raise_on_error(outcomes)
+    return [o.data or {} for o in outcomes]
+
+
+def _raise_on_error(outcomes: list[Outcome]) -> None:
+    for outcome in outcomes:
+        if not outcome.ok:
+            message = outcome.error.message if outcome.error else "failed"
+            raise ClientError(f"{outcome.url}: {message}")
+
+
+def _check_ready(configs: list[dict[str, Any]], urls: list[str], gates: Gates) -> None:
+    for url, config in zip(urls, configs, strict=True):
+        if not (config.get("models") or {}).get("B"):
+            fail(f"{url} has no model in slot B: load one with 'edgeserve admin load B FILE'")
+        quarantine = config.get("quarantine")
+        if quarantine:
+            fail(
+                f"{url} holds B in quarantine ({quarantine.get('reason')}): load a new B, or "
+                "clear it with 'edgeserve admin config set --clear-quarantine'"
+            )
+        if gates.min_agreement is not None and not config.get("shadow_enabled"):
+            fail(
+                f"--min-agreement needs shadow traffic, which is off on {url}: "
+                "turn it on with 'edgeserve admin config set --shadow'",
+                USAGE_ERROR,
+            )
+
+
+def _guard_stopped(configs: list[dict[str, Any]], urls: list[str], percent: float) -> str | None:
+    """Why B lost its traffic during the step (the canary guard), or None."""
+    for url, config in zip(urls, configs, strict=True):
+        if config.get("quarantine"):
+            return f"canary guard on {url}: {config['quarantine'].get('reason')}"
+        if percent > 0 and float(config.get("ab_weight_b", 0)) == 0:
+            return f"B's weight dropped to 0 on {url}: {config.get('last_rollback') or 'unknown'}"
+    return None
+
+
+def judge_step(
+    percent: float,
+    urls: list[str],
+    token: str | None,
+    read: ReadMetrics,
+    gates: Gates,
+    interval: float,
+    max_wait: float,
+) -> list[GateResult]:
+    """Soak `interval` seconds, then judge; while samples are missing wait up to `max_wait`."""
+    started, before = time.monotonic(), read()
+    deadline = started + interval + max_wait
+    time.sleep(interval)
+    while True:
+        reason = _guard_stopped(_configs(urls, token), urls, percent)
+        if reason:
+            raise Stop(reason)
+        results = evaluate(step_window(list(zip(before, read(), strict=True))), gates, percent)
+        verdict = overall(results)
+        if verdict != WAIT or time.monotonic() >= deadline:
+            console.print(analysis_table(percent, results, time.monotonic() - started))
+            if verdict == FAIL:
+                raise Stop(failure_reason(results, percent))
+            if verdict == WAIT:
+                short = ", ".join(r.gate for r in results if r.outcome == WAIT)
+                raise Stop(
+                    f"admin rollout stopped at B {percent:g}%: not enough samples for {short} "
+                    f"within {interval + max_wait:g}s (raise --max-wait or lower --min-samples)"
+                )
+            return results
+        stderr.print(
+            f"B {percent:g}%: waiting for samples ("
+            + ", ".join(f"{r.gate} {r.samples}" for r in results if r.outcome == WAIT)
+            + ")"
+        )
+        time.sleep(POLL_SECONDS)
+
+
+def roll_back(urls: list[str], token: str | None, reason: str) -> None:
+    """B to 0 on every instance, with the reason recorded where `admin config get` shows it."""
+    outcomes = run_on_each(
+        urls,
+        token,
+        lambda c: c.set_config(ab_weight_a=1.0, ab_weight_b=0.0, last_rollback=reason[:500]),
+    )
+    for outcome in outcomes:
+        if not outcome.ok and outcome.error is not None:
+            stderr.print(f"could not set B to 0 on {outcome.url}: {outcome.error.message}")
+
+
+def _print_plan(plan: list[float], current: float, gates: Gates, interval: float) -> None:
+    table = Table(title="admin rollout plan (dry run: nothing changes)", title_justify="left")
+    for heading in ("step", "B share", "soak", "gates"):
+        table.add_column(heading)
+    gate_names = [f"error rate <= {gates.max_error_rate:.1%}"]
+    gate_names.append(
+        f"p95 inference <= {gates.max_latency_ratio:g}x A (or +{gates.min_latency_delta_ms:g} ms)"
+    )
+    if gates.min_agreement is not None:
+        gate_names.append(f"shadow agreement >= {gates.min_agreement:.1%}")
+    if gates.min_accuracy_delta is not None:
+        gate_names.append(f"accuracy B - A >= {gates.min_accuracy_delta:+.1%}")
+    for index, percent in enumerate(plan, 1):
+        resumed = " (current, re-judged)" if percent == current else ""
+        table.add_row(str(index), f"{percent:g}%{resumed}", f"{interval:g}s", "; ".join(gate_names))
+    console.print(table)
+    console.print(f"each gate needs {gates.min_samples} samples per variant")
+
+
+def rollout_command(
+    steps: Annotated[
+        str, typer.Option(help="B's share at each step, in percent, rising.")
+    ] = "5,10,25,50,100",
+    interval: Annotated[
+        float, typer.Option(min=0, help="Seconds each step soaks before it is judged.")
+    ] = 60.0,
+    max_wait: Annotated[
+        float | None,
+        typer.Option(min=0, help="Extra seconds a step may wait for samples (default: interval)."),
+    ] = None,
+    max_error_rate: Annotated[
+        float, typer.Option(min=0, max=1, help="Highest error rate B may show.")
+    ] = 0.01,
+    max_latency_ratio: Annotated[
+        float, typer.Option(min=1, help="Highest B/A ratio of p95 inference time.")
+    ] = 1.5,
+    min_latency_delta_ms: Annotated[
+        float, typer.Option(min=0, help="A slower B fails only when also this many ms slower.")
+    ] = 5.0,
+    min_agreement: Annotated[
+        float | None,
+        typer.Option(min=0, max=1, help="Lowest shadow top-1 agreement with A (needs shadow on)."),
+    ] = None,
+    min_accuracy_delta: Annotated[
+        float | None,
+        typer.Option(min=-1, max=1, help="Lowest B minus A accuracy from feedback, e.g. -0.01."),
+    ] = None,
+    min_samples: Annotated[
+        int, typer.Option(min=1, help="Samples each gate needs per variant before it counts.")
+    ] = 100,
+    promote: Annotated[
+        bool, typer.Option("--promote", help="Promote B to A after the last step passes.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan and change nothing.")
+    ] = False,
+    prometheus: Annotated[
+        str | None,
+        typer.Option(help="Read metrics from this Prometheus instead of each --url's /metrics."),
+    ] = None,
+    urls: Urls = None,
+    token: Token = None,
+) -> None:
+    """Give B more traffic step by step; every gate must pass, a failed gate sets B to 0."""
+    urls = urls or []
+    plan_steps = parse_steps(steps)
+    gates = Gates(
+        max_error_rate=max_error_rate,
+        max_latency_ratio=max_latency_ratio,
+        min_latency_delta_ms=min_latency_delta_ms,
+        min_agreement=min_agreement,
+        min_accuracy_delta=min_accuracy_delta,
+        min_samples=min_samples,
+    )
+    prometheus = normalise_url(prometheus) if prometheus else None
+    try:
+        configs = _configs(urls, token)
+    except ClientError as error:
+        fail(error.message)
+    _check_ready(configs, urls, gates)
+    current = min(share(config, "B") * 100 for config in configs)
+    plan = plan_from(round(current, 6), plan_steps)
+    if dry_run:
+        _print_plan(plan, current, gates, interval)
+        return
+    _run(plan, urls, token, metric_reader(urls, prometheus), gates, interval, max_wait, promote)
+
+
+def _run(plan, urls, token, read, gates, interval, max_wait, promote) -> None:
+    reached = plan[0] if plan else 0.0
+    try:
+        for percent in plan:
+            outcomes = run_on_each(urls, token, lambda c, p=percent: c.set_config(**weights_for(p)))
+            _raise_on_error(outcomes)
+            reached = percent
+            stderr.print(f"B at {percent:g}% on {len(urls)} instance(s); judging in {interval:g}s")
+            judge_step(percent, urls, token, read, gates, interval, max_wait or interval)
+    except Stop as stop:
+        roll_back(urls, token, str(stop))
+        fail(f"{stop}; B is back at 0% on every instance")
+    except ClientError as error:
+        fail(f"{error.message}; B stays at {reached:g}% (run the same command again to resume)")
+    except KeyboardInterrupt:
+        fail(f"interrupted: B stays at {reached:g}%; run the same command to resume", INTERRUPTED)
+    if promote:
+        outcomes = run_on_each(urls, token, lambda client: client.promote())
+        try:
+            _raise_on_error(outcomes)
+        except ClientError as error:
+            fail(f"every gate passed but promote failed: {error.message}")
+        console.print(
+            f"every gate passed at every step: B promoted to A on {len(urls)} instance(s)"
+        )
+    else:
+        console.print(f"every gate passed: B serves {reached:g}% (promote with --promote)")

@@ -1,0 +1,73 @@
+"""POST /v1/feedback: the true label for an earlier answer, scored against its token."""
+
+from __future__ import annotations
+
+import time
+
+from sanic import Blueprint, Request
+from sanic.response import HTTPResponse, json
+
+from edgeserve.errors import EdgeserveError
+from edgeserve.observability import metrics
+from edgeserve.server.payload import InvalidField, json_object
+from edgeserve.server.runtime import Runtime
+from edgeserve.traffic.feedback import InvalidToken, SeenTokens, verify
+
+feedback = Blueprint("feedback")
+FEEDBACK_FIELDS = ("feedback_token", "label")
+MAX_LABEL_CHARS = 256
+
+
+class FeedbackDisabled(EdgeserveError):
+    status_code = 403
+    code = "feedback_disabled"
+
+
+class InvalidFeedbackToken(EdgeserveError):
+    status_code = 400
+    code = "invalid_feedback_token"
+
+
+class AlreadyCounted(EdgeserveError):
+    status_code = 409
+    code = "feedback_already_counted"
+
+
+def known_labels(runtime: Runtime) -> set[str]:
+    return {label for model in runtime.slots.models.values() for label in model.meta.labels}
+
+
+@feedback.post("/v1/feedback")
+async def post_feedback(request: Request) -> HTTPResponse:
+    runtime: Runtime = request.app.ctx.runtime
+    secret = runtime.settings.feedback_secret
+    if not secret:
+        raise FeedbackDisabled("feedback is off on this server: set FEEDBACK_SECRET to turn it on")
+    body = json_object(request)
+    if set(body) != set(FEEDBACK_FIELDS):
+        raise InvalidField(
+            'the body must be {"feedback_token": "<from the /v1/infer answer>", '
+            '"label": "<the true label>"}',
+            code="invalid_feedback",
+        )
+    label = body["label"]
+    if not isinstance(label, str) or not 0 < len(label) <= MAX_LABEL_CHARS:
+        raise InvalidField("label must be a non-empty string", code="invalid_feedback")
+    now = time.time()
+    try:
+        answer = verify(secret, body["feedback_token"], now)
+    except InvalidToken as error:
+        raise InvalidFeedbackToken(str(error)) from None
+    if label not in known_labels(runtime):
+        raise InvalidField(
+            f"label {label[:64]!r} is not a label of the models served here: "
+            "send one of the model's labels (see edgeserve models inspect)",
+            code="unknown_label",
+        )
+    seen: SeenTokens = request.app.ctx.feedback_seen
+    if not seen.first_time(answer, now):
+        raise AlreadyCounted("this feedback_token was already counted: each answer counts once")
+    correct = label == answer.label
+    metrics.feedback.labels(answer.variant, "correct" if correct else "wrong").inc()
+    request.ctx.variant = answer.variant
+    return json({"variant": answer.variant, "correct": correct}, status=202)

@@ -1,0 +1,118 @@
+"""edgeserve admin rollout against two real instances: gates decide, a failed gate sets B to 0."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+
+import pytest
+
+from edgeserve.cli.rollout import parse_steps, plan_from
+from tests.cli.helpers import Traffic, admin_args
+from tests.support.images import ORANGE
+from tests.support.models import save_colour_model, save_fails_on_real_images
+from tests.support.server import REPO, Server, base_env, start_server, stop_server
+
+FAST = ["--interval", "1", "--max-wait", "20", "--min-samples", "8"]
+
+
+@contextmanager
+def fleet(tmp_path, a, b, colour=(255, 0, 0), **settings: str) -> Iterator[list[Server]]:
+    """Two instances serving models a and b (callables that write a model), with traffic."""
+    a(tmp_path / "a.onnx")
+    b(tmp_path / "b.onnx")
+    env = base_env(
+        MODEL_VA_PATH=str(tmp_path / "a.onnx"),
+        MODEL_VB_PATH=str(tmp_path / "b.onnx"),
+        MODEL_DIR=str(tmp_path),
+        STICKY_COOKIE="false",
+        **settings,
+    )
+    servers = [start_server(env) for _ in range(2)]
+    try:
+        with ExitStack() as stack:
+            for server in servers:
+                stack.enter_context(Traffic(server.url, colour))
+            yield servers
+    finally:
+        for server in servers:
+            stop_server(server)
+
+
+def demo(name: str):
+    return lambda path: shutil.copy(REPO / "models" / name, path)
+
+
+def configs(servers: list[Server]) -> list[dict]:
+    found = []
+    for server in servers:
+        with server.admin() as admin:
+            found.append(admin.get("/admin/config").json())
+    return found
+
+
+def rollout(run, servers, *args: str):
+    return run("admin", "rollout", *FAST, *args, *admin_args([s.url for s in servers]))
+
+
+@pytest.mark.parametrize("bad", ["", "0,10", "10,5", "5,5", "5,x", "50,101"])
+def test_steps_must_be_rising_percentages_in_0_to_100(bad):
+    with pytest.raises(Exception, match="percentages"):
+        parse_steps(bad)
+
+
+def test_a_rerun_first_rejudges_where_b_stands_then_goes_on():
+    assert plan_from(0, [5, 10, 25, 50, 100]) == [5, 10, 25, 50, 100]
+    assert plan_from(25, [5, 10, 25, 50, 100]) == [25, 50, 100]
+    assert plan_from(30, [5, 10, 25, 50, 100]) == [30, 50, 100]
+
+
+def test_dry_run_prints_the_plan_and_changes_nothing(run, tmp_path):
+    with fleet(tmp_path, demo("vA.onnx"), demo("vB.onnx")) as servers:
+        result = rollout(run, servers, "--dry-run", "--min-agreement", "0.9")
+        assert result.exit_code == 2, result.output  # shadow is off: the gate cannot work
+        result = rollout(run, servers, "--dry-run", "--steps", "10,100")
+        assert result.exit_code == 0, result.output
+        assert "10%" in result.stdout and "100%" in result.stdout, result.stdout
+        assert all(c["ab_weight_b"] == 0 for c in configs(servers))
+
+
+def test_a_good_b_reaches_100_percent_and_is_promoted(run, tmp_path):
+    with fleet(tmp_path, demo("vA.onnx"), demo("vB.onnx"), SHADOW_ENABLED="true") as servers:
+        result = rollout(run, servers, "--steps", "50,100", "--min-agreement", "0.9", "--promote")
+        assert result.exit_code == 0, result.output
+        assert "promoted" in result.stdout, result.stdout
+        for config in configs(servers):
+            assert config["models"]["A"]["name"] == "b", config
+            assert config["ab_weight_b"] == 0
+
+
+def test_a_failing_b_is_stopped_at_the_first_step_with_b_at_zero(run, tmp_path):
+    with fleet(tmp_path, demo("vA.onnx"), save_fails_on_real_images) as servers:
+        result = rollout(run, servers, "--steps", "20,100")
+        assert result.exit_code == 1, result.output
+        assert "stopped at B 20%" in result.stderr and "error rate" in result.stderr
+        for config in configs(servers):
+            assert config["ab_weight_b"] == 0, config
+            assert "error rate" in config["last_rollback"], config
+
+
+def test_a_slow_b_is_stopped_at_the_first_step_with_b_at_zero(run, tmp_path):
+    a = lambda path: save_colour_model(path, work=2)  # noqa: E731
+    b = lambda path: save_colour_model(path, work=10)  # noqa: E731
+    with fleet(tmp_path, a, b) as servers:
+        result = rollout(run, servers, "--steps", "20,100")
+        assert result.exit_code == 1, result.output
+        assert "p95 inference" in result.stderr, result.stderr
+        assert all(c["ab_weight_b"] == 0 for c in configs(servers))
+
+
+def test_a_disagreeing_b_is_held_by_min_agreement(run, tmp_path):
+    with fleet(
+        tmp_path, demo("vA.onnx"), demo("vB.onnx"), colour=ORANGE, SHADOW_ENABLED="true"
+    ) as servers:
+        result = rollout(run, servers, "--steps", "20,100", "--min-agreement", "0.9")
+        assert result.exit_code == 1, result.output
+        assert "shadow agreement" in result.stderr, result.stderr
+        assert all(c["ab_weight_b"] == 0 for c in configs(servers))
