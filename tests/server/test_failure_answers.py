@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -14,17 +12,9 @@ from tests.support.images import image_b64
 from tests.support.metrics import metric_sum
 from tests.support.models import save_fails_on_real_images, save_slow
 from tests.support.server import running_server
+from tests.support.waiting import wait_for
 
 RED = {"image_b64": image_b64((255, 0, 0))}
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return condition()
 
 
 def test_requests_beyond_max_inflight_get_503_overloaded_with_retry_after(tmp_path):
@@ -32,7 +22,7 @@ def test_requests_beyond_max_inflight_get_503_overloaded_with_retry_after(tmp_pa
     env = {"MODEL_VA_PATH": str(slow), "MODEL_VB_PATH": "", "WARMUP_RUNS": "0"}
     with running_server(MAX_INFLIGHT="1", **env) as server, ThreadPoolExecutor(1) as pool:
         first = pool.submit(httpx.post, server.url + "/v1/infer", json=RED, timeout=60)
-        assert wait_for(lambda: metric_sum(server, "edgeserve_inflight_requests") == 1)
+        assert wait_for(lambda: metric_sum(server, "edgeserve_inflight_requests") == 1, timeout=30)
         with server.client() as client:
             second = client.post("/v1/infer", json=RED)
         assert first.result().status_code == 200, first.result().text

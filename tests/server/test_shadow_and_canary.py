@@ -3,23 +3,14 @@
 from __future__ import annotations
 
 import shutil
-import time
 
 from tests.support.images import ORANGE, image_b64
 from tests.support.metrics import metric_sum
 from tests.support.models import save_fails_on_real_images, save_slow
 from tests.support.server import REPO, running_server
+from tests.support.waiting import wait_for
 
 RED = {"image_b64": image_b64((255, 0, 0))}
-
-
-def wait_for(condition, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 def failing_b_models(tmp_path):
