@@ -183,8 +183,17 @@ def test_jpeg_header_size_is_read_from_the_start_of_frame_past_other_segments():
     assert _header_size(data, "JPEG") == (500, 300)
 
 
-def test_jpeg_fill_bytes_and_markers_without_a_length_are_stepped_over():
-    assert _header_size(SOI + b"\xff" + b"\xff\x01" + b"\xff\xd3" + SOF0, "JPEG") == (500, 300)
+@pytest.mark.parametrize("restart", [b"\xff\xd0", b"\xff\xd7"], ids=["RST0", "RST7"])
+def test_jpeg_fill_bytes_and_markers_without_a_length_are_stepped_over(restart):
+    assert _header_size(SOI + b"\xff" + b"\xff\x01" + restart + SOF0, "JPEG") == (500, 300)
+
+
+def test_an_empty_jpeg_segment_is_stepped_over():
+    assert _header_size(SOI + segment(0xE0, b"") + SOF0, "JPEG") == (500, 300)
+
+
+def test_a_jpeg_frame_header_cut_right_after_the_width_still_gives_the_size():
+    assert _header_size(SOI + SOF0[:9], "JPEG") == (500, 300)
 
 
 @pytest.mark.parametrize(
