@@ -342,7 +342,14 @@ def test_a_palette_image_without_transparency_is_plain_rgb():
 
 @pytest.mark.parametrize(
     ("mode", "value", "want"),
-    [("I;16", 0, 0), ("I;16", 65535, 255), ("I;16", 32768, 128), ("I", -5, 0), ("I", 70000, 255)],
+    [
+        ("I;16", 0, 0),
+        ("I;16", 65535, 255),
+        ("I;16", 32768, 128),
+        ("I", -5, 0),
+        ("I", 32768, 128),
+        ("I", 70000, 255),
+    ],
 )
 def test_sixteen_bit_and_integer_grey_are_scaled_to_eight_bits(mode, value, want):
     image = Image.new(mode, (2, 2), value)
