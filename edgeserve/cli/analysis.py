@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from edgeserve.cli.render import ms_cell, percent_cell
 from edgeserve.cli.scrape import VARIANTS, Scrape, histogram_quantile, increase
 
 PASS, FAIL, WAIT, SKIP = "pass", "fail", "wait", "n/a"
@@ -101,14 +102,6 @@ def wilson(successes: float, n: float, z: float = 1.96) -> tuple[float, float] |
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1%}"
-
-
-def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value * 1000:.2f} ms"
-
-
 def _accuracy(arm: Arm) -> str:
     interval = wilson(arm.correct, arm.judged)
     if interval is None:
@@ -138,8 +131,8 @@ def _error_gate(a: Arm, b: Arm, gates: Gates, need: int) -> GateResult:
     return GateResult(
         "error rate",
         outcome,
-        _pct(b.error_rate),
-        _pct(a.error_rate),
+        percent_cell(b.error_rate),
+        percent_cell(a.error_rate),
         f"<= {gates.max_error_rate:.1%}",
         f"{b.requests:.0f} / {need}",
     )
@@ -149,7 +142,7 @@ def _latency_gate(a: Arm, b: Arm, gates: Gates, need: int, a_serves: bool) -> Ga
     limit = f"<= {gates.max_latency_ratio:g}x or +{gates.min_latency_delta_ms:g} ms"
     samples = f"{b.requests - b.errors:.0f}, {a.requests - a.errors:.0f} / {need}"
     if not a_serves:
-        return GateResult("p95 inference", SKIP, _ms(b.p95), "no traffic", limit, samples)
+        return GateResult("p95 inference", SKIP, ms_cell(b.p95, 2), "no traffic", limit, samples)
     answered = min(a.requests - a.errors, b.requests - b.errors)
     if answered < need or a.p95 is None or b.p95 is None:
         outcome = WAIT
@@ -157,7 +150,9 @@ def _latency_gate(a: Arm, b: Arm, gates: Gates, need: int, a_serves: bool) -> Ga
         slower = b.p95 > a.p95 * gates.max_latency_ratio
         beyond_margin = (b.p95 - a.p95) * 1000 > gates.min_latency_delta_ms
         outcome = FAIL if slower and beyond_margin else PASS
-    return GateResult("p95 inference", outcome, _ms(b.p95), _ms(a.p95), limit, samples)
+    return GateResult(
+        "p95 inference", outcome, ms_cell(b.p95, 2), ms_cell(a.p95, 2), limit, samples
+    )
 
 
 def _agreement_gate(window: StepWindow, minimum: float, need: int, a_serves: bool) -> GateResult:
@@ -171,7 +166,7 @@ def _agreement_gate(window: StepWindow, minimum: float, need: int, a_serves: boo
     return GateResult(
         "shadow agreement",
         outcome,
-        _pct(share),
+        percent_cell(share),
         "(A's answer)",
         f">= {minimum:.1%}",
         f"{window.compared:.0f} / {need}",

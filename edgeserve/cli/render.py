@@ -12,6 +12,16 @@ from rich.text import Text
 from edgeserve.cli.fleet import Outcome, served
 
 
+def percent_cell(value: float | None) -> str:
+    """A share as a percentage, or "-" when there is none."""
+    return "-" if value is None else f"{value:.1%}"
+
+
+def ms_cell(seconds: float | None, decimals: int = 1) -> str:
+    """Seconds shown in milliseconds, or "-" when there are none."""
+    return "-" if seconds is None else f"{seconds * 1000:.{decimals}f} ms"
+
+
 def score_bar(score: float, width: int = 20) -> str:
     filled = max(0, min(width, round(score * width)))
     return "█" * filled + "·" * (width - filled)

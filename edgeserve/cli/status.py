@@ -18,6 +18,7 @@ from edgeserve.cli.analysis import wilson
 from edgeserve.cli.fleet import run_on_each
 from edgeserve.cli.options import Token, Urls
 from edgeserve.cli.output import FAILURE, console, error_line
+from edgeserve.cli.render import ms_cell, percent_cell
 from edgeserve.cli.scrape import Scrape, VariantView, parse, shadow_agreement, variant_views
 from edgeserve.client import ClientError, EdgeserveClient
 
@@ -87,14 +88,6 @@ def admin_config(client: EdgeserveClient) -> dict | None:
         return None
 
 
-def _percent(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1%}"
-
-
-def _ms(seconds: float | None) -> str:
-    return "-" if seconds is None else f"{seconds * 1000:.1f} ms"
-
-
 def _rate(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
@@ -110,10 +103,10 @@ def traffic_table(url: str, after: Scrape, views: list[VariantView], windowed: b
     for heading in (*headings, "errors", "p50", "p95"):
         table.add_column(heading, justify="left" if heading in ("variant", "model") else "right")
     for view in views:
-        cells = [view.variant, view.model or "(none)", _percent(view.weight)]
-        cells += [_percent(view.traffic), f"{view.requests:g}"]
+        cells = [view.variant, view.model or "(none)", percent_cell(view.weight)]
+        cells += [percent_cell(view.traffic), f"{view.requests:g}"]
         cells += [_rate(view.rps)] if windowed else []
-        cells += [_percent(view.error_rate), _ms(view.p50), _ms(view.p95)]
+        cells += [percent_cell(view.error_rate), ms_cell(view.p50), ms_cell(view.p95)]
         table.add_row(*cells)
     return table
 
@@ -157,7 +150,7 @@ def instance_view(watch: Watch, window: float | None) -> list[RenderableType]:
     parts: list[RenderableType] = [
         traffic_table(watch.url, after, views, windowed=before is not None),
         Text(
-            f"shadow agreement {_percent(agreement)} of {compared} comparisons · "
+            f"shadow agreement {percent_cell(agreement)} of {compared} comparisons · "
             f"canary rollbacks {after.rollbacks:g} · figures {span}",
             style="dim",
         ),
