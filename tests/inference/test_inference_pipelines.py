@@ -15,13 +15,13 @@ from edgeserve.inference.model import Model
 from edgeserve.inference.preprocess import decode_image, to_tensor
 from tests.support.pipelines import (
     PIPELINES,
+    TOLERANCE,
     probabilities,
     reference_tensor,
     sample_images,
     save_probe_model,
 )
 
-TOLERANCE = 1e-4
 CAP = 40_000_000
 IMAGES = sample_images()
 

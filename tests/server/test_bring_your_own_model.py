@@ -17,6 +17,7 @@ from tests.support.metrics import metric_sum
 from tests.support.pipelines import (
     LABELS,
     PIPELINES,
+    TOLERANCE,
     probabilities,
     reference_tensor,
     sample_images,
@@ -24,7 +25,6 @@ from tests.support.pipelines import (
 )
 from tests.support.server import running_server
 
-TOLERANCE = 1e-4
 IMAGES = sample_images()
 OTHER_LABELS = ["ant", "bee", "cow", "doe", "elk"]
 

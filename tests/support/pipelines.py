@@ -20,6 +20,8 @@ from onnx import TensorProto, helper, numpy_helper
 from PIL import Image
 
 LABELS = ["cat", "dog", "fox", "owl", "yak"]
+TOLERANCE = 1e-4
+"""Issue 13's bound on |Δ probability| between edgeserve and an independent reference."""
 IMAGENET_MEAN = [0.485, 0.456, 0.406]
 IMAGENET_STD = [0.229, 0.224, 0.225]
 CAFFE_MEAN_BGR = [103.939, 116.779, 123.68]

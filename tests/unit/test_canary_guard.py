@@ -8,20 +8,11 @@ import pytest
 
 from edgeserve.traffic.canary import (
     CanaryGuard,
-    GuardLimits,
     fisher_greater,
     mann_whitney_greater,
     p95,
 )
-
-LIMITS = GuardLimits(
-    window=200,
-    min_samples=20,
-    max_error_rate=0.05,
-    max_latency_ratio=2.0,
-    min_latency_delta_ms=5.0,
-    max_consecutive_failures=5,
-)
+from tests.support.guard import LIMITS
 
 
 class Clock:

@@ -15,15 +15,8 @@ from edgeserve.traffic.canary import (
     latency_verdict,
     mann_whitney_greater,
 )
+from tests.support.guard import LIMITS
 
-LIMITS = GuardLimits(
-    window=200,
-    min_samples=20,
-    max_error_rate=0.05,
-    max_latency_ratio=2.0,
-    min_latency_delta_ms=5.0,
-    max_consecutive_failures=5,
-)
 FAST, SLOW = [0.25] * 20, [1.0] * 20  # seconds: B 4x and +750 ms, no overlap at all
 
 
