@@ -6,8 +6,6 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from prometheus_client.parser import text_string_to_metric_families
-
 VARIANTS = ("A", "B")
 
 
@@ -34,6 +32,10 @@ class Scrape:
 
 def parse(text: str, at: float) -> Scrape:
     """A Scrape from Prometheus exposition text; unknown series are ignored."""
+    # Imported here, not at the top: prometheus-client picks where metrics live when it is first
+    # imported, and `edgeserve serve` must set PROMETHEUS_MULTIPROC_DIR before that happens.
+    from prometheus_client.parser import text_string_to_metric_families
+
     scrape = Scrape(at=at)
     for family in text_string_to_metric_families(text):
         for sample in family.samples:

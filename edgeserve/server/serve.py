@@ -24,13 +24,9 @@ def prepare_metrics_dir(settings: Settings) -> Path:
             shutil.rmtree(entry)
         else:
             entry.unlink()
-    # prometheus-client reads its folder from the environment, in this process and the workers
+    # prometheus-client reads its folder from the environment when it is first imported, in
+    # this process and the workers; the CLI imports it only where it parses /metrics.
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
-    # The CLI may already have imported prometheus_client (its parser): choose the value class
-    # again, so metrics the main process records itself (worker restarts) reach the folder.
-    from prometheus_client import values
-
-    values.ValueClass = values.get_value_class()
     return folder
 
 
@@ -56,7 +52,7 @@ def prepare_state(settings: Settings) -> tuple[Path, dict[str, Any]]:
 def serve(settings: Settings) -> None:
     # Workers' metrics meet in files (PROMETHEUS_MULTIPROC_DIR, from the environment or an env
     # file). One process keeps them in memory unless the folder was in the environment before
-    # start: prometheus-client picks its storage at import, which has happened.
+    # start.
     if settings.workers > 1 or os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         prepare_metrics_dir(settings)
     from edgeserve.observability.logging import configure_logging
