@@ -87,14 +87,13 @@ def create_app(
     app.blueprint(health)
     app.blueprint(infer)
     app.blueprint(admin)
+    app.blueprint(feedback)
     app.blueprint(openapi)
+    app.ctx.feedback_seen = SeenTokens(settings.feedback_replay_memory)
 
     @app.main_process_ready
     async def replace_dead_workers(app: Sanic) -> None:
         watch_workers(app.manager)
-
-    app.blueprint(feedback)
-    app.ctx.feedback_seen = SeenTokens(settings.feedback_replay_memory)
 
     @app.before_server_start
     async def open_runtime(app: Sanic) -> None:
