@@ -25,7 +25,8 @@ def main(argv: list[str] | None = None) -> int:
         choices=[*SUITES, "all"],
         default="main",
         help="main: the results table (default); fastpath: one change at a time; "
-        "scaling: workers, concurrency and load shedding",
+        "scaling: workers, concurrency and load shedding; change: this checkout against "
+        "--source only (a code change, before -> after)",
     )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="results folder")
     parser.add_argument(
@@ -53,7 +54,10 @@ def main(argv: list[str] | None = None) -> int:
         args.source = args.source.resolve()
     # Stopped by SIGTERM: unwind through the `finally` blocks that stop our servers.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    names = list(SUITES) if args.suite == "all" else [args.suite]
+    if args.suite == "change" and args.source is None:
+        parser.error("--suite change needs --source DIR: a checkout with the change to measure")
+    everything = [name for name in SUITES if name != "change" or args.source is not None]
+    names = everything if args.suite == "all" else [args.suite]
     failed = False
     for name in names:
         say(f"== suite {name}{' (quick)' if args.quick else ''}")

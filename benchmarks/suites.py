@@ -428,18 +428,24 @@ def fastpath_experiments(after_source: Path | None) -> list[Experiment]:
         )
     )
     if after_source is not None:
-        experiments += [
-            Experiment(
-                f"code: this checkout -> {after_source}",
-                model,
-                tuned,
-                tuned,
-                (LoadSpec("png224", 8), LoadSpec("jpeg640", 8)),
-                after_source=after_source,
-            )
-            for model in ("tiny", "mnv2")
-        ]
+        experiments += code_experiments(after_source)
     return experiments
+
+
+def code_experiments(after_source: Path) -> list[Experiment]:
+    """This checkout against another, same settings: one code change, before -> after."""
+    tuned = dict(EDGESERVE_TUNED)
+    return [
+        Experiment(
+            f"code: this checkout -> {after_source}",
+            model,
+            tuned,
+            tuned,
+            (LoadSpec("png224", 8), LoadSpec("jpeg640", 8)),
+            after_source=after_source,
+        )
+        for model in ("tiny", "mnv2")
+    ]
 
 
 def fastpath_suite(quick: bool, after_source: Path | None = None) -> dict[str, Any]:
@@ -455,6 +461,22 @@ def fastpath_suite(quick: bool, after_source: Path | None = None) -> dict[str, A
         results["experiments"] += run_experiment(experiment, bodies, paths, phase)
     results["decode"] = decode_breakdown(quick)
     results["executor"] = executor_sizes(quick)
+    return _finish(results, started)
+
+
+def change_suite(quick: bool, after_source: Path | None = None) -> dict[str, Any]:
+    """Only the code experiment of `fastpath`: this checkout -> --source, alternating rounds."""
+    if after_source is None:
+        raise SystemExit("--suite change needs --source DIR: the checkout with the change")
+    started = time.monotonic()
+    SOURCE["edgeserve"] = REPO
+    phase = QUICK if quick else FULL
+    paths = model_paths()
+    bodies = _bodies(build_payloads())
+    results: dict[str, Any] = {"meta": _meta("change", phase, quick), "experiments": []}
+    for experiment in code_experiments(after_source):
+        say(f"experiment: {experiment.name} ({experiment.model})")
+        results["experiments"] += run_experiment(experiment, bodies, paths, phase)
     return _finish(results, started)
 
 
@@ -548,4 +570,9 @@ def scaling_suite(quick: bool, source: Path | None = None) -> dict[str, Any]:
     return _finish(results, started)
 
 
-SUITES = {"main": main_suite, "fastpath": fastpath_suite, "scaling": scaling_suite}
+SUITES = {
+    "main": main_suite,
+    "fastpath": fastpath_suite,
+    "scaling": scaling_suite,
+    "change": change_suite,
+}
