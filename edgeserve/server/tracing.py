@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Mapping
+
+from edgeserve.ids import hex_id
 
 REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 TRACEPARENT_PATTERN = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
@@ -20,4 +21,4 @@ def trace_id_from(headers: Mapping[str, str]) -> str:
         match = TRACEPARENT_PATTERN.match(traceparent.strip().lower())
         if match and match.group(1) != INVALID_TRACE_ID:
             return match.group(1)
-    return uuid.uuid4().hex
+    return hex_id()

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import re
-import secrets
 from typing import Literal
+
+from edgeserve.ids import urlsafe_id
 
 Variant = Literal["A", "B"]
 CLIENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
@@ -30,7 +31,7 @@ def variant_for_bucket(bucket: float, weight_a: float, weight_b: float) -> Varia
 
 
 def new_client_id() -> str:
-    return secrets.token_urlsafe(16)
+    return urlsafe_id()
 
 
 def valid_client_id(value: str | None) -> bool:
