@@ -36,6 +36,7 @@ RATE_LIMITED_PREFIXES = ("/v1/", "/admin/")
 # Metric labels come from closed sets: any other method token is "other".
 STANDARD_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 APP_NAME = "edgeserve"
+REQUEST_BUFFER_BYTES = 1 << 20
 
 
 def _dumps(value: object) -> str:
@@ -70,6 +71,11 @@ def create_app(
     )
     app.config.REQUEST_MAX_SIZE = settings.max_body_bytes
     app.config.REQUEST_MAX_HEADER_SIZE = settings.max_header_bytes
+    # Sanic stops reading a connection once this much is buffered and starts again when it
+    # wants more: two epoll changes per request for a body above its 64 KiB default, each one
+    # a GIL release the event loop then waits to win back from the inference threads. The body
+    # is kept whole in memory anyway (up to MAX_BODY_BYTES), so buffer a typical image at once.
+    app.config.REQUEST_BUFFER_SIZE = max(REQUEST_BUFFER_BYTES, settings.max_header_bytes + 4096)
     # Sanic's own timeouts restart with every byte; EdgeProtocol adds whole deadlines on top.
     app.config.REQUEST_TIMEOUT = settings.header_timeout_seconds
     app.config.KEEP_ALIVE_TIMEOUT = settings.keep_alive_timeout_seconds
