@@ -55,6 +55,9 @@ def serve(settings: Settings) -> None:
     # start.
     if settings.workers > 1 or os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         prepare_metrics_dir(settings)
+    else:
+        # Set but empty, prometheus-client would still count in files: in the working folder.
+        os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
     from edgeserve.observability.logging import configure_logging
 
     configure_logging(settings.log_level, settings.log_format)
