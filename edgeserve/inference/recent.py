@@ -3,7 +3,8 @@
 A model that passes warm-up on a zero image can still fail on every real picture; running it
 on a few pictures this worker really served catches that before any user does. The sample is
 in memory only (never persisted, never logged), holds at most `capacity` images of at most
-MAX_SIDE x MAX_SIDE pixels (about 150 KB each), and is refreshed at random as traffic flows.
+MAX_SIDE x MAX_SIDE pixels (about 150 KB each), and is refreshed as traffic flows: a random
+member at most once every REFRESH_SECONDS, so a busy worker pays for it almost never.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import random
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from PIL.Image import Image
@@ -21,8 +24,9 @@ from edgeserve.inference.preprocess import to_rgb, to_tensor
 
 MAX_SIDE = 224
 """Sampled images are shrunk to fit this square: real pixels, bounded memory."""
-REFRESH_ONE_IN = 16
-"""Once the sample is full, one request in this many replaces a random member."""
+REFRESH_SECONDS = 1.0
+"""Once the sample is full, a request replaces a random member when this long has passed since
+the last replacement. Shrinking a 640x480 photo costs about 2.7 ms, more than decoding it."""
 
 
 class VerificationFailed(EdgeserveError):
@@ -41,18 +45,27 @@ class Sample:
 class RecentInputs:
     """At most `capacity` recent inputs, one list per worker, safe to add to from any thread."""
 
-    def __init__(self, capacity: int = 8, rng: random.Random | None = None):
+    def __init__(
+        self,
+        capacity: int = 8,
+        rng: random.Random | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.capacity = capacity
         self.samples: list[Sample] = []
         self.lock = threading.Lock()
         self.rng = rng or random.Random()
+        self.clock = clock
+        self.refreshed = float("-inf")
 
     def offer(self, size: tuple[int, int], image: Image) -> None:
         """Maybe keep this input; cheap when it is not kept."""
         with self.lock:
-            full = len(self.samples) >= self.capacity
-            if full and self.rng.randrange(REFRESH_ONE_IN):
-                return
+            if len(self.samples) >= self.capacity:
+                now = self.clock()
+                if now - self.refreshed < REFRESH_SECONDS:
+                    return
+                self.refreshed = now  # claimed here: concurrent requests do not all shrink
         small = to_rgb(image).copy()
         small.thumbnail((MAX_SIDE, MAX_SIDE))
         with self.lock:
