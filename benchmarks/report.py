@@ -297,7 +297,7 @@ def render_markdown(results: dict[str, Any]) -> str:
     if results.get("servers"):
         lines += [
             "| server | settings | peak RSS MB (sum of the process group) | per process "
-            "| s to ready | uvloop |",
+            "| s to ready | uvloop loaded |",
             "|---|---|--:|---|--:|---|",
         ]
         for name, server in results["servers"].items():
@@ -310,7 +310,13 @@ def render_markdown(results: dict[str, Any]) -> str:
                 f"| {_num(server.get('ready_seconds'), 2)} "
                 f"| {'yes' if server.get('uvloop') else 'no'} |"
             )
-        lines.append("")
+        lines += [
+            "",
+            "Loaded is not running: Sanic imports uvloop whenever it is installed; edgeserve "
+            "runs the standard asyncio loop (USE_UVLOOP = False, for clean drains), the "
+            "baselines run uvloop.",
+            "",
+        ]
     if results.get("targets"):
         lines += ["| target | measured | verdict |", "|---|--:|---|"]
         for target in results["targets"]:

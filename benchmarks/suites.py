@@ -328,7 +328,7 @@ def _median(values: list[float | None]) -> float | None:
     middle = len(present) // 2
     if len(present) % 2:
         return present[middle]
-    return (present[middle - 1] + present[middle]) / 2
+    return round((present[middle - 1] + present[middle]) / 2, 3)
 
 
 def run_experiment(
