@@ -80,7 +80,7 @@ def _round(value: float | None) -> float | None:
 
 
 SHED_BACKOFF_SECONDS = 0.1  # a shed user waits before retrying (edgeserve says Retry-After: 1)
-CLIENTS = ("httpx", "raw")
+CLIENTS = ("httpx", "raw", "wrk")
 
 
 class HttpxUser:
@@ -193,11 +193,26 @@ async def run_load(
     client: str = "httpx",
 ) -> LoadResult:
     """Warm up, then measure for `seconds` (or `max_requests`, whichever comes first)."""
-    kind = {"httpx": HttpxUser, "raw": RawUser}[client]
+    # wrk measures whole seconds only; the raw client warms the server up for it.
+    kind = {"httpx": HttpxUser, "raw": RawUser, "wrk": RawUser}[client]
     users = [kind(url, path, body, content_type) for _ in range(concurrency)]
     try:
         if warmup_seconds > 0:
             await _phase(users, warmup_seconds, max_requests, [], Counter())
+        if client == "wrk":
+            from benchmarks import wrk
+
+            await asyncio.gather(*(user.close() for user in users))
+            return await asyncio.to_thread(
+                wrk.measure,
+                url,
+                body,
+                path=path,
+                content_type=content_type,
+                concurrency=concurrency,
+                seconds=seconds,
+                server_cpu=server_cpu,
+            )
         latencies: list[float] = []
         statuses: Counter[str] = Counter()
         server_before = server_cpu() if server_cpu else 0.0

@@ -38,7 +38,7 @@ TINY_B = REPO / "models" / "vB.onnx"
 EDGESERVE_BASE = {"RATE_LIMIT_RPS": "0", "LOG_LEVEL": "warning", "WORKERS": "1"}
 # Where edgeserve runs from: this checkout, or `--source DIR` for the main and scaling suites.
 SOURCE: dict[str, Path] = {"edgeserve": REPO}
-# The load generator: httpx.AsyncClient (default) or `--client raw`, a bare HTTP/1.1 client.
+# The load generator, set from --client: "wrk", "raw" (a bare HTTP/1.1 client) or "httpx".
 CLIENT: dict[str, str] = {"kind": "raw"}
 # The settings the main table runs edgeserve with: chosen by the fastpath suite.
 EDGESERVE_TUNED = {"INTRA_OP_THREADS": "1"}
@@ -56,7 +56,7 @@ class Phase:
 
 # Four short rounds rather than two long ones: on a shared machine a busy spell of a few
 # seconds then lands in every column's rounds alike instead of in one column's only.
-FULL = Phase(warmup=1.0, seconds=1.75, limit_seconds=0.625, rounds=4)
+FULL = Phase(warmup=1.0, seconds=2.0, limit_seconds=0.625, rounds=4)
 QUICK = Phase(warmup=0.5, seconds=1.5, limit_seconds=0.5, rounds=1)
 REWARM_SECONDS = 0.3  # before each later round: the connections are open, the server warm
 
