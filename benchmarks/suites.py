@@ -453,14 +453,7 @@ def code_experiments(after_source: Path) -> list[Experiment]:
 def fastpath_suite(quick: bool, after_source: Path | None = None) -> dict[str, Any]:
     """Each fast-path option as a before/after pair, measured in alternating rounds."""
     started = time.monotonic()
-    SOURCE["edgeserve"] = REPO  # `before` is always this checkout
-    phase = QUICK if quick else FULL
-    paths = model_paths()
-    bodies = _bodies(build_payloads())
-    results: dict[str, Any] = {"meta": _meta("fastpath", phase, quick), "experiments": []}
-    for experiment in fastpath_experiments(after_source):
-        say(f"experiment: {experiment.name} ({experiment.model})")
-        results["experiments"] += run_experiment(experiment, bodies, paths, phase)
+    results = experiments_results("fastpath", fastpath_experiments(after_source), quick)
     results["decode"] = decode_breakdown(quick)
     results["executor"] = executor_sizes(quick)
     return _finish(results, started)
@@ -471,15 +464,20 @@ def change_suite(quick: bool, after_source: Path | None = None) -> dict[str, Any
     if after_source is None:
         raise SystemExit("--suite change needs --source DIR: the checkout with the change")
     started = time.monotonic()
+    return _finish(experiments_results("change", code_experiments(after_source), quick), started)
+
+
+def experiments_results(suite: str, experiments: list[Experiment], quick: bool) -> dict[str, Any]:
+    """Run each before/after experiment; `before` is always this checkout."""
     SOURCE["edgeserve"] = REPO
     phase = QUICK if quick else FULL
     paths = model_paths()
     bodies = _bodies(build_payloads())
-    results: dict[str, Any] = {"meta": _meta("change", phase, quick), "experiments": []}
-    for experiment in code_experiments(after_source):
+    results: dict[str, Any] = {"meta": _meta(suite, phase, quick), "experiments": []}
+    for experiment in experiments:
         say(f"experiment: {experiment.name} ({experiment.model})")
         results["experiments"] += run_experiment(experiment, bodies, paths, phase)
-    return _finish(results, started)
+    return results
 
 
 def executor_sizes(quick: bool) -> dict[str, Any]:
