@@ -350,7 +350,9 @@ def run_experiment(
         for spec_load in experiment.loads:
             seen: dict[str, list[dict[str, Any]]] = {"before": [], "after": []}
             for index in range(rounds):
-                for side, server in servers.items():
+                # ABBA order: neither side is always the one that runs right after the other.
+                order = list(servers.items())
+                for side, server in order if index % 2 == 0 else reversed(order):
                     result = load(
                         server.url,
                         bodies[spec_load.payload],
