@@ -244,10 +244,16 @@ def main_suite(quick: bool, source: Path | None = None) -> dict[str, Any]:
                 load_rounds: dict[MainLoad, list[LoadResult]] = {}
                 for index in range(phase.rounds):
                     say(f"{model} {payload}: round {index + 1} of {phase.rounds}")
-                    limit_rounds.append(
-                        inprocess.measure_layouts(sessions, data, layouts, phase.limit_seconds)
-                    )
-                    for spec_load in loads:
+                    # Odd rounds run in reverse, the limit last: no column always follows another.
+                    steps: list[MainLoad | None] = [None, *loads]  # None: the in-process limit
+                    for spec_load in steps if index % 2 == 0 else reversed(steps):
+                        if spec_load is None:
+                            limit_rounds.append(
+                                inprocess.measure_layouts(
+                                    sessions, data, layouts, phase.limit_seconds
+                                )
+                            )
+                            continue
                         server = servers[spec_load.spec_name]
                         form = (
                             {"body": data, "path": BINARY_PATH, "content_type": BINARY_TYPE}
