@@ -98,6 +98,18 @@ def start_server(
     return server
 
 
+def workers_ready(server: Server) -> bool:
+    """With WORKERS > 1 one worker's /ready says nothing of the others: each logs models_ready
+    (at the info level the tests run at), so wait for all of them."""
+    workers = int(server.env.get("WORKERS", "1"))
+    json_info = server.env.get("LOG_LEVEL", "info") in ("debug", "info") and server.env.get(
+        "LOG_FORMAT", "json"
+    ) in ("", "json")
+    if workers == 1 or not json_info:
+        return True
+    return server.output().count('"models_ready"') >= workers
+
+
 def wait_until_ready(server: Server, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -106,7 +118,9 @@ def wait_until_ready(server: Server, timeout: float = 60.0) -> None:
                 f"edgeserve exited with {server.process.returncode}:\n{server.output()[-4000:]}"
             )
         try:
-            if httpx.get(server.url + "/ready", timeout=1).status_code == 200:
+            if httpx.get(server.url + "/ready", timeout=1).status_code == 200 and workers_ready(
+                server
+            ):
                 return
         except httpx.TransportError:
             pass
