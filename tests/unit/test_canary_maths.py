@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from edgeserve.traffic.canary import (
@@ -60,13 +62,7 @@ def test_latency_exactly_at_the_ratio_is_tolerated():
 
 
 def test_latency_exactly_at_the_margin_is_tolerated():
-    at_margin = GuardLimits(
-        window=200,
-        min_samples=20,
-        max_error_rate=0.05,
-        max_latency_ratio=2.0,
-        min_latency_delta_ms=750.0,
-    )
+    at_margin = replace(LIMITS, min_latency_delta_ms=750.0)
     assert latency_verdict(0, FAST, SLOW, at_margin) is None  # 4x, exactly +750 ms
 
 
