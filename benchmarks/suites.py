@@ -469,8 +469,7 @@ def fastpath_suite(quick: bool, after_source: Path | None = None) -> dict[str, A
 
 def change_suite(quick: bool, after_source: Path | None = None) -> dict[str, Any]:
     """Only the code experiment of `fastpath`: this checkout -> --source, alternating rounds."""
-    if after_source is None:
-        raise SystemExit("--suite change needs --source DIR: the checkout with the change")
+    assert after_source is not None, "benchmarks/__main__.py refuses --suite change without it"
     started = time.monotonic()
     return _finish(experiments_results("change", code_experiments(after_source), quick), started)
 
