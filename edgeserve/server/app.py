@@ -78,6 +78,7 @@ def create_app(
     # wants more: two epoll changes per request for a body above its 64 KiB default, each one
     # a GIL release the event loop then waits to win back from the inference threads. The body
     # is kept whole in memory anyway (up to MAX_BODY_BYTES), so buffer a typical image at once.
+    # Sanic also caps a request's head at this size less 4 KiB: never below MAX_HEADER_BYTES.
     app.config.REQUEST_BUFFER_SIZE = max(REQUEST_BUFFER_BYTES, settings.max_header_bytes + 4096)
     # Sanic's own timeouts restart with every byte; EdgeProtocol adds whole deadlines on top.
     app.config.REQUEST_TIMEOUT = settings.header_timeout_seconds
