@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from edgeserve.inference.model import Model
-from edgeserve.inference.preprocess import decode_image, to_tensor
+from edgeserve.inference.pipeline import Decoding, classify
 
 MAX_IMAGE_PIXELS = 25_000_000
 TOP_K = 5
+# Full-scale decoding, as the models' reference pipelines do (no JPEG draft mode).
+DECODING = Decoding(MAX_IMAGE_PIXELS, jpeg_draft=False)
 
 
 @dataclass(frozen=True)
@@ -34,10 +36,7 @@ def layouts_for(cores: int) -> list[Layout]:
 
 
 def classify_once(model: Model, data: bytes) -> None:
-    size = model.meta.input_size
-    # Full-scale decoding, as the models' reference pipelines do (no JPEG draft mode).
-    image = decode_image(data, MAX_IMAGE_PIXELS)
-    model.top_k(model.run(to_tensor(image, model.meta, size))[0], TOP_K)
+    classify(model, data, model.meta.input_size, TOP_K, DECODING)
 
 
 def throughput(

@@ -149,7 +149,7 @@ def _remote(stack: ExitStack, url: str, top_k: int, img_size: int | None):
 
 def _offline(model_path: Path, slot: str | None, top_k: int, img_size: int | None):
     from edgeserve.inference.model import Model
-    from edgeserve.inference.preprocess import decode_image, draft_size, to_tensor
+    from edgeserve.inference.pipeline import Decoding, classify
 
     try:
         classifier = Model.load(model_path)
@@ -162,23 +162,21 @@ def _offline(model_path: Path, slot: str | None, top_k: int, img_size: int | Non
     for _event, message in classifier.doubts():
         warning_line(message)
     settings = _settings()
-    draft = draft_size(classifier.meta, size) if settings.jpeg_draft else None
+    decoding = Decoding(settings.max_image_pixels, settings.jpeg_draft)
 
-    def classify(file: Path) -> dict[str, Any]:
+    def classify_file(file: Path) -> dict[str, Any]:
         data = read_image(file)
         try:
-            image = decode_image(data, settings.max_image_pixels, draft)
-            probabilities = classifier.run(to_tensor(image, classifier.meta, size))
+            predictions = classify(classifier, data, size, top_k, decoding).predictions
         except EdgeserveError as error:
             raise EdgeserveError(in_cli_words(file, error.code, error.message)) from None
-        predictions = classifier.top_k(probabilities[0], top_k)
         return {
             "variant": slot,
             "model": classifier.describe(),
             "predictions": [p.to_dict() for p in predictions],
         }
 
-    return classify
+    return classify_file
 
 
 def _settings() -> Settings:

@@ -20,7 +20,8 @@ from PIL.Image import Image
 
 from edgeserve.errors import EdgeserveError, InferenceError
 from edgeserve.inference.model import Model
-from edgeserve.inference.preprocess import to_rgb, to_tensor
+from edgeserve.inference.pipeline import classify_image
+from edgeserve.inference.preprocess import to_rgb
 
 MAX_SIDE = 224
 """Sampled images are shrunk to fit this square: real pixels, bounded memory."""
@@ -98,7 +99,7 @@ def verify_on(model: Model, samples: list[Sample]) -> None:
     for sample in samples:
         for size in sizes_to_check(model, sample):
             try:
-                model.run(to_tensor(sample.image, model.meta, size))
+                classify_image(model, sample.image, size, top_k=1)
             except InferenceError as error:
                 failures.append(error.message)
                 break

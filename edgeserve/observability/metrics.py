@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+from typing import TYPE_CHECKING
 
 import onnxruntime
 from prometheus_client import (
@@ -17,6 +18,10 @@ from prometheus_client import (
 )
 
 from edgeserve import __version__
+from edgeserve.variants import VARIANTS, share
+
+if TYPE_CHECKING:
+    from edgeserve.state.schema import RuntimeState
 
 MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 LATENCY_BUCKETS = (
@@ -155,6 +160,16 @@ build_info = Gauge(
 
 def record_build_info() -> None:
     build_info.labels(__version__, platform.python_version(), onnxruntime.__version__).set(1)
+
+
+def publish_state(state: RuntimeState) -> None:
+    """The gauges that show the state a worker serves."""
+    for variant in VARIANTS:
+        ab_weight.labels(variant).set(share(state.weights, variant))
+    feature_enabled.labels("shadow").set(int(state.shadow_enabled))
+    feature_enabled.labels("canary").set(int(state.canary_enabled))
+    feature_enabled.labels("sticky").set(int(state.sticky_cookie))
+    state_generation.set(state.generation)
 
 
 def render() -> tuple[bytes, str]:

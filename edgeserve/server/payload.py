@@ -33,7 +33,8 @@ class InvalidField(EdgeserveError):
 
 @dataclass(frozen=True)
 class InferRequest:
-    image: str | bytes  # base64 text (JSON form) or the file's bytes (binary upload)
+    image: bytes
+    """The file's bytes, whichever form carried them."""
     img_size: int | None
     top_k: int
 
@@ -100,9 +101,10 @@ def parse_infer(data: dict[str, Any]) -> InferRequest:
             f"image_b64 must be a base64 string, got a JSON {type(image_b64).__name__}"
         )
     top_k = _whole_number(data, "top_k", 1, MAX_TOP_K)
+    img_size = _whole_number(data, "img_size", MIN_IMG_SIZE, MAX_IMG_SIZE)
     return InferRequest(
-        image=image_b64,
-        img_size=_whole_number(data, "img_size", MIN_IMG_SIZE, MAX_IMG_SIZE),
+        image=decode_base64(image_b64),
+        img_size=img_size,
         top_k=DEFAULT_TOP_K if top_k is None else top_k,
     )
 
@@ -139,19 +141,13 @@ def parse_upload(request: Request) -> InferRequest:
         # A number where the query holds one, so range errors read as they do for JSON.
         values[name] = int(given[0]) if _WHOLE_NUMBER.fullmatch(given[0]) else given[0]
     top_k = _whole_number(values, "top_k", 1, MAX_TOP_K)
-    return InferRequest(
-        image=request.body or b"",
-        img_size=_whole_number(values, "img_size", MIN_IMG_SIZE, MAX_IMG_SIZE),
-        top_k=DEFAULT_TOP_K if top_k is None else top_k,
-    )
-
-
-def image_bytes(image: str | bytes) -> bytes:
-    """The file's bytes, from base64 (JSON form) or as uploaded; empty is refused either way."""
-    if isinstance(image, str):
-        return decode_base64(image)
-    if not image:
+    img_size = _whole_number(values, "img_size", MIN_IMG_SIZE, MAX_IMG_SIZE)
+    if not request.body:
         raise BadRequest(
             "the body is empty: send the PNG or JPEG file as the request body", code="empty_image"
         )
-    return image
+    return InferRequest(
+        image=request.body,
+        img_size=img_size,
+        top_k=DEFAULT_TOP_K if top_k is None else top_k,
+    )

@@ -6,15 +6,14 @@ model that cannot serve is refused (422) and a write that fails (503) leaves not
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from edgeserve.errors import EdgeserveError
 from edgeserve.inference.compat import check_labels
 from edgeserve.inference.model import Model
-from edgeserve.inference.model_path import resolve_in_model_dir
 from edgeserve.server.runtime import Runtime
-from edgeserve.state.schema import RuntimeState, SlotModel, apply_update, validate_update
+from edgeserve.state.schema import RuntimeState, SlotModel, validate_update
+from edgeserve.variants import CANDIDATE, CURRENT, Variant, other
 
 
 class NoModelB(EdgeserveError):
@@ -23,45 +22,49 @@ class NoModelB(EdgeserveError):
 
 
 async def update_config(runtime: Runtime, update: Any) -> RuntimeState:
-    validate_update(update)  # refuse a bad body before touching the store
-    return await runtime.sync.commit(lambda state: apply_update(state, update))
+    checked = validate_update(update)  # refuse a bad body before touching the store
+    return await runtime.sync.commit(lambda state: state.next(**checked))
 
 
 async def promote(runtime: Runtime) -> tuple[dict[str, str], dict[str, str]]:
-    """B's model becomes A: exactly the bytes B served, in a new warmed session."""
-    candidate = runtime.slots.get("B")
+    """B's model becomes A: the very session B serves, checked again on recent real inputs."""
+    registry = runtime.registry
+    candidate = registry.get(CANDIDATE)
     if candidate is None:
         raise NoModelB("no model is loaded in slot B: load one with POST /admin/models/B")
-    previous = runtime.slots.get("A")
+    previous = registry.get(CURRENT)
+    await registry.verify(candidate)
     served = SlotModel(str(candidate.path), candidate.sha256)
-    promoted = await runtime.load_model(served)
-    await runtime.verify(promoted)
-    with runtime.preloading(promoted):
+    with registry.preloading(candidate):
         await runtime.sync.commit(
             lambda state: state.next(
-                ab_weight_a=1.0, ab_weight_b=0.0, models={**state.models, "A": served}
+                ab_weight_a=1.0, ab_weight_b=0.0, models={**state.models, CURRENT: served}
             )
         )
-    return (previous.describe() if previous else {}), promoted.describe()
+    return (previous.describe() if previous else {}), candidate.describe()
 
 
 async def load_into(
-    runtime: Runtime, variant: str, requested: str, *, allow_label_change: bool = False
+    runtime: Runtime, variant: Variant, requested: str, *, allow_label_change: bool = False
 ) -> Model:
     """Keep the file's bytes, load and warm them, then record them as the slot's model."""
-    source = resolve_in_model_dir(runtime.settings.model_dir, requested)
-    kept = await asyncio.to_thread(runtime.model_store.keep, source)
-    model = await runtime.load_model(kept)
-    other = runtime.slots.get("B" if variant == "A" else "A")
-    other_labels = other.meta.labels if other else None
-    check_labels(model.meta.labels, other_labels, slot=variant, allowed=allow_label_change)
-    await runtime.verify(model)
+    registry = runtime.registry
+    kept = await registry.keep(requested)
+    model = await registry.load(kept)
+    beside = registry.get(other(variant))
+    check_labels(
+        model.meta.labels,
+        beside.meta.labels if beside else None,
+        slot=variant,
+        allowed=allow_label_change,
+    )
+    await registry.verify(model)
 
     def change(state: RuntimeState) -> RuntimeState:
         # A new B is a new candidate: whatever quarantined the old one does not carry over.
-        quarantine = None if variant == "B" else state.quarantine
+        quarantine = None if variant == CANDIDATE else state.quarantine
         return state.next(models={**state.models, variant: kept}, quarantine=quarantine)
 
-    with runtime.preloading(model):
+    with registry.preloading(model):
         await runtime.sync.commit(change)
     return model

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from copy import copy
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
+
+from edgeserve.variants import CANDIDATE, CURRENT, Variant
 
 RUNTIME_FIELDS = ("ab_weight_a", "ab_weight_b", "shadow_enabled", "canary_enabled", "sticky_cookie")
 SLOTS = ("A", "B")
@@ -78,9 +81,20 @@ class RuntimeState:
             "quarantine": self.quarantine.to_dict() if self.quarantine else None,
         }
 
+    @property
+    def weights(self) -> dict[Variant, float]:
+        return {CURRENT: self.ab_weight_a, CANDIDATE: self.ab_weight_b}
+
     def next(self, **changes: Any) -> RuntimeState:
         """A copy with `changes`, validated; the generation is the writer's business."""
         return replace(self, **changes)
+
+    def at_generation(self, generation: int) -> RuntimeState:
+        """This state as `generation`: the rest was checked when this state was built."""
+        _check_generation(generation)
+        renumbered = copy(self)
+        object.__setattr__(renumbered, "generation", generation)
+        return renumbered
 
 
 def parse_state(data: Any) -> RuntimeState:
@@ -155,10 +169,7 @@ def _check(state: RuntimeState) -> None:
         _check_field(name, getattr(state, name))
     if state.ab_weight_a + state.ab_weight_b <= 0:
         raise InvalidState("ab_weight_a and ab_weight_b cannot both be 0")
-    if isinstance(state.generation, bool) or not isinstance(state.generation, int):
-        raise InvalidState(f"generation must be an integer, got {_shown(state.generation)}")
-    if not 0 <= state.generation < MAX_GENERATION:
-        raise InvalidState(f"generation must be in [0, 2^53), got {state.generation}")
+    _check_generation(state.generation)
     if "A" not in state.models:
         raise InvalidState("the state names no model for slot A")
     if state.ab_weight_b > 0 and "B" not in state.models:
@@ -173,6 +184,13 @@ def _check(state: RuntimeState) -> None:
                 f"quarantine names version {quarantine.version[:12]}, "
                 f"but slot B holds {b.version[:12] if b else 'no model'}"
             )
+
+
+def _check_generation(generation: Any) -> None:
+    if isinstance(generation, bool) or not isinstance(generation, int):
+        raise InvalidState(f"generation must be an integer, got {_shown(generation)}")
+    if not 0 <= generation < MAX_GENERATION:
+        raise InvalidState(f"generation must be in [0, 2^53), got {generation}")
 
 
 def _parse_models(value: Any) -> dict[str, SlotModel]:

@@ -81,7 +81,7 @@ class StateSync:
                 ) from None
             # An empty store (a Redis that lost its data) is re-seeded from what this worker serves.
             base = stored if stored is not None else self.current()
-            new_state = change(base).next(generation=base.generation + 1)
+            new_state = change(base).at_generation(base.generation + 1)
             expected = stored.generation if stored is not None else None
             try:
                 written = await self.store.compare_and_set(expected, new_state.to_dict())

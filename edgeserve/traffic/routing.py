@@ -4,19 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Literal
+from collections.abc import Mapping
 
 from edgeserve.ids import urlsafe_id
+from edgeserve.variants import CANDIDATE, CURRENT, Variant, share
 
-Variant = Literal["A", "B"]
 CLIENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
-CANARY_FORCES: dict[str, Variant] = {"always": "B", "never": "A"}
-
-
-def share_of_a(weight_a: float, weight_b: float) -> float:
-    """A's normalised weight in [0, 1]."""
-    total = weight_a + weight_b
-    return 1.0 if total <= 0 else weight_a / total
+CANARY_FORCES: dict[str, Variant] = {"always": CANDIDATE, "never": CURRENT}
 
 
 def bucket_of(client_id: str) -> float:
@@ -25,9 +19,9 @@ def bucket_of(client_id: str) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
-def variant_for_bucket(bucket: float, weight_a: float, weight_b: float) -> Variant:
+def variant_for_bucket(bucket: float, weights: Mapping[Variant, float]) -> Variant:
     """Buckets below A's share go to A, so raising B's weight only moves A clients to B."""
-    return "A" if bucket < share_of_a(weight_a, weight_b) else "B"
+    return CURRENT if bucket < share(weights, CURRENT) else CANDIDATE
 
 
 def new_client_id() -> str:
@@ -47,8 +41,7 @@ def canary_force(header_value: str | None) -> Variant | None:
 
 def choose_variant(
     *,
-    weight_a: float,
-    weight_b: float,
+    weights: Mapping[Variant, float],
     b_loaded: bool,
     canary_enabled: bool,
     canary_header: str | None,
@@ -57,10 +50,10 @@ def choose_variant(
 ) -> Variant:
     """NGINX-style precedence: X-Canary (when enabled) > sticky client id > weights."""
     if not b_loaded:
-        return "A"
+        return CURRENT
     if canary_enabled:
         forced = canary_force(canary_header)
         if forced is not None:
             return forced
     bucket = bucket_of(client_id) if client_id is not None else random_bucket
-    return variant_for_bucket(bucket, weight_a, weight_b)
+    return variant_for_bucket(bucket, weights)

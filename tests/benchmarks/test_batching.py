@@ -19,7 +19,7 @@ from edgeserve.settings import Settings
 from edgeserve.state.file_store import FileStore
 from edgeserve.state.model_store import ModelStore
 from edgeserve.state.schema import RuntimeState, SlotModel
-from tests.support.images import image_b64
+from tests.support.images import image_bytes
 
 REPO = Path(__file__).resolve().parents[2]
 COLOURS = [(255, 0, 0), (0, 200, 0), (10, 10, 240), (250, 250, 0), (0, 0, 0), (255, 140, 0)]
@@ -85,16 +85,18 @@ def runtime_with(model: Model, tmp_path: Path, batch_max_size: int) -> Runtime:
     state = RuntimeState(1.0, 0.0, False, False, True, models={"A": slot})
     settings = Settings(batch_max_size=batch_max_size, batch_max_wait_ms=20.0)
     runtime = Runtime(settings, store, state, ModelStore(tmp_path / "models"))
-    runtime.slots.swap("A", model)
+    runtime.registry.swap("A", model)
     return runtime
 
 
 def test_runtime_answers_are_the_same_with_batching_on_and_off(model, tmp_path):
-    images = [image_b64(colour, "PNG", 64) for colour in COLOURS]
+    images = [image_bytes(colour, "PNG", 64) for colour in COLOURS]
 
     async def classify_all(runtime: Runtime) -> list:
         try:
-            return await asyncio.gather(*(runtime.classify(model, data, 64, 3) for data in images))
+            return await asyncio.gather(
+                *(runtime.classify(model, data, (64, 64), 3) for data in images)
+            )
         finally:
             await runtime.close()
 

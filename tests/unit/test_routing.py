@@ -8,18 +8,26 @@ from edgeserve.traffic.routing import (
     bucket_of,
     choose_variant,
     new_client_id,
-    share_of_a,
     valid_client_id,
     variant_for_bucket,
 )
+from edgeserve.variants import share
+
+
+def weights(a: float, b: float) -> dict[str, float]:
+    return {"A": a, "B": b}
+
+
+def share_of_a(a: float, b: float) -> float:
+    return share(weights(a, b), "A")
+
 
 CLIENTS = [f"client-{n:05d}" for n in range(5000)]
 
 
-def choose(**overrides):
+def choose(weight_a: float = 1.0, weight_b: float = 1.0, **overrides):
     arguments = {
-        "weight_a": 1.0,
-        "weight_b": 1.0,
+        "weights": weights(weight_a, weight_b),
         "b_loaded": True,
         "canary_enabled": False,
         "canary_header": None,
@@ -32,6 +40,7 @@ def choose(**overrides):
 def test_weights_are_normalised():
     assert share_of_a(3, 1) == 0.75
     assert share_of_a(0, 2) == 0.0
+    assert share(weights(3, 1), "B") == 0.25
 
 
 def test_bucket_is_stable_and_in_unit_interval():
@@ -40,7 +49,9 @@ def test_bucket_is_stable_and_in_unit_interval():
 
 
 def test_buckets_are_uniform_enough_for_weights():
-    share = sum(variant_for_bucket(bucket_of(c), 0.7, 0.3) == "A" for c in CLIENTS) / len(CLIENTS)
+    share = sum(variant_for_bucket(bucket_of(c), weights(0.7, 0.3)) == "A" for c in CLIENTS) / len(
+        CLIENTS
+    )
     assert 0.67 < share < 0.73, share
 
 
@@ -102,8 +113,8 @@ def test_without_any_weight_everything_goes_to_a():
 
 
 def test_a_weight_of_zero_sends_even_the_lowest_bucket_to_b():
-    assert variant_for_bucket(0.0, weight_a=0.0, weight_b=1.0) == "B"
-    assert variant_for_bucket(0.5, weight_a=1.0, weight_b=1.0) == "B"  # A holds [0, 0.5)
+    assert variant_for_bucket(0.0, weights(0.0, 1.0)) == "B"
+    assert variant_for_bucket(0.5, weights(1.0, 1.0)) == "B"  # A holds [0, 0.5)
 
 
 def test_client_ids_we_make_carry_128_random_bits():

@@ -44,7 +44,7 @@ def config_view(runtime: Runtime) -> dict[str, Any]:
         "shadow_enabled": state.shadow_enabled,
         "canary_enabled": state.canary_enabled,
         "sticky_cookie": state.sticky_cookie,
-        "models": runtime.slots.describe(),
+        "models": runtime.registry.describe(),
         "generation": state.generation,
         "last_rollback": state.last_rollback,
         "quarantine": state.quarantine.to_dict() if state.quarantine else None,

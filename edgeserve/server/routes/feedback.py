@@ -34,7 +34,7 @@ class AlreadyCounted(EdgeserveError):
 
 
 def known_labels(runtime: Runtime) -> set[str]:
-    return {label for model in runtime.slots.models.values() for label in model.meta.labels}
+    return {label for model in runtime.registry.models.values() for label in model.meta.labels}
 
 
 @feedback.post("/v1/feedback")

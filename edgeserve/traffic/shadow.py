@@ -1,0 +1,80 @@
+"""Shadow traffic: B runs on the image A answered, off the response path, and the two answers
+are compared. Bounded (SHADOW_MAX_INFLIGHT, then dropped and counted) and never failing the
+request: the user's answer never depends on B."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import Executor
+
+from PIL.Image import Image
+
+from edgeserve.inference.model import Model, Prediction
+from edgeserve.inference.pipeline import classify_image
+from edgeserve.observability import metrics
+from edgeserve.observability.logging import log
+from edgeserve.traffic.compare import NO_COMMON_LABEL, compare
+
+
+class Shadow:
+    def __init__(self, executor: Executor, max_inflight: int):
+        self.executor = executor
+        self.max_inflight = max_inflight
+        self.inflight = 0
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    def start(
+        self,
+        model: Model | None,
+        image: Image,
+        primary: list[Prediction],
+        top_k: int,
+        trace_id: str,
+    ) -> None:
+        """Run `model` (B) on what A answered, unless there is none or too many are running."""
+        if model is None:
+            return
+        if self.inflight >= self.max_inflight:
+            metrics.shadow_dropped.inc()
+            return
+        self.inflight += 1
+        task = asyncio.create_task(self._run(model, image, primary, top_k, trace_id))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _run(
+        self, model: Model, image: Image, primary: list[Prediction], top_k: int, trace_id: str
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        size = model.meta.input_size
+        try:
+            shadow = await loop.run_in_executor(
+                self.executor, classify_image, model, image, size, top_k
+            )
+        except Exception as error:  # a failing B must never reach the user
+            metrics.shadow_errors.inc()
+            log.warning("shadow_failed", trace_id=trace_id, error=str(error).splitlines()[0][:200])
+            return
+        finally:
+            self.inflight -= 1
+        result = compare(primary, shadow, model.meta.labels)
+        metrics.shadow_comparisons.labels(result.outcome).inc()
+        if result.outcome == NO_COMMON_LABEL:
+            return  # B cannot name A's answer: no agreement to measure
+        metrics.shadow_topk_overlap.observe(result.topk_overlap)
+        metrics.shadow_score_delta.observe(result.score_delta)
+        if not result.agree:
+            log.info(
+                "shadow_disagreement",
+                trace_id=trace_id,
+                a_top1=primary[0].label,
+                a_score=round(primary[0].score, 4),
+                b_top1=shadow[0].label,
+                b_score=round(shadow[0].score, 4),
+                topk_overlap=round(result.topk_overlap, 3),
+            )
+
+    async def close(self) -> None:
+        """Let the comparisons in flight finish, for at most five seconds."""
+        if self.tasks:
+            await asyncio.wait(self.tasks, timeout=5)
