@@ -10,10 +10,17 @@ from edgeserve.cli.fleet import run_on_each, settle
 from edgeserve.cli.helpstyle import App
 from edgeserve.cli.options import AsJson, Token, Urls
 from edgeserve.cli.output import USAGE_ERROR, console, fail, stderr
-from edgeserve.cli.render import CONFIG_COLUMNS, config_row, config_table, model_cell, share
+from edgeserve.cli.render import (
+    CONFIG_COLUMNS,
+    config_row,
+    config_table,
+    model_cell,
+    traffic_split,
+)
 from edgeserve.cli.report import report
 from edgeserve.cli.rollout import rollout_command
 from edgeserve.cli.shift import shift_command
+from edgeserve.variants import VARIANTS, Variant, parse_variant
 
 admin_app = App(
     help="Drive a running server's admin API; repeat --url to act on a fleet.",
@@ -25,10 +32,11 @@ admin_app.command("shift")(shift_command)
 admin_app.command("rollout")(rollout_command)
 
 
-def _slot(value: str) -> str:
-    if value.upper() not in ("A", "B"):
+def _slot(value: str) -> Variant:
+    variant = parse_variant(value)
+    if variant is None:
         raise typer.BadParameter(f"{value!r} is not a slot: use A or B")
-    return value.upper()
+    return variant
 
 
 @config_app.command("get")
@@ -102,7 +110,7 @@ def config_set(
 def _warmup_row(data: dict[str, Any]) -> list[str]:
     runs = data.get("warmup") or {}
     cells = []
-    for variant in ("A", "B"):
+    for variant in VARIANTS:
         entry = runs.get(variant)
         cells.append(f"{entry['runs']} runs, {entry['ms']:.1f} ms" if entry else "(no model)")
     return cells
@@ -112,12 +120,11 @@ def _warmup_row(data: dict[str, Any]) -> list[str]:
 def warmup(urls: Urls = None, token: Token = None, as_json: AsJson = False) -> None:
     """Run warm-up inferences on each loaded model."""
     outcomes = run_on_each(urls or [], token, lambda client: client.warmup())
-    report("warmup", ["A", "B"], _warmup_row, outcomes, token=token, as_json=as_json)
+    report("warmup", list(VARIANTS), _warmup_row, outcomes, token=token, as_json=as_json)
 
 
 def _promote_row(data: dict[str, Any]) -> list[str]:
-    traffic = f"{share(data, 'A'):.0%} / {share(data, 'B'):.0%}"
-    return [model_cell(data.get("previous_a")), model_cell(data.get("new_a")), traffic]
+    return [model_cell(data.get("previous_a")), model_cell(data.get("new_a")), traffic_split(data)]
 
 
 @admin_app.command("promote")

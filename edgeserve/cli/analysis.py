@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from edgeserve.cli.render import ms_cell, percent_cell
 from edgeserve.cli.scrape import VARIANTS, Scrape, histogram_quantile, increase
+from edgeserve.variants import CANDIDATE, CURRENT
 
 PASS, FAIL, WAIT, SKIP = "pass", "fail", "wait", "n/a"
 
@@ -111,7 +112,7 @@ def _accuracy(arm: Arm) -> str:
 
 def evaluate(window: StepWindow, gates: Gates, b_percent: float) -> list[GateResult]:
     """Each gate's outcome for this step; A is needed only while it still serves traffic."""
-    a, b = window.arms["A"], window.arms["B"]
+    a, b = window.arms[CURRENT], window.arms[CANDIDATE]
     need = gates.min_samples
     a_serves = b_percent < 100
     results = [_error_gate(a, b, gates, need)]

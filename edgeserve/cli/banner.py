@@ -6,6 +6,7 @@ from rich.table import Table
 
 from edgeserve import __version__
 from edgeserve.settings import Settings
+from edgeserve.variants import CANDIDATE, CURRENT
 
 
 def banner(settings: Settings) -> Table:
@@ -18,8 +19,8 @@ def banner(settings: Settings) -> Table:
     table.add_column("version")
     table.add_column("weight", justify="right")
     slots = (
-        ("A", settings.model_va_path, settings.ab_weight_a),
-        ("B", settings.model_vb_path, settings.ab_weight_b),
+        (CURRENT, settings.model_va_path, settings.ab_weight_a),
+        (CANDIDATE, settings.model_vb_path, settings.ab_weight_b),
     )
     for slot, path, weight in slots:
         if path is None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from edgeserve.client import ClientError, EdgeserveClient
+from edgeserve.variants import VARIANTS
 
 Call = Callable[[EdgeserveClient], dict[str, Any]]
 SETTLE_SECONDS = 2.0
@@ -78,8 +79,7 @@ def served(config: dict[str, Any]) -> dict[str, Any]:
     models = config.get("models") or {}
     return {
         "generation": config.get("generation"),
-        "A": _model_id(models.get("A")),
-        "B": _model_id(models.get("B")),
+        **{variant: _model_id(models.get(variant)) for variant in VARIANTS},
     }
 
 
@@ -87,7 +87,7 @@ def drift(readback: list[Outcome]) -> dict[str, dict[str, Any]]:
     """{field: {url: value}} for each field on which the reachable instances disagree."""
     views = {o.url: served(o.data) for o in readback if o.ok and o.data is not None}
     differing: dict[str, dict[str, Any]] = {}
-    for field in ("generation", "A", "B"):
+    for field in ("generation", *VARIANTS):
         values = {url: view[field] for url, view in views.items()}
         if len(set(values.values())) > 1:
             differing[field] = values

@@ -21,6 +21,7 @@ from edgeserve.cli.output import (
 from edgeserve.cli.render import predictions_table
 from edgeserve.errors import EdgeserveError
 from edgeserve.settings import Settings
+from edgeserve.variants import CURRENT, Variant, parse_variant
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 
@@ -98,8 +99,8 @@ def infer_command(
         if url is not None:
             classify = _remote(stack, url, top_k, img_size)
         else:
-            slot = None if model else (variant or "A").upper()
-            classify = _offline(model or _slot_path(variant or "A"), slot, top_k, img_size)
+            slot = None if model else _slot(variant or CURRENT)
+            classify = _offline(model or _slot_path(slot or CURRENT), slot, top_k, img_size)
         bar = stack.enter_context(progress())
         task = bar.add_task("classifying", total=len(files), visible=len(files) > 1)
         for file in files:
@@ -189,11 +190,16 @@ def _settings() -> Settings:
         fail(str(error), USAGE_ERROR)
 
 
-def _slot_path(variant: str) -> Path:
-    if variant.upper() not in ("A", "B"):
-        fail(f"--variant {variant!r} is not allowed: use A or B", USAGE_ERROR)
+def _slot(text: str) -> Variant:
+    variant = parse_variant(text)
+    if variant is None:
+        fail(f"--variant {text!r} is not allowed: use A or B", USAGE_ERROR)
+    return variant
+
+
+def _slot_path(variant: Variant) -> Path:
     settings = _settings()
-    path = settings.model_va_path if variant.upper() == "A" else settings.model_vb_path
+    path = settings.model_va_path if variant == CURRENT else settings.model_vb_path
     if path is None:
         fail("no model B is configured (MODEL_VB_PATH is empty): use --model PATH", USAGE_ERROR)
     return path

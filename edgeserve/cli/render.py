@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from edgeserve.cli.fleet import Outcome, served
+from edgeserve.variants import VARIANTS, WEIGHT_FIELDS, share, weights_of
 
 
 def percent_cell(value: float | None) -> str:
@@ -39,13 +40,10 @@ def predictions_table(title: str, predictions: Sequence[dict[str, Any]]) -> Grou
     return Group(Text(title, style="bold"), table)
 
 
-def share(config: dict[str, Any], variant: str) -> float:
-    """Normalised traffic share of a variant, 0..1, from raw weights."""
-    a, b = float(config["ab_weight_a"]), float(config["ab_weight_b"])
-    total = a + b
-    if total <= 0:
-        return 0.0
-    return (a if variant == "A" else b) / total
+def traffic_split(config: dict[str, Any]) -> str:
+    """A's and B's shares of traffic, "90% / 10%", from a config's raw weights."""
+    weights = weights_of(config)
+    return " / ".join(f"{share(weights, variant):.0%}" for variant in VARIANTS)
 
 
 def on_off(value: Any) -> str:
@@ -64,14 +62,15 @@ def config_table(url: str, config: dict[str, Any]) -> Table:
     table.add_column("setting", style="bold", no_wrap=True)
     table.add_column("value", overflow="fold")
     models = config.get("models") or {}
-    for variant, key in (("A", "ab_weight_a"), ("B", "ab_weight_b")):
+    weights = weights_of(config)
+    for variant, key in WEIGHT_FIELDS.items():
         table.add_row(
-            f"weight {variant}", f"{config[key]:g} ({share(config, variant):.0%} of traffic)"
+            f"weight {variant}", f"{config[key]:g} ({share(weights, variant):.0%} of traffic)"
         )
     table.add_row("shadow", on_off(config.get("shadow_enabled")))
     table.add_row("canary", on_off(config.get("canary_enabled")))
     table.add_row("sticky cookie", on_off(config.get("sticky_cookie")))
-    for variant in ("A", "B"):
+    for variant in VARIANTS:
         model = models.get(variant)
         path = f"  {model['path']}" if model and model.get("path") else ""
         table.add_row(f"model {variant}", model_cell(model) + path)
@@ -95,7 +94,7 @@ def toggles(config: dict[str, Any]) -> str:
 
 def config_row(config: dict[str, Any]) -> list[str]:
     return [
-        f"{share(config, 'A'):.0%} / {share(config, 'B'):.0%}",
+        traffic_split(config),
         toggles(config),
         str(config.get("generation")),
         config.get("last_rollback") or "-",
@@ -137,12 +136,14 @@ def readback_table(readback: Sequence[Outcome], differing: dict[str, Any]) -> Ta
     """Generation and models per instance after the change; differing columns in yellow."""
     table = Table(title="read back", title_justify="left")
     table.add_column("instance", no_wrap=True)
-    for field, heading in (("generation", "generation"), ("A", "model A"), ("B", "model B")):
+    columns = {"generation": "generation", **{v: f"model {v}" for v in VARIANTS}}
+    for field, heading in columns.items():
         table.add_column(heading, style="yellow" if field in differing else None)
     for outcome in readback:
         if outcome.ok and outcome.data is not None:
             view = served(outcome.data)
-            table.add_row(outcome.url, str(view["generation"]), view["A"] or "", view["B"] or "")
+            models = [view[variant] or "" for variant in VARIANTS]
+            table.add_row(outcome.url, str(view["generation"]), *models)
         else:
             table.add_row(outcome.url, failure_cell(outcome))
     return table

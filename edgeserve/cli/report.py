@@ -10,6 +10,7 @@ from rich.text import Text
 from edgeserve.cli.fleet import Outcome, describe_drift, drift, read_back, served
 from edgeserve.cli.output import console, emit_json, error_line, fail
 from edgeserve.cli.render import instances_table, readback_table
+from edgeserve.variants import VARIANTS
 
 
 def report(
@@ -66,7 +67,7 @@ def _say_drift(readback: list[Outcome], differing: dict[str, Any]) -> None:
         view = served(reachable[0].data or {})
         console.print(
             f"no drift: {len(reachable)} instances serve generation {view['generation']}, "
-            f"A {view['A'] or 'none'}, B {view['B'] or 'none'}"
+            + ", ".join(f"{variant} {view[variant] or 'none'}" for variant in VARIANTS)
         )
 
 

@@ -31,11 +31,11 @@ from edgeserve.cli.analysis import (
 from edgeserve.cli.fleet import Outcome, run_on_each
 from edgeserve.cli.options import Token, Urls, normalise_url
 from edgeserve.cli.output import INTERRUPTED, USAGE_ERROR, console, fail, stderr
-from edgeserve.cli.render import share
 from edgeserve.cli.scrape import Scrape
 from edgeserve.cli.shift import weights_for
 from edgeserve.cli.status import scrape
 from edgeserve.client import ClientError, EdgeserveClient
+from edgeserve.variants import CANDIDATE, share, weights_of
 
 POLL_SECONDS = 1.0
 OUTCOME_STYLE = {PASS: "green", FAIL: "bold red", WAIT: "yellow"}
@@ -140,7 +140,7 @@ def _raise_on_error(outcomes: list[Outcome]) -> None:
 
 def _check_ready(configs: list[dict[str, Any]], urls: list[str], gates: Gates) -> None:
     for url, config in zip(urls, configs, strict=True):
-        if not (config.get("models") or {}).get("B"):
+        if not (config.get("models") or {}).get(CANDIDATE):
             fail(f"{url} has no model in slot B: load one with 'edgeserve admin load B FILE'")
         quarantine = config.get("quarantine")
         if quarantine:
@@ -296,7 +296,7 @@ def rollout_command(
     except ClientError as error:
         fail(error.message)
     _check_ready(configs, urls, gates)
-    current = min(share(config, "B") * 100 for config in configs)
+    current = min(share(weights_of(config), CANDIDATE) * 100 for config in configs)
     plan = plan_from(round(current, 6), plan_steps)
     if dry_run:
         _print_plan(plan, current, gates, interval)

@@ -6,7 +6,7 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-VARIANTS = ("A", "B")
+from edgeserve.variants import VARIANTS
 
 
 @dataclass

@@ -10,8 +10,9 @@ import typer
 from edgeserve.cli.fleet import Outcome, run_on_each
 from edgeserve.cli.options import AsJson, Token, Urls
 from edgeserve.cli.output import INTERRUPTED, fail, progress
-from edgeserve.cli.render import CONFIG_COLUMNS, config_row, share
+from edgeserve.cli.render import CONFIG_COLUMNS, config_row
 from edgeserve.cli.report import report
+from edgeserve.variants import CANDIDATE, share, weights_of
 
 
 def weights_for(percent: float) -> dict[str, float]:
@@ -92,7 +93,7 @@ def shift_command(
         report("shift", CONFIG_COLUMNS, config_row, current, token=token, as_json=as_json)
         return
     baselines = {o.url: (o.data or {}).get("last_rollback") for o in current}
-    start = min(share(o.data or {}, "B") * 100 for o in current)
+    start = min(share(weights_of(o.data or {}), CANDIDATE) * 100 for o in current)
     steps = ramp_steps(start, percent, step)
     last, reached, problem = current, start, None
     with progress(transient=False) as bar:

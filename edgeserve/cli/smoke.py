@@ -15,6 +15,7 @@ from edgeserve.cli.options import AsJson, Token, Url
 from edgeserve.cli.output import FAILURE, console, emit_json, fail
 from edgeserve.cli.render import checks_table
 from edgeserve.client import ClientError, EdgeserveClient
+from edgeserve.variants import CURRENT, VARIANTS
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ def check_ready(client: EdgeserveClient) -> str:
 def check_inference(client: EdgeserveClient) -> str:
     answer = client.infer(red_png(), top_k=3)
     predictions = answer.body.get("predictions") or []
-    if answer.body.get("variant") not in ("A", "B") or not predictions:
+    if answer.body.get("variant") not in VARIANTS or not predictions:
         raise CheckFailed(f"/v1/infer answered without a variant or predictions: {answer.body}")
     model = answer.body.get("model") or {}
     top = predictions[0]
@@ -94,7 +95,7 @@ def check_metrics(client: EdgeserveClient) -> str:
 def check_admin(client: EdgeserveClient) -> str:
     config = client.config()
     models = config.get("models") or {}
-    if "A" not in models or "generation" not in config:
+    if CURRENT not in models or "generation" not in config:
         raise CheckFailed(f"/admin/config lacks models.A or generation: {config}")
     return f"generation {config['generation']}, models {', '.join(sorted(models))}"
 

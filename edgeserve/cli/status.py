@@ -21,6 +21,7 @@ from edgeserve.cli.output import FAILURE, console, error_line
 from edgeserve.cli.render import ms_cell, percent_cell
 from edgeserve.cli.scrape import Scrape, VariantView, parse, shadow_agreement, variant_views
 from edgeserve.client import ClientError, EdgeserveClient
+from edgeserve.variants import VARIANTS
 
 
 def scrape(client: EdgeserveClient) -> Scrape:
@@ -114,7 +115,7 @@ def traffic_table(url: str, after: Scrape, views: list[VariantView], windowed: b
 def feedback_lines(after: Scrape) -> list[Text]:
     """Accuracy per variant from ground-truth feedback since start, with its 95 % interval."""
     lines = []
-    for variant in ("A", "B"):
+    for variant in VARIANTS:
         correct = after.feedback.get((variant, "correct"), 0.0)
         judged = correct + after.feedback.get((variant, "wrong"), 0.0)
         interval = wilson(correct, judged)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from edgeserve.errors import ModelLoadError
+from edgeserve.variants import CANDIDATE
 
 SHOWN = 5  # labels named in the message; the rest are counted
 
@@ -18,7 +19,7 @@ def check_labels(
     B may add classes (a candidate that learned a new one); it may not drop or rename A's."""
     if other is None or allowed:
         return
-    labels_a, labels_b = (other, new) if slot == "B" else (new, other)
+    labels_a, labels_b = (other, new) if slot == CANDIDATE else (new, other)
     missing = sorted(set(labels_a) - set(labels_b))
     if not missing:
         return

@@ -13,10 +13,9 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
-from edgeserve.variants import CANDIDATE, CURRENT, Variant
+from edgeserve.variants import CANDIDATE, CURRENT, VARIANTS, Variant
 
 RUNTIME_FIELDS = ("ab_weight_a", "ab_weight_b", "shadow_enabled", "canary_enabled", "sticky_cookie")
-SLOTS = ("A", "B")
 MAX_WEIGHT = 1e6
 MAX_GENERATION = 2**53  # exclusive: JSON numbers above it lose integer precision in other clients
 MAX_REASON_CHARS = 500
@@ -170,15 +169,15 @@ def _check(state: RuntimeState) -> None:
     if state.ab_weight_a + state.ab_weight_b <= 0:
         raise InvalidState("ab_weight_a and ab_weight_b cannot both be 0")
     _check_generation(state.generation)
-    if "A" not in state.models:
+    if CURRENT not in state.models:
         raise InvalidState("the state names no model for slot A")
-    if state.ab_weight_b > 0 and "B" not in state.models:
+    if state.ab_weight_b > 0 and CANDIDATE not in state.models:
         raise InvalidState("ab_weight_b must stay 0 while no model B is loaded")
     if state.last_rollback is not None:
         _check_text("last_rollback", state.last_rollback)
     quarantine = state.quarantine
     if quarantine is not None:
-        b = state.models.get("B")
+        b = state.models.get(CANDIDATE)
         if b is None or b.version != quarantine.version:
             raise InvalidState(
                 f"quarantine names version {quarantine.version[:12]}, "
@@ -196,7 +195,7 @@ def _check_generation(generation: Any) -> None:
 def _parse_models(value: Any) -> dict[str, SlotModel]:
     if not isinstance(value, dict):
         raise InvalidState(f'models must be an object like {{"A": {{...}}}}, got {_kind(value)}')
-    unknown = sorted(set(value) - set(SLOTS))
+    unknown = sorted(set(value) - set(VARIANTS))
     if unknown:
         raise InvalidState(f"models has unknown slot(s) {_names(unknown)}: A or B")
     models = {}

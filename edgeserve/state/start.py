@@ -19,13 +19,14 @@ from edgeserve.state.model_store import ModelStore, folder_beside
 from edgeserve.state.schema import InvalidState, RuntimeState
 from edgeserve.state.store import StateStore, StoreUnavailable
 from edgeserve.state.sync import read_state
+from edgeserve.variants import CANDIDATE, CURRENT
 
 LEGACY_VERSION = re.compile(r"^[0-9a-f]{12}$")
 
 
 def state_from_env(settings: Settings, model_store: ModelStore) -> RuntimeState:
     """Generation 1 of the environment's weights, toggles and (kept) models."""
-    sources = {"A": settings.model_va_path, "B": settings.model_vb_path}
+    sources = {CURRENT: settings.model_va_path, CANDIDATE: settings.model_vb_path}
     return RuntimeState(
         ab_weight_a=settings.ab_weight_a,
         ab_weight_b=settings.ab_weight_b,

@@ -22,6 +22,8 @@ import math
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
+from edgeserve.variants import CANDIDATE, CURRENT, VARIANTS, Variant, other
+
 CONFIDENCE = 0.99
 """One-sided confidence both significance tests need before they count."""
 MATCH_PER_OTHER = 2
@@ -144,25 +146,24 @@ class SizeWindow:
     """Both arms' recent outcomes at one input size, sampled from the same stretch of time."""
 
     window: int
-    arms: dict[str, deque[Outcome]] = field(default_factory=dict)
-    since_other: dict[str, int] = field(default_factory=lambda: {"A": 0, "B": 0})
+    arms: dict[Variant, deque[Outcome]] = field(default_factory=dict)
+    since_other: dict[Variant, int] = field(default_factory=lambda: dict.fromkeys(VARIANTS, 0))
 
     def __post_init__(self) -> None:
-        self.arms = {"A": deque(maxlen=self.window), "B": deque(maxlen=self.window)}
+        self.arms = {variant: deque(maxlen=self.window) for variant in VARIANTS}
 
-    def add(self, variant: str, outcome: Outcome) -> None:
+    def add(self, variant: Variant, outcome: Outcome) -> None:
         # The busier arm keeps only a few outcomes per outcome of the other, so at 95/5
         # traffic A's window spans the same minutes as B's instead of B's last few seconds.
-        other = "B" if variant == "A" else "A"
-        if self.arms[other] and self.since_other[variant] >= MATCH_PER_OTHER:
+        if self.arms[other(variant)] and self.since_other[variant] >= MATCH_PER_OTHER:
             return
         self.arms[variant].append(outcome)
         self.since_other[variant] += 1
-        self.since_other[other] = 0
+        self.since_other[other(variant)] = 0
 
     def aligned(self) -> tuple[list[Outcome], list[Outcome]]:
         """(A, B) outcomes from the time both arms have samples for."""
-        a, b = self.arms["A"], self.arms["B"]
+        a, b = self.arms[CURRENT], self.arms[CANDIDATE]
         if not a or not b:
             return list(a), list(b)
         start = max(a[0].at, b[0].at)
@@ -184,7 +185,7 @@ class CanaryGuard:
         self.b_failure_run = 0
         self.run_sizes = set()
 
-    def record(self, variant: str, size: int, ok: bool, seconds: float, at: float) -> None:
+    def record(self, variant: Variant, size: int, ok: bool, seconds: float, at: float) -> None:
         """One request's outcome: `ok` False only when the model run failed."""
         window = self.sizes.get(size)
         if window is None:
@@ -192,7 +193,7 @@ class CanaryGuard:
             if len(self.sizes) > MAX_SIZES:
                 self.sizes.popitem(last=False)
         self.sizes.move_to_end(size)
-        if variant == "B":
+        if variant == CANDIDATE:
             self.b_failure_run = 0 if ok else self.b_failure_run + 1
             self.run_sizes = set() if ok else self.run_sizes | {size}
         window.add(variant, Outcome(at, ok, seconds))
@@ -222,7 +223,9 @@ class CanaryGuard:
 
     def _a_answers(self, sizes: set[int]) -> bool:
         """A answered one of these sizes: the run is B's fault, not an input no model can run."""
-        return any(o.ok for size in sizes if size in self.sizes for o in self.sizes[size].arms["A"])
+        return any(
+            o.ok for size in sizes if size in self.sizes for o in self.sizes[size].arms[CURRENT]
+        )
 
     def _a_failed(self) -> bool:
-        return any(not o.ok for window in self.sizes.values() for o in window.arms["A"])
+        return any(not o.ok for window in self.sizes.values() for o in window.arms[CURRENT])

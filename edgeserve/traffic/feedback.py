@@ -18,9 +18,10 @@ from dataclasses import dataclass
 
 import orjson
 
+from edgeserve.variants import VARIANTS
+
 MAX_TOKEN_CHARS = 1024
 """Longer strings are refused before any decoding: real tokens are about 200 characters."""
-VARIANTS = ("A", "B")
 
 
 class InvalidToken(ValueError):
