@@ -60,17 +60,23 @@ class Model:
 
     @classmethod
     def load(
-        cls, path: Path, *, intra_op_threads: int = 0, expected_sha256: str | None = None
+        cls,
+        path: Path,
+        *,
+        intra_op_threads: int = 0,
+        expected_sha256: str | None = None,
+        hashed: bool = False,
     ) -> Model:
         """Load and validate an image classifier; ModelLoadError says why it cannot serve.
 
         With `expected_sha256` a file whose bytes changed is refused, never served under the
-        version the rollout state gives it."""
+        version the rollout state gives it; `hashed` says the caller has just taken that hash
+        of these very bytes (a read-only copy it kept), so it is not taken again."""
         path = Path(path)
         if not path.is_file():
             what = "is a directory" if path.is_dir() else "does not exist"
             raise ModelLoadError(f"model file {path} {what}: give the path of an .onnx file")
-        sha256 = file_sha256(path)
+        sha256 = expected_sha256 if hashed and expected_sha256 else file_sha256(path)
         if expected_sha256 is not None and sha256 != expected_sha256:
             raise ModelLoadError(
                 f"model file {path} has version {sha256[:12]}, not the {expected_sha256[:12]} "

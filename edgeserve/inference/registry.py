@@ -37,10 +37,12 @@ def identity(model: SlotModel | Model) -> Identity:
 
 
 def load_warm(
-    path: Path, *, threads: int, warmup_runs: int, expected_sha256: str | None = None
+    path: Path, *, threads: int, warmup_runs: int, expected_sha256: str, hashed: bool
 ) -> Model:
     """Load and warm a model, logging what it assumed; run in a thread, never on the event loop."""
-    model = Model.load(path, intra_op_threads=threads, expected_sha256=expected_sha256)
+    model = Model.load(
+        path, intra_op_threads=threads, expected_sha256=expected_sha256, hashed=hashed
+    )
     model.warm(warmup_runs)
     for event, message in model.doubts():
         log.warning(event, model=model.name, version=model.version, message=message)
@@ -62,12 +64,14 @@ class ModelRegistry:
     def describe(self) -> dict[str, dict[str, str]]:
         return {variant: model.describe() for variant, model in self.models.items()}
 
-    async def keep(self, requested: str) -> SlotModel:
-        """Copy a file of MODEL_DIR into the model store: what a state may name."""
+    async def load_file(self, requested: str) -> tuple[SlotModel, Model]:
+        """Keep a file of MODEL_DIR in the model store (what a state may name) and load the
+        kept copy; its bytes are hashed once, by the keep."""
         source = resolve_in_model_dir(self.settings.model_dir, requested)
-        return await asyncio.to_thread(self.model_store.keep, source)
+        kept = await asyncio.to_thread(self.model_store.keep, source)
+        return kept, await self.load(kept, hashed=True)
 
-    async def load(self, wanted: SlotModel) -> Model:
+    async def load(self, wanted: SlotModel, *, hashed: bool = False) -> Model:
         """Load the bytes `wanted` names (hash checked) and warm them, off the event loop."""
         path = self.model_store.locate(wanted) or await asyncio.to_thread(
             self.model_store.adopt, wanted, self.settings.model_dir
@@ -85,6 +89,7 @@ class ModelRegistry:
                 threads=self.settings.session_threads(),
                 warmup_runs=self.settings.warmup_runs,
                 expected_sha256=wanted.version,
+                hashed=hashed,
             ),
         )
 

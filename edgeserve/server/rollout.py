@@ -49,8 +49,7 @@ async def load_into(
 ) -> Model:
     """Keep the file's bytes, load and warm them, then record them as the slot's model."""
     registry = runtime.registry
-    kept = await registry.keep(requested)
-    model = await registry.load(kept)
+    kept, model = await registry.load_file(requested)
     beside = registry.get(other(variant))
     check_labels(
         model.meta.labels,
