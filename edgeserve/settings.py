@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
-import itertools
 import os
 import re
 import string
@@ -26,125 +26,6 @@ REDIS_URL = re.compile(
 
 class SettingsError(ValueError):
     """One variable has a value we cannot start with; the message names it."""
-
-
-@dataclass(frozen=True)
-class Settings:
-    host: str = "127.0.0.1"
-    """Listen address (the container sets 0.0.0.0)."""
-    port: int = 8080
-    """Listen port."""
-    workers: int = 1
-    """Sanic worker processes."""
-    max_body_bytes: int = 8_388_608
-    """Larger request bodies get 413 before the body is read."""
-    max_header_bytes: int = 8192
-    """A longer request line gets 414, larger headers 431 (Sanic's ceiling is 16384)."""
-    header_timeout_seconds: float = 10.0
-    """Whole deadline for a request's line and headers; trickled bytes do not extend it (408)."""
-    body_timeout_seconds: float = 30.0
-    """Whole deadline for a request's body once its headers are in (408)."""
-    keep_alive_timeout_seconds: float = 15.0
-    """An idle keep-alive connection is closed after this long."""
-    max_connections: int = 512
-    """Open connections per worker; at the cap an idle one is closed, else the new one refused."""
-    trusted_proxies: tuple[str, ...] = ()
-    """Comma-separated proxy IPs/CIDRs whose X-Forwarded-For / Forwarded name the client."""
-    max_image_pixels: int = 25_000_000
-    """Images with more pixels are refused before decoding (decompression bombs)."""
-    jpeg_draft: bool = False
-    """Decode big JPEGs at 1/2, 1/4 or 1/8 scale: faster, but scores differ from a full decode."""
-    rate_limit_rps: float = 100.0
-    """Token refill per second per client address on /v1/infer and /admin/*; 0 disables."""
-    rate_limit_burst: int = 200
-    """Token bucket size per client address."""
-    ab_weight_a: float = 1.0
-    """Traffic weight of variant A (normalised with B's)."""
-    ab_weight_b: float = 0.0
-    """Traffic weight of variant B."""
-    shadow_enabled: bool = False
-    """Mirror A's traffic to B and compare the answers."""
-    canary_enabled: bool = False
-    """Honour X-Canary forcing and run the canary guard."""
-    sticky_cookie: bool = True
-    """Assign variants by a client id cookie."""
-    sticky_cookie_name: str = "edgeserve_ab"
-    """Name of the sticky assignment cookie (an RFC 6265 token)."""
-    sticky_cookie_secure: bool = False
-    """Mark the sticky cookie Secure (HTTPS only); required by a __Host- name."""
-    admin_token: str = ""
-    """Bearer token for /admin/*; empty disables the admin API."""
-    metrics_token: str = ""
-    """Bearer token GET /metrics requires; empty leaves /metrics open."""
-    model_va_path: Path = Path("models/vA.onnx")
-    """Model served in slot A."""
-    model_vb_path: Path | None = Path("models/vB.onnx")
-    """Model served in slot B; empty means single-model mode."""
-    model_dir: Path | None = None
-    """The only folder hot model loads may read from; empty means the folder of MODEL_VA_PATH."""
-    state_path: Path | None = None
-    """File where admin changes persist across restarts (one host)."""
-    state_url: str = ""
-    """Redis holding the state for a fleet, redis://host:port/db; wins over STATE_PATH."""
-    log_level: str = "info"
-    """debug, info, warning or error."""
-    log_format: str = "json"
-    """json, or console for humans."""
-    prometheus_multiproc_dir: Path | None = None
-    """prometheus-client's multiprocess folder, wiped at start; empty: a temp one if WORKERS > 1."""
-    shadow_max_inflight: int = 4
-    """Shadow runs in flight per worker; beyond it shadow work is dropped and counted."""
-    canary_window: int = 200
-    """Recent requests per variant the canary guard looks at."""
-    canary_min_samples: int = 20
-    """Requests B must have served in the window before the guard judges it."""
-    canary_max_error_rate: float = 0.05
-    """B's error rate above which the guard sets B's weight to 0."""
-    canary_max_latency_ratio: float = 2.0
-    """B's p95 inference time over A's (same input size) above which the guard rolls B back."""
-    canary_min_latency_delta_ms: float = 5.0
-    """B's p95 must also exceed A's by this many ms (one GIL switch interval) to roll back."""
-    canary_max_consecutive_failures: int = 5
-    """B model failures in a row (A failing none) that roll B back at once."""
-    feedback_secret: str = ""
-    """HMAC key for feedback tokens, the same on every instance; empty turns feedback off."""
-    feedback_token_ttl_seconds: int = 86400
-    """How long a feedback token is accepted after its answer."""
-    feedback_replay_memory: int = 100000
-    """Feedback tokens each worker remembers so a token counts once (about 100 bytes each)."""
-    max_inflight: int = 64
-    """Inference requests in progress per worker; beyond it 503 overloaded."""
-    intra_op_threads: int = 0
-    """ONNX Runtime threads per session; 0 means 1 (parallelism comes from one caller per core)."""
-    batch_max_size: int = 1
-    """Dynamic micro-batching: largest batch; 1 turns batching off."""
-    batch_max_wait_ms: float = 2.0
-    """Dynamic micro-batching: longest wait for a batch to fill."""
-    warmup_runs: int = 3
-    """Inferences run on each model before it serves."""
-    graceful_shutdown_seconds: float = 15.0
-    """How long in-flight requests may take to finish on SIGTERM."""
-
-    def __post_init__(self) -> None:
-        if self.model_dir is None:  # frozen: set once, here, so every reader sees a folder
-            object.__setattr__(self, "model_dir", self.model_va_path.parent)
-
-    @property
-    def admin_enabled(self) -> bool:
-        return bool(self.admin_token)
-
-    def inference_threads(self) -> int:
-        """Threads per worker that decode and run models: the cores shared among workers."""
-        return max(1, (os.cpu_count() or 1) // self.workers)
-
-    def session_threads(self) -> int:
-        # Measured in benchmarks/README.md: one ORT thread per caller beats fewer callers with
-        # more ORT threads each, since decoding runs on the same threads.
-        return self.intra_op_threads if self.intra_op_threads > 0 else 1
-
-
-def env_name(field_name: str) -> str:
-    return field_name.upper()
 
 
 def _fail(name: str, raw: str, allowed: str) -> SettingsError:
@@ -275,55 +156,130 @@ def _feedback_secret(name: str, raw: str) -> str:
     return raw
 
 
-PARSERS: dict[str, Callable[[str, str], Any]] = {
-    "host": _text,
-    "port": _integer(0, 65535),
-    "workers": _integer(1, 64),
-    "max_body_bytes": _integer(1),
-    "max_header_bytes": _integer(1024, 16384),
-    "header_timeout_seconds": _number(0.1),
-    "body_timeout_seconds": _number(0.1),
-    "keep_alive_timeout_seconds": _number(0.1),
-    "max_connections": _integer(2),
-    "trusted_proxies": _networks,
-    "max_image_pixels": _integer(1),
-    "jpeg_draft": _boolean,
-    "rate_limit_rps": _number(0),
-    "rate_limit_burst": _integer(0),
-    "ab_weight_a": _number(0),
-    "ab_weight_b": _number(0),
-    "shadow_enabled": _boolean,
-    "canary_enabled": _boolean,
-    "sticky_cookie": _boolean,
-    "sticky_cookie_name": _cookie_name,
-    "sticky_cookie_secure": _boolean,
-    "admin_token": _token,
-    "metrics_token": _token,
-    "model_va_path": _path,
-    "model_vb_path": _optional_path,
-    "model_dir": _optional_path,
-    "state_path": _optional_path,
-    "state_url": _redis_url,
-    "log_level": _choice("debug", "info", "warning", "error"),
-    "log_format": _choice("json", "console"),
-    "prometheus_multiproc_dir": _optional_path,
-    "shadow_max_inflight": _integer(0),
-    "canary_window": _integer(10),
-    "canary_min_samples": _integer(1),
-    "canary_max_error_rate": _number(0),
-    "canary_max_latency_ratio": _number(1),
-    "canary_min_latency_delta_ms": _number(0),
-    "canary_max_consecutive_failures": _integer(1),
-    "feedback_secret": _feedback_secret,
-    "feedback_token_ttl_seconds": _integer(1),
-    "feedback_replay_memory": _integer(1),
-    "max_inflight": _integer(1),
-    "intra_op_threads": _integer(0),
-    "batch_max_size": _integer(1, 256),
-    "batch_max_wait_ms": _number(0),
-    "warmup_runs": _integer(0),
-    "graceful_shutdown_seconds": _number(0),
-}
+def setting(default: Any, parse: Callable[[str, str], Any]) -> Any:
+    """A Settings field: its default and the parser of its variable; its docstring follows it."""
+    return dataclasses.field(default=default, metadata={"parse": parse})
+
+
+# Each variable is declared once, below: name, default, parser, then its one-line meaning.
+# The Path fields carry `noqa: RUF009`: ruff cannot see setting() is a field; a Path is immutable.
+@dataclass(frozen=True)
+class Settings:
+    host: str = setting("127.0.0.1", _text)
+    """Listen address (the container sets 0.0.0.0)."""
+    port: int = setting(8080, _integer(0, 65535))
+    """Listen port."""
+    workers: int = setting(1, _integer(1, 64))
+    """Sanic worker processes."""
+    max_body_bytes: int = setting(8_388_608, _integer(1))
+    """Larger request bodies get 413 before the body is read."""
+    max_header_bytes: int = setting(8192, _integer(1024, 16384))
+    """A longer request line gets 414, larger headers 431 (Sanic's ceiling is 16384)."""
+    header_timeout_seconds: float = setting(10.0, _number(0.1))
+    """Whole deadline for a request's line and headers; trickled bytes do not extend it (408)."""
+    body_timeout_seconds: float = setting(30.0, _number(0.1))
+    """Whole deadline for a request's body once its headers are in (408)."""
+    keep_alive_timeout_seconds: float = setting(15.0, _number(0.1))
+    """An idle keep-alive connection is closed after this long."""
+    max_connections: int = setting(512, _integer(2))
+    """Open connections per worker; at the cap an idle one is closed, else the new one refused."""
+    trusted_proxies: tuple[str, ...] = setting((), _networks)
+    """Comma-separated proxy IPs/CIDRs whose X-Forwarded-For / Forwarded name the client."""
+    max_image_pixels: int = setting(25_000_000, _integer(1))
+    """Images with more pixels are refused before decoding (decompression bombs)."""
+    jpeg_draft: bool = setting(False, _boolean)
+    """Decode big JPEGs at 1/2, 1/4 or 1/8 scale: faster, but scores differ from a full decode."""
+    rate_limit_rps: float = setting(100.0, _number(0))
+    """Token refill per second per client address on /v1/infer and /admin/*; 0 disables."""
+    rate_limit_burst: int = setting(200, _integer(0))
+    """Token bucket size per client address."""
+    ab_weight_a: float = setting(1.0, _number(0))
+    """Traffic weight of variant A (normalised with B's)."""
+    ab_weight_b: float = setting(0.0, _number(0))
+    """Traffic weight of variant B."""
+    shadow_enabled: bool = setting(False, _boolean)
+    """Mirror A's traffic to B and compare the answers."""
+    canary_enabled: bool = setting(False, _boolean)
+    """Honour X-Canary forcing and run the canary guard."""
+    sticky_cookie: bool = setting(True, _boolean)
+    """Assign variants by a client id cookie."""
+    sticky_cookie_name: str = setting("edgeserve_ab", _cookie_name)
+    """Name of the sticky assignment cookie (an RFC 6265 token)."""
+    sticky_cookie_secure: bool = setting(False, _boolean)
+    """Mark the sticky cookie Secure (HTTPS only); required by a __Host- name."""
+    admin_token: str = setting("", _token)
+    """Bearer token for /admin/*; empty disables the admin API."""
+    metrics_token: str = setting("", _token)
+    """Bearer token GET /metrics requires; empty leaves /metrics open."""
+    model_va_path: Path = setting(Path("models/vA.onnx"), _path)  # noqa: RUF009
+    """Model served in slot A."""
+    model_vb_path: Path | None = setting(Path("models/vB.onnx"), _optional_path)  # noqa: RUF009
+    """Model served in slot B; empty means single-model mode."""
+    model_dir: Path | None = setting(None, _optional_path)  # noqa: RUF009
+    """The only folder hot model loads may read from; empty means the folder of MODEL_VA_PATH."""
+    state_path: Path | None = setting(None, _optional_path)  # noqa: RUF009
+    """File where admin changes persist across restarts (one host)."""
+    state_url: str = setting("", _redis_url)
+    """Redis holding the state for a fleet, redis://host:port/db; wins over STATE_PATH."""
+    log_level: str = setting("info", _choice("debug", "info", "warning", "error"))
+    """debug, info, warning or error."""
+    log_format: str = setting("json", _choice("json", "console"))
+    """json, or console for humans."""
+    prometheus_multiproc_dir: Path | None = setting(None, _optional_path)  # noqa: RUF009
+    """prometheus-client's multiprocess folder, wiped at start; empty: a temp one if WORKERS > 1."""
+    shadow_max_inflight: int = setting(4, _integer(0))
+    """Shadow runs in flight per worker; beyond it shadow work is dropped and counted."""
+    canary_window: int = setting(200, _integer(10))
+    """Recent requests per variant the canary guard looks at."""
+    canary_min_samples: int = setting(20, _integer(1))
+    """Requests B must have served in the window before the guard judges it."""
+    canary_max_error_rate: float = setting(0.05, _number(0))
+    """B's error rate above which the guard sets B's weight to 0."""
+    canary_max_latency_ratio: float = setting(2.0, _number(1))
+    """B's p95 inference time over A's (same input size) above which the guard rolls B back."""
+    canary_min_latency_delta_ms: float = setting(5.0, _number(0))
+    """B's p95 must also exceed A's by this many ms (one GIL switch interval) to roll back."""
+    canary_max_consecutive_failures: int = setting(5, _integer(1))
+    """B model failures in a row (A failing none) that roll B back at once."""
+    feedback_secret: str = setting("", _feedback_secret)
+    """HMAC key for feedback tokens, the same on every instance; empty turns feedback off."""
+    feedback_token_ttl_seconds: int = setting(86400, _integer(1))
+    """How long a feedback token is accepted after its answer."""
+    feedback_replay_memory: int = setting(100000, _integer(1))
+    """Feedback tokens each worker remembers so a token counts once (about 100 bytes each)."""
+    max_inflight: int = setting(64, _integer(1))
+    """Inference requests in progress per worker; beyond it 503 overloaded."""
+    intra_op_threads: int = setting(0, _integer(0))
+    """ONNX Runtime threads per session; 0 means 1 (parallelism comes from one caller per core)."""
+    batch_max_size: int = setting(1, _integer(1, 256))
+    """Dynamic micro-batching: largest batch; 1 turns batching off."""
+    batch_max_wait_ms: float = setting(2.0, _number(0))
+    """Dynamic micro-batching: longest wait for a batch to fill."""
+    warmup_runs: int = setting(3, _integer(0))
+    """Inferences run on each model before it serves."""
+    graceful_shutdown_seconds: float = setting(15.0, _number(0))
+    """How long in-flight requests may take to finish on SIGTERM."""
+
+    def __post_init__(self) -> None:
+        if self.model_dir is None:  # frozen: set once, here, so every reader sees a folder
+            object.__setattr__(self, "model_dir", self.model_va_path.parent)
+
+    @property
+    def admin_enabled(self) -> bool:
+        return bool(self.admin_token)
+
+    def inference_threads(self) -> int:
+        """Threads per worker that decode and run models: the cores shared among workers."""
+        return max(1, (os.cpu_count() or 1) // self.workers)
+
+    def session_threads(self) -> int:
+        # Measured in benchmarks/README.md: one ORT thread per caller beats fewer callers with
+        # more ORT threads each, since decoding runs on the same threads.
+        return self.intra_op_threads if self.intra_op_threads > 0 else 1
+
+
+def env_name(field_name: str) -> str:
+    return field_name.upper()
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -334,7 +290,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raw = env.get(env_name(field.name))
         if raw is None:
             continue
-        values[field.name] = PARSERS[field.name](env_name(field.name), raw)
+        values[field.name] = field.metadata["parse"](env_name(field.name), raw)
     settings = Settings(**values)
     _check_together(settings, env)
     return settings
@@ -369,41 +325,3 @@ def _check_together(settings: Settings, env: Mapping[str, str]) -> None:
         raise SettingsError(
             f"MODEL_DIR={str(settings.model_dir)!r} is not allowed: expected an existing folder"
         )
-
-
-def env_example_lines() -> list[str]:
-    """The lines of .env.example: each variable with its default and one-line meaning."""
-    lines: list[str] = []
-    docs = _field_docs()
-    for field in fields(Settings):
-        default = field.default  # not an instance's value: MODEL_DIR's empty default means more
-        if isinstance(default, bool):
-            shown = "true" if default else "false"
-        elif default is None:
-            shown = ""
-        elif isinstance(default, tuple):
-            shown = ",".join(default)
-        else:
-            shown = str(default)
-        lines.append(f"# {docs.get(field.name, '')}")
-        lines.append(f"{env_name(field.name)}={shown}")
-    return lines
-
-
-def _field_docs() -> dict[str, str]:
-    """Attribute docstrings of Settings, read from the source (one line each)."""
-    import ast
-    import inspect
-
-    tree = ast.parse(inspect.getsource(Settings))
-    body = tree.body[0].body  # type: ignore[attr-defined]
-    docs: dict[str, str] = {}
-    for node, following in itertools.pairwise(body):
-        if (
-            isinstance(node, ast.AnnAssign)
-            and isinstance(node.target, ast.Name)
-            and isinstance(following, ast.Expr)
-            and isinstance(following.value, ast.Constant)
-        ):
-            docs[node.target.id] = str(following.value.value).strip()
-    return docs

@@ -5,13 +5,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
 from edgeserve.cli.serve import read_env_file
 from edgeserve.server.serve import prepare_metrics_dir
-from edgeserve.settings import Settings, SettingsError, env_example_lines, load_settings
+from edgeserve.settings import Settings, SettingsError, load_settings
+from tests.support.env_example import env_example_lines
 
 REPO = Path(__file__).resolve().parents[2]
 MODELS = {
@@ -196,6 +198,13 @@ def test_without_a_mapping_the_process_environment_is_read(monkeypatch):
 def test_every_setting_has_a_one_line_meaning():
     documented = env_example_lines()[0::2]
     assert all(line.startswith("# ") and len(line) > 2 for line in documented), documented
+
+
+def test_every_setting_has_a_parser_for_its_variable():
+    unparsed = [
+        field.name for field in fields(Settings) if not callable(field.metadata.get("parse"))
+    ]
+    assert unparsed == [], unparsed
 
 
 def test_inference_threads_share_the_cores_among_workers_and_sessions_default_to_one():
