@@ -10,14 +10,14 @@ import numpy as np
 import onnxruntime as ort
 
 from edgeserve.errors import ModelLoadError
-from edgeserve.inference.metadata import (
+from edgeserve.inference.description.sources import embedded_meta
+from edgeserve.inference.description.vocabulary import (
     ASSUMED,
     DEFAULT_CROP_PCT,
     IMAGENET_MEAN,
     IMAGENET_STD,
-    build_meta,
-    embedded_meta,
 )
+from edgeserve.inference.metadata import build_meta
 
 IMAGENET = {"scale": "1/255", "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}
 PRESETS: dict[str, dict[str, Any]] = {
