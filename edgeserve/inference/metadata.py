@@ -115,15 +115,15 @@ def sidecar_path(path: Path) -> Path:
 
 
 def read_meta(path: Path, session: Any) -> ModelMeta:
-    """Merge the model's metadata_props with its sidecar JSON (sidecar wins) and validate."""
+    """Merge the model's metadata_props with its sidecar JSON (sidecar wins) and validate.
+
+    The session's inputs and outputs are ones `model._check_io` accepted."""
     path = Path(path)
     sidecar = sidecar_path(path)
-    inputs = session.get_inputs()
-    outputs = session.get_outputs()
     return build_meta(
         read_sidecar(sidecar),
-        list(inputs[0].shape) if inputs else [],
-        list(outputs[0].shape) if outputs else [],
+        list(session.get_inputs()[0].shape),
+        list(session.get_outputs()[0].shape),
         model=path.name,
         embedded=embedded_meta(session),
         sidecar_name=sidecar.name,
@@ -139,7 +139,9 @@ def build_meta(
     embedded: dict[str, Any] | None = None,
     sidecar_name: str = "sidecar",
 ) -> ModelMeta:
-    """Validate the sidecar (`raw`) over the model's own values (`embedded`) against its shapes."""
+    """Validate the sidecar (`raw`) over the model's own values (`embedded`) against its shapes.
+
+    The shapes are ones `model._check_io` accepts: a 4-D image input and an [N, K] output."""
     own = _renamed(embedded or {})
     given = _renamed(raw)
     merged = {**own, **given}

@@ -1,7 +1,8 @@
 """What a model's input and output shapes fix: layout, channel count, a fixed height or width,
 the class count; and a described input_size checked against them.
 
-A dimension that is symbolic ("batch") or unknown counts as not fixed.
+The shapes are ones `model._check_io` accepted: a 4-D image input and an [N, K] output. A
+dimension that is symbolic ("batch") or unknown counts as not fixed.
 """
 
 from __future__ import annotations
@@ -19,16 +20,12 @@ def dim(value: Any) -> int | None:
 
 
 def class_count(output_shape: list[Any]) -> int | None:
-    """K of an [N, K] output; None when it is not fixed or the output is not [N, K]."""
-    return dim(output_shape[1]) if len(output_shape) == 2 else None
+    """K of an [N, K] output; None when it is not fixed."""
+    return dim(output_shape[1])
 
 
 def infer_layout(given: str | None, shape: list[Any], model: str) -> str:
     """The described layout checked against the input shape, else the one the shape shows."""
-    if len(shape) != 4:
-        raise ModelLoadError(
-            f"model {model}: the input must be a 4-D image tensor (NCHW or NHWC), got shape {shape}"
-        )
     dims = [dim(d) for d in shape]
     if given is None:
         if dims[1] in (1, 3) or (dims[1] is None and dims[3] not in (1, 3)):
