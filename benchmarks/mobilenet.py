@@ -16,7 +16,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from edgeserve.inference.metadata import IMAGENET_MEAN, IMAGENET_STD
+from edgeserve.inference.description.vocabulary import IMAGENET_MEAN, IMAGENET_STD
 
 OPSET = 17
 IR_VERSION = 8

@@ -14,7 +14,7 @@ from rich.table import Table
 from edgeserve.cli.helpstyle import App
 from edgeserve.cli.options import AsJson
 from edgeserve.cli.output import USAGE_ERROR, console, emit_json, fail
-from edgeserve.inference.metadata import PREPROCESSING_KEYS
+from edgeserve.inference.description.vocabulary import PREPROCESSING_KEYS
 
 
 class Preset(StrEnum):

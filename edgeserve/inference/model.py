@@ -230,7 +230,9 @@ def sigmoid(logits: np.ndarray) -> np.ndarray:
 
 
 def _check_io(path: Path, session: ort.InferenceSession) -> int | None:
-    """Exactly one 4-D float image input and one [N, K] float output; returns K if fixed."""
+    """Exactly one 4-D float image input and one [N, K] float output; returns K if fixed.
+
+    The one home of these checks: metadata.build_meta reads the shapes they let through."""
     inputs, outputs = session.get_inputs(), session.get_outputs()
     if len(inputs) != 1:
         names = [i.name for i in inputs]

@@ -9,7 +9,7 @@ from pathlib import Path
 import onnx
 import pytest
 
-from edgeserve.inference.metadata import PREPROCESSING_KEYS
+from edgeserve.inference.description.vocabulary import PREPROCESSING_KEYS
 from edgeserve.inference.model import Model
 from tests.support.models import save_nhwc_probabilities
 from tests.support.server import REPO

@@ -7,7 +7,8 @@ import json
 import pytest
 
 from edgeserve.errors import ModelLoadError
-from edgeserve.inference.metadata import IMAGENET_MEAN, IMAGENET_STD, build_meta, sidecar_path
+from edgeserve.inference.description.vocabulary import IMAGENET_MEAN, IMAGENET_STD
+from edgeserve.inference.metadata import build_meta, sidecar_path
 from edgeserve.inference.model import Model
 
 NCHW = ["batch", 3, "h", "w"]
