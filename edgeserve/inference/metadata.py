@@ -117,7 +117,7 @@ def sidecar_path(path: Path) -> Path:
 def read_meta(path: Path, session: Any) -> ModelMeta:
     """Merge the model's metadata_props with its sidecar JSON (sidecar wins) and validate.
 
-    The session's inputs and outputs are ones `model._check_io` accepted."""
+    The session's inputs and outputs are ones `model.check_io` accepted."""
     path = Path(path)
     sidecar = sidecar_path(path)
     return build_meta(
@@ -141,7 +141,7 @@ def build_meta(
 ) -> ModelMeta:
     """Validate the sidecar (`raw`) over the model's own values (`embedded`) against its shapes.
 
-    The shapes are ones `model._check_io` accepts: a 4-D image input and an [N, K] output."""
+    The shapes are ones `model.check_io` accepts: a 4-D image input and an [N, K] output."""
     own = _renamed(embedded or {})
     given = _renamed(raw)
     merged = {**own, **given}

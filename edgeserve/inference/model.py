@@ -101,7 +101,7 @@ class Model:
                 "check that it is a complete .onnx export"
             ) from None
 
-        num_classes = _check_io(path, session)
+        num_classes = check_io(path, session)
         meta = read_meta(path, session)
         if num_classes is None:
             num_classes = len(meta.labels)
@@ -229,7 +229,7 @@ def sigmoid(logits: np.ndarray) -> np.ndarray:
     return np.exp(-np.logaddexp(0, -logits)).astype(np.float32, copy=False)
 
 
-def _check_io(path: Path, session: ort.InferenceSession) -> int | None:
+def check_io(path: Path, session: ort.InferenceSession) -> int | None:
     """Exactly one 4-D float image input and one [N, K] float output; returns K if fixed.
 
     The one home of these checks: metadata.build_meta reads the shapes they let through."""

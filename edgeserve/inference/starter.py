@@ -18,7 +18,7 @@ from edgeserve.inference.description.vocabulary import (
     IMAGENET_STD,
 )
 from edgeserve.inference.metadata import build_meta
-from edgeserve.inference.model import _check_io
+from edgeserve.inference.model import check_io
 
 IMAGENET = {"scale": "1/255", "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}
 PRESETS: dict[str, dict[str, Any]] = {
@@ -61,7 +61,7 @@ def starting_sidecar(path: Path, preset: str | None) -> tuple[dict[str, Any], li
         raise ModelLoadError(
             f"model file {path} is not a loadable ONNX model: check that it is a complete export"
         ) from None
-    _check_io(path, session)  # build_meta reads the shapes it accepts
+    check_io(path, session)  # build_meta reads the shapes it accepts
     image, scores = session.get_inputs()[0], session.get_outputs()[0]
     embedded = embedded_meta(session)
     declared = build_meta({}, list(image.shape), list(scores.shape), embedded=embedded)

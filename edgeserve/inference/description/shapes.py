@@ -1,7 +1,7 @@
 """What a model's input and output shapes fix: layout, channel count, a fixed height or width,
 the class count; and a described input_size checked against them.
 
-The shapes are ones `model._check_io` accepted: a 4-D image input and an [N, K] output. A
+The shapes are ones `model.check_io` accepted: a 4-D image input and an [N, K] output. A
 dimension that is symbolic ("batch") or unknown counts as not fixed.
 """
 
