@@ -9,17 +9,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from edgeserve.errors import EdgeserveError
+from edgeserve.errors import NoModelB
 from edgeserve.inference.compat import check_labels
 from edgeserve.inference.model import Model
 from edgeserve.inference.model_path import resolve_in_model_dir
 from edgeserve.server.runtime import Runtime
 from edgeserve.state.schema import RuntimeState, SlotModel, apply_update, validate_update
-
-
-class NoModelB(EdgeserveError):
-    status_code = 409
-    code = "no_model_b"
 
 
 async def update_config(runtime: Runtime, update: Any) -> RuntimeState:

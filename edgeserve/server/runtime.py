@@ -20,7 +20,7 @@ import numpy as np
 import PIL.Image
 from PIL.Image import Image
 
-from edgeserve.errors import EdgeserveError, ModelLoadError
+from edgeserve.errors import EdgeserveError, ModelLoadError, StateUnavailable
 from edgeserve.inference.batching import BatcherPool
 from edgeserve.inference.model import Model, Prediction
 from edgeserve.inference.preprocess import decode_image, draft_size, to_tensor
@@ -33,7 +33,7 @@ from edgeserve.settings import Settings
 from edgeserve.state.model_store import ModelStore
 from edgeserve.state.schema import InvalidState, Quarantine, RuntimeState, SlotModel
 from edgeserve.state.store import StateStore, StoreUnavailable
-from edgeserve.state.sync import StateSync, StateUnavailable
+from edgeserve.state.sync import StateSync
 from edgeserve.traffic.canary import CanaryGuard, GuardLimits
 from edgeserve.traffic.compare import NO_COMMON_LABEL, compare
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import random
 import time
-from typing import Any, ClassVar
+from typing import Any
 
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 
-from edgeserve.errors import EdgeserveError, InferenceError
+from edgeserve.errors import EdgeserveError, InferenceError, NotReady, Overloaded
 from edgeserve.observability import metrics
 from edgeserve.server.payload import infer_request
 from edgeserve.server.runtime import Runtime
@@ -17,15 +17,6 @@ from edgeserve.traffic import feedback as feedback_token
 from edgeserve.traffic.routing import choose_variant, new_client_id, valid_client_id
 
 infer = Blueprint("infer")
-
-
-class NotReady(EdgeserveError):
-    code = "not_ready"
-
-
-class Overloaded(EdgeserveError):
-    code = "overloaded"
-    headers: ClassVar[dict[str, str]] = {"Retry-After": "1"}
 
 
 def _ms(seconds: float) -> float:
