@@ -8,6 +8,8 @@ from typing import Any
 
 import httpx
 
+from edgeserve.errors import one_line
+
 DEFAULT_URL = "http://127.0.0.1:8080"
 DEFAULT_TIMEOUT = httpx.Timeout(connect=2, read=30, write=30, pool=2)
 
@@ -210,7 +212,7 @@ def _envelope(response: httpx.Response) -> tuple[str | None, str | None]:
         return None, None
     if not isinstance(error, dict) or not isinstance(error.get("message"), str):
         return None, None
-    return str(error.get("code") or "error"), " ".join(error["message"].split())
+    return str(error.get("code") or "error"), one_line(error["message"], limit=None)
 
 
 _ERRNO_WORDS = {
@@ -237,4 +239,4 @@ def _reason(error: httpx.TransportError) -> str:
             return "host name not found" if words.startswith("name") else words
     if isinstance(error, httpx.RemoteProtocolError):
         return "the server closed the connection"
-    return " ".join(str(error).split()) or type(error).__name__
+    return one_line(error, limit=None)

@@ -93,30 +93,77 @@ def status_of(code: str) -> int:
     return CODES[code]
 
 
+def one_line(error: BaseException | str, *, limit: int | None = 300) -> str:
+    """A message on one line, for a log field or an answer.
+
+    Every run of whitespace (line breaks included) becomes one space; an exception without a
+    message is named by its type; a text longer than `limit` keeps `limit` characters, the
+    last three being "..." (None: never cut)."""
+    text = " ".join(str(error).split())
+    if not text and isinstance(error, BaseException):
+        text = type(error).__name__
+    if limit is not None and len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return text
+
+
 class EdgeserveError(Exception):
     """Base of every expected failure; the server turns it into the JSON error envelope.
 
-    The status comes from the catalogue by code, so a code never has two statuses; a class's
-    own `status_code` only applies to a code missing from the catalogue (a test forbids that).
+    A class (or a raise, with `code=`) names a catalogued code, and the status is always that
+    code's one status in CODES: no class sets a status of its own (a test checks both).
+    Every subclass lives in this module, so this file is the whole list of what can fail.
     """
 
-    status_code: int = 400
     code: str = "bad_request"
     headers: ClassVar[dict[str, str]] = {}
 
-    def __init__(self, message: str, *, code: str | None = None, status_code: int | None = None):
+    def __init__(self, message: str, *, code: str | None = None):
         super().__init__(message)
         self.message = message
         if code is not None:
             self.code = code
-        # A catalogued code keeps its one status whatever the caller passes.
-        self.status_code = CODES.get(self.code, status_code or self.status_code)
+
+    @property
+    def status_code(self) -> int:
+        return status_of(self.code)
+
+
+# The request
 
 
 class BadRequest(EdgeserveError):
     """The request itself is malformed (JSON, fields, base64)."""
 
     code = "bad_request"
+
+
+class InvalidField(EdgeserveError):
+    """A well-formed body whose field (or query parameter) is missing, repeated or wrong."""
+
+    code = "invalid_field"
+
+
+class UnsupportedMediaType(EdgeserveError):
+    """A Content-Type or Content-Encoding the endpoint does not read."""
+
+    code = "unsupported_media_type"
+
+
+class Unauthorized(EdgeserveError):
+    """A missing or wrong bearer token (admin API, /metrics)."""
+
+    code = "unauthorized"
+    headers: ClassVar[dict[str, str]] = {"WWW-Authenticate": "Bearer"}
+
+
+class AdminDisabled(EdgeserveError):
+    """The admin API is off: ADMIN_TOKEN is not set."""
+
+    code = "admin_disabled"
+
+
+# Images and models
 
 
 class ImageError(EdgeserveError):
@@ -131,7 +178,62 @@ class ModelLoadError(EdgeserveError):
     code = "model_load_failed"
 
 
+class VerificationFailed(EdgeserveError):
+    """A model failed on recent real inputs, so it does not serve."""
+
+    code = "model_verification_failed"
+
+
 class InferenceError(EdgeserveError):
     """ONNX Runtime failed while running a model."""
 
     code = "inference_failed"
+
+
+# Feedback
+
+
+class FeedbackDisabled(EdgeserveError):
+    """Feedback is off: FEEDBACK_SECRET is not set."""
+
+    code = "feedback_disabled"
+
+
+class InvalidFeedbackToken(EdgeserveError):
+    """A feedback token that is forged, altered or expired."""
+
+    code = "invalid_feedback_token"
+
+
+class AlreadyCounted(EdgeserveError):
+    """A feedback token whose answer was already scored."""
+
+    code = "feedback_already_counted"
+
+
+# The server's state
+
+
+class NotReady(EdgeserveError):
+    """The models are still loading."""
+
+    code = "not_ready"
+
+
+class Overloaded(EdgeserveError):
+    """More requests (or connections) are in progress than this worker takes."""
+
+    code = "overloaded"
+    headers: ClassVar[dict[str, str]] = {"Retry-After": "1"}
+
+
+class NoModelB(EdgeserveError):
+    """Promote was asked with no model in slot B."""
+
+    code = "no_model_b"
+
+
+class StateUnavailable(EdgeserveError):
+    """The change could not be persisted, so nothing changed live."""
+
+    code = "state_unavailable"

@@ -9,6 +9,7 @@ import typer
 
 from edgeserve.cli.helpstyle import Group
 from edgeserve.cli.output import USAGE_ERROR, error_line
+from edgeserve.errors import one_line
 
 
 class OneLineErrors(Group):
@@ -33,7 +34,7 @@ class OneLineErrors(Group):
 
 
 def _say(message: str) -> None:
-    error_line(" ".join(message.split()))
+    error_line(one_line(message, limit=None))
 
 
 def _exit(code: int) -> NoReturn:

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from edgeserve.errors import EdgeserveError, InferenceError, ModelLoadError
+from edgeserve.errors import EdgeserveError, InferenceError, ModelLoadError, one_line
 from edgeserve.inference.metadata import ModelMeta, read_meta
 
 _FLOAT = "tensor(float)"
@@ -97,7 +97,7 @@ class Model:
             )
         except Exception as exc:
             raise ModelLoadError(
-                f"model file {path} is not a loadable ONNX model ({_one_line(exc)}): "
+                f"model file {path} is not a loadable ONNX model ({_ort_reason(exc)}): "
                 "check that it is a complete .onnx export"
             ) from None
 
@@ -121,7 +121,6 @@ class Model:
                 f"img_size {img_size} is not accepted by model {self.name}: "
                 f"it takes {height}x{width} images, omit img_size",
                 code="invalid_img_size",
-                status_code=422,
             )
         return (img_size, img_size)
 
@@ -172,7 +171,7 @@ class Model:
             (scores,) = self.session.run([self.output_name], {self.input_name: batch})
         except Exception as exc:
             raise InferenceError(
-                f"model {self.name} ({self.version}) failed to run: {_one_line(exc)}"
+                f"model {self.name} ({self.version}) failed to run: {_ort_reason(exc)}"
             ) from None
         scores = np.asarray(scores, dtype=np.float32)
         if scores.ndim != 2 or scores.shape[1] != self.num_classes:
@@ -305,7 +304,9 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _one_line(exc: BaseException) -> str:
+def _ort_reason(exc: BaseException) -> str:
     """ORT's message on one line, without its "[ONNXRuntimeError] : 2 : CODE :" prefix."""
-    text = _ORT_PREFIX.sub("", " ".join(str(exc).split())) or type(exc).__name__
-    return text if len(text) <= 300 else text[:297] + "..."
+    # The prefix is matched on the collapsed text and dropped before the cut, so it costs none
+    # of the characters kept.
+    text = _ORT_PREFIX.sub("", one_line(exc, limit=None))
+    return one_line(text or type(exc).__name__)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from PIL.Image import Image
 
-from edgeserve.errors import EdgeserveError, InferenceError
+from edgeserve.errors import EdgeserveError, InferenceError, VerificationFailed
 from edgeserve.inference.model import Model
 from edgeserve.inference.pipeline import classify_image
 from edgeserve.inference.preprocess import to_rgb
@@ -28,11 +28,6 @@ MAX_SIDE = 224
 REFRESH_SECONDS = 1.0
 """Once the sample is full, a request replaces a random member when this long has passed since
 the last replacement. Shrinking a 640x480 photo costs about 2.7 ms, more than decoding it."""
-
-
-class VerificationFailed(EdgeserveError):
-    status_code = 422
-    code = "model_verification_failed"
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import structlog
 from sanic import Request, Sanic
 from sanic.response import HTTPResponse
 
+from edgeserve.errors import one_line
 from edgeserve.observability import metrics
 from edgeserve.observability.logging import configure_logging, log
 from edgeserve.server.errors import JsonErrorHandler, error_response, trace_id_of
@@ -139,10 +140,10 @@ def create_app(
         try:
             await runtime.start()
         except Exception as error:
-            reason = str(error).splitlines()[0][:300]
+            reason = one_line(error)
             log.critical("models_failed_to_load", error=reason)
             if fatal_file is not None:
-                Path(fatal_file).write_text(reason or type(error).__name__)
+                Path(fatal_file).write_text(reason)
             app.stop()
             return
         app.add_task(runtime.sync.follow(), name="follow_state")
@@ -164,7 +165,6 @@ def create_app(
                 request.ctx.error_code = "rate_limited"
                 return error_response(
                     request,
-                    429,
                     "rate_limited",
                     "too many requests from this client: slow down and retry after "
                     "the Retry-After seconds (RATE_LIMIT_RPS / RATE_LIMIT_BURST)",

@@ -3,16 +3,10 @@
 from __future__ import annotations
 
 import hmac
-from typing import ClassVar
 
 from sanic import Request
 
-from edgeserve.errors import EdgeserveError
-
-
-class Unauthorized(EdgeserveError):
-    code = "unauthorized"
-    headers: ClassVar[dict[str, str]] = {"WWW-Authenticate": "Bearer"}
+from edgeserve.errors import Unauthorized
 
 
 def bearer_matches(request: Request, token: str) -> bool:

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from asyncio import CancelledError
+from typing import Any
 
 from sanic import Request
 from sanic.exceptions import PayloadTooLarge, SanicException
 from sanic.handlers import ErrorHandler
 from sanic.response import HTTPResponse, json
 
-from edgeserve.errors import CODES, SANIC_CODES, EdgeserveError
+from edgeserve.errors import SANIC_CODES, EdgeserveError, one_line, status_of
 from edgeserve.observability.logging import log
 from edgeserve.server.tracing import trace_id_from
 
@@ -26,8 +26,9 @@ MESSAGES = {
 
 
 def sanic_code(request: Request | None, exception: SanicException) -> str:
-    """Our catalogue code for an error Sanic raised itself."""
-    code = getattr(exception, "edge_code", None)
+    """Our catalogue code for an error Sanic raised itself (or ours, subclassing one of Sanic's
+    to be raised where Sanic expects it, with the `code` it answers)."""
+    code = getattr(exception, "code", None)
     if code is not None:
         return code
     status = exception.status_code
@@ -51,23 +52,24 @@ def trace_id_of(request: Request | None) -> str:
     return trace_id
 
 
+def envelope(code: str, message: str, trace_id: str) -> dict[str, Any]:
+    """The one JSON body of every error answer."""
+    return {"error": {"code": code, "message": message}, "trace_id": trace_id}
+
+
 def error_response(
     request: Request | None,
-    status: int,
     code: str,
     message: str,
     headers: dict[str, str] | None = None,
 ) -> HTTPResponse:
+    """The error answer for a catalogued code, with that code's one status."""
     trace_id = trace_id_of(request)
     return json(
-        {"error": {"code": code, "message": message}, "trace_id": trace_id},
-        status=status,
+        envelope(code, message, trace_id),
+        status=status_of(code),
         headers={"Trace-Id": trace_id, **(headers or {})},
     )
-
-
-def _one_line(text: str) -> str:
-    return re.sub(r"\s+", " ", text).strip()
 
 
 class JsonErrorHandler(ErrorHandler):
@@ -75,19 +77,20 @@ class JsonErrorHandler(ErrorHandler):
         if request is not None:
             request.ctx.error_code = None
         if isinstance(exception, EdgeserveError):
-            status, code, message = exception.status_code, exception.code, exception.message
+            code, message = exception.code, exception.message
             headers = getattr(exception, "headers", None)
         elif isinstance(exception, CancelledError):
             # Sanic's RequestCancelled: the client hung up. Not our failure; never sent.
-            status, code, message, headers = 499, "client_closed_request", "", None
+            code, message, headers = "client_closed_request", "", None
             log.info("client_closed_request", trace_id=trace_id_of(request))
         elif isinstance(exception, SanicException):
             code = sanic_code(request, exception)
-            status = CODES[code]
-            message = MESSAGES.get(code) or _one_line(str(exception)) or code.replace("_", " ")
+            message = (
+                MESSAGES.get(code) or one_line(str(exception), limit=None) or code.replace("_", " ")
+            )
             headers = dict(getattr(exception, "headers", None) or {})
         else:
-            status, code = 500, "internal_error"
+            code = "internal_error"
             message = "the server failed unexpectedly; the error is logged with this trace_id"
             headers = None
             log.error(
@@ -98,4 +101,4 @@ class JsonErrorHandler(ErrorHandler):
             )
         if request is not None:
             request.ctx.error_code = code
-        return error_response(request, status, code, message, headers)
+        return error_response(request, code, message, headers)

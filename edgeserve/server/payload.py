@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 from sanic import Request
 
-from edgeserve.errors import BadRequest, EdgeserveError
+from edgeserve.errors import BadRequest, InvalidField, UnsupportedMediaType
 from edgeserve.inference.preprocess import decode_base64
 
 INFER_FIELDS = ("image_b64", "img_size", "top_k")
@@ -21,14 +21,6 @@ MIN_IMG_SIZE = 8
 MAX_IMG_SIZE = 2048
 MAX_TOP_K = 1000
 DEFAULT_TOP_K = 5
-
-
-class UnsupportedMediaType(EdgeserveError):
-    code = "unsupported_media_type"
-
-
-class InvalidField(EdgeserveError):
-    code = "invalid_field"
 
 
 @dataclass(frozen=True)

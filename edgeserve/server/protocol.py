@@ -7,19 +7,26 @@ import os
 from time import monotonic
 from typing import Any
 
+import orjson
 from sanic import Request
 from sanic.exceptions import BadURL, RequestTimeout
+from sanic.headers import format_http1_response
 from sanic.http import Http, Stage
 from sanic.server.protocols.http_protocol import HttpProtocol
 
+from edgeserve.errors import Overloaded
 from edgeserve.observability import metrics
 from edgeserve.observability.logging import log
+from edgeserve.server.errors import envelope
+
+# The two errors below are Sanic's own classes, so Sanic raises and handles them where it
+# expects its own; like ours, each names its catalogue `code`, which the JSON handler answers.
 
 
 class InvalidRequestTarget(BadURL):
     """A request target httptools cannot parse (a control byte, a space...): 400, not a crash."""
 
-    edge_code = "invalid_request_target"
+    code = "invalid_request_target"
 
 
 class EdgeRequest(Request):
@@ -40,7 +47,7 @@ class EdgeRequest(Request):
 class RequestTimedOut(RequestTimeout):
     """The request's headers or body did not arrive within their whole deadline."""
 
-    edge_code = "request_timeout"
+    code = "request_timeout"
 
 
 class EdgeHttp(Http):
@@ -149,16 +156,25 @@ class EdgeProtocol(HttpProtocol):
         return False
 
 
+def refused_answer() -> bytes:
+    """The whole answer to a connection over MAX_CONNECTIONS, written before any request is
+    read: the catalogue's status and envelope for `overloaded`, with no request to take a
+    trace id from."""
+    error = Overloaded("this worker has MAX_CONNECTIONS open connections: retry in a second")
+    body = orjson.dumps(envelope(error.code, error.message, trace_id=""))
+    headers = {
+        "Content-Type": "application/json",
+        **error.headers,
+        "Connection": "close",
+        "X-Content-Type-Options": "nosniff",
+        "Content-Length": str(len(body)),
+    }
+    encoded = [(name.encode(), value.encode()) for name, value in headers.items()]
+    return format_http1_response(error.status_code, encoded) + body
+
+
 DRAIN_LINGER_SECONDS = 1.0
-REFUSED_BODY = (
-    b'{"error":{"code":"overloaded","message":"this worker has MAX_CONNECTIONS open '
-    b'connections: retry in a second"},"trace_id":""}'
-)
-REFUSED_ANSWER = (
-    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-    b"Retry-After: 1\r\nConnection: close\r\nX-Content-Type-Options: nosniff\r\n"
-    b"Content-Length: " + str(len(REFUSED_BODY)).encode() + b"\r\n\r\n" + REFUSED_BODY
-)
+REFUSED_ANSWER = refused_answer()
 _last_logged: dict[str, float] = {}
 
 

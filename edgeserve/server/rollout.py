@@ -8,17 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from edgeserve.errors import EdgeserveError
+from edgeserve.errors import NoModelB
 from edgeserve.inference.compat import check_labels
 from edgeserve.inference.model import Model
 from edgeserve.server.runtime import Runtime
 from edgeserve.state.schema import RuntimeState, SlotModel, validate_update
 from edgeserve.variants import CANDIDATE, CURRENT, Variant, other
-
-
-class NoModelB(EdgeserveError):
-    status_code = 409
-    code = "no_model_b"
 
 
 async def update_config(runtime: Runtime, update: Any) -> RuntimeState:

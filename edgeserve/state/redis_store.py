@@ -21,6 +21,7 @@ from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from edgeserve.errors import one_line
 from edgeserve.state.store import StoreUnavailable
 
 KEY = "edgeserve:state"
@@ -64,8 +65,7 @@ def channel_for(key: str) -> str:
 
 def reason(error: BaseException) -> str:
     """One line for logs and the 503 answer: what failed, not a traceback."""
-    text = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
-    return f"redis: {text}"
+    return f"redis: {one_line(error, limit=200)}"
 
 
 class RedisStore:

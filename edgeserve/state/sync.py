@@ -10,7 +10,7 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable
 
-from edgeserve.errors import EdgeserveError
+from edgeserve.errors import StateUnavailable, one_line
 from edgeserve.observability.logging import log
 from edgeserve.state.schema import InvalidState, RuntimeState, parse_state
 from edgeserve.state.store import StateStore, StoreUnavailable
@@ -23,13 +23,6 @@ MAX_COMMIT_ATTEMPTS = 20
 
 Change = Callable[[RuntimeState], RuntimeState]
 Apply = Callable[[RuntimeState], Awaitable[None]]
-
-
-class StateUnavailable(EdgeserveError):
-    """The change could not be persisted, so nothing changed live."""
-
-    status_code = 503
-    code = "state_unavailable"
 
 
 class StateSync:
@@ -136,7 +129,7 @@ class StateSync:
 
     def _report(self, error: Exception) -> None:
         """Log each distinct error once, not once per poll."""
-        message = f"{type(error).__name__}: {_one_line(error)}"
+        message = f"{type(error).__name__}: {one_line(error)}"
         if message != self.last_error:
             log.error(
                 "state_sync_failed",
@@ -160,10 +153,5 @@ async def read_state(store: StateStore) -> RuntimeState | None:
     try:
         raw = await store.read()
     except ValueError as error:
-        raise InvalidState(f"the stored state is not JSON ({_one_line(error)})") from None
+        raise InvalidState(f"the stored state is not JSON ({one_line(error)})") from None
     return None if raw is None else parse_state(raw)
-
-
-def _one_line(error: BaseException) -> str:
-    text = " ".join(str(error).split()) or type(error).__name__
-    return text if len(text) <= 300 else text[:297] + "..."

@@ -9,12 +9,13 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 
+from edgeserve.errors import StateUnavailable
 from edgeserve.inference.model import Model
 from edgeserve.observability import metrics
 from edgeserve.observability.logging import log
 from edgeserve.settings import Settings
 from edgeserve.state.schema import Quarantine, RuntimeState
-from edgeserve.state.sync import Change, StateUnavailable
+from edgeserve.state.sync import Change
 from edgeserve.traffic.canary import CanaryGuard, GuardLimits
 from edgeserve.variants import CANDIDATE, CURRENT, Variant
 

@@ -9,6 +9,7 @@ from concurrent.futures import Executor
 
 from PIL.Image import Image
 
+from edgeserve.errors import one_line
 from edgeserve.inference.model import Model, Prediction
 from edgeserve.inference.pipeline import classify_image
 from edgeserve.observability import metrics
@@ -53,7 +54,7 @@ class Shadow:
             )
         except Exception as error:  # a failing B must never reach the user
             metrics.shadow_errors.inc()
-            log.warning("shadow_failed", trace_id=trace_id, error=str(error).splitlines()[0][:200])
+            log.warning("shadow_failed", trace_id=trace_id, error=one_line(error, limit=200))
             return
         finally:
             self.inflight -= 1

@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
+from edgeserve.errors import StateUnavailable
 from edgeserve.state.file_store import FileStore
 from edgeserve.state.schema import InvalidState, RuntimeState, SlotModel
 from edgeserve.state.store import StoreUnavailable
-from edgeserve.state.sync import StateSync, StateUnavailable
+from edgeserve.state.sync import StateSync
 
 SHA = "c" * 64
 START = RuntimeState(1.0, 0.0, False, False, True, models={"A": SlotModel("/m/vA.onnx", SHA)})

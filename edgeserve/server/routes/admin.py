@@ -9,19 +9,15 @@ from typing import Any
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 
-from edgeserve.errors import EdgeserveError
+from edgeserve.errors import AdminDisabled, InvalidField
 from edgeserve.server import rollout
 from edgeserve.server.bearer import require_bearer
-from edgeserve.server.payload import InvalidField, json_object
+from edgeserve.server.payload import json_object
 from edgeserve.server.runtime import Runtime
 from edgeserve.state.schema import InvalidState
 
 admin = Blueprint("admin", url_prefix="/admin")
 Handler = Callable[..., Awaitable[HTTPResponse]]
-
-
-class AdminDisabled(EdgeserveError):
-    code = "admin_disabled"
 
 
 def require_token(handler: Handler) -> Handler:

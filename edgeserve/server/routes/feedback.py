@@ -7,30 +7,15 @@ import time
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 
-from edgeserve.errors import EdgeserveError
+from edgeserve.errors import AlreadyCounted, FeedbackDisabled, InvalidFeedbackToken, InvalidField
 from edgeserve.observability import metrics
-from edgeserve.server.payload import InvalidField, json_object
+from edgeserve.server.payload import json_object
 from edgeserve.server.runtime import Runtime
 from edgeserve.traffic.feedback import InvalidToken, SeenTokens, verify
 
 feedback = Blueprint("feedback")
 FEEDBACK_FIELDS = ("feedback_token", "label")
 MAX_LABEL_CHARS = 256
-
-
-class FeedbackDisabled(EdgeserveError):
-    status_code = 403
-    code = "feedback_disabled"
-
-
-class InvalidFeedbackToken(EdgeserveError):
-    status_code = 400
-    code = "invalid_feedback_token"
-
-
-class AlreadyCounted(EdgeserveError):
-    status_code = 409
-    code = "feedback_already_counted"
 
 
 def known_labels(runtime: Runtime) -> set[str]:

@@ -6,12 +6,12 @@ import random
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, ClassVar
+from typing import Any
 
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 
-from edgeserve.errors import EdgeserveError, InferenceError
+from edgeserve.errors import EdgeserveError, InferenceError, NotReady, Overloaded
 from edgeserve.observability import metrics
 from edgeserve.server.payload import infer_request
 from edgeserve.server.runtime import Runtime
@@ -20,15 +20,6 @@ from edgeserve.traffic.routing import choose_variant, new_client_id, valid_clien
 from edgeserve.variants import CANDIDATE, CURRENT
 
 infer = Blueprint("infer")
-
-
-class NotReady(EdgeserveError):
-    code = "not_ready"
-
-
-class Overloaded(EdgeserveError):
-    code = "overloaded"
-    headers: ClassVar[dict[str, str]] = {"Retry-After": "1"}
 
 
 def _ms(seconds: float) -> float:
