@@ -18,7 +18,7 @@ from tests.support.images import image_b64
 from tests.support.metrics import metric_sum
 from tests.support.models import save_colour_model, save_fails_on_real_images
 from tests.support.server import REPO, running_server
-from tests.support.waiting import wait_for
+from tests.support.waiting import wait_until
 
 RED = {"image_b64": image_b64((255, 0, 0))}
 ROUNDS = 20
@@ -129,7 +129,12 @@ def test_a_failing_b_costs_at_most_five_failed_requests_per_worker(tmp_path):
     ) as server:
         # A new connection each time, so both workers see the failing B.
         statuses = [httpx.post(server.url + "/v1/infer", json=RED).status_code for _ in range(80)]
-        assert wait_for(lambda: config(server)["quarantine"] is not None, timeout=20)
+        wait_until(
+            "B quarantined",
+            lambda: config(server)["quarantine"],
+            lambda q: q is not None,
+            timeout=20,
+        )
         failed = statuses.count(500)
         assert 0 < failed <= 5 * 2, statuses
         assert set(statuses) <= {200, 500}, statuses
@@ -146,7 +151,12 @@ def test_a_quarantined_b_gets_no_user_request_until_a_new_b_is_loaded(tmp_path):
             for _ in range(40):
                 client.cookies.clear()
                 client.post("/v1/infer", json=RED)
-            assert wait_for(lambda: config(server)["quarantine"] is not None, timeout=20)
+            wait_until(
+                "B quarantined",
+                lambda: config(server)["quarantine"],
+                lambda q: q is not None,
+                timeout=20,
+            )
             forced = [
                 client.post("/v1/infer", json=RED, headers={"X-Canary": "always"})
                 for _ in range(10)
@@ -173,7 +183,12 @@ def test_an_operator_can_clear_the_quarantine(tmp_path):
         with server.client() as client:
             for _ in range(40):
                 client.post("/v1/infer", json=RED)
-            assert wait_for(lambda: config(server)["quarantine"] is not None, timeout=20)
+            wait_until(
+                "B quarantined",
+                lambda: config(server)["quarantine"],
+                lambda q: q is not None,
+                timeout=20,
+            )
             reason = config(server)["quarantine"]["reason"]
             assert "in a row" in reason, reason
             with server.admin() as admin:
@@ -196,10 +211,18 @@ def test_shadow_keeps_running_a_quarantined_b(tmp_path):
         with server.client() as client:
             for _ in range(40):
                 client.post("/v1/infer", json=RED)
-            assert wait_for(lambda: config(server)["quarantine"] is not None, timeout=20)
+            wait_until(
+                "B quarantined",
+                lambda: config(server)["quarantine"],
+                lambda q: q is not None,
+                timeout=20,
+            )
             errors = metric_sum(server, "edgeserve_shadow_errors_total")
             for _ in range(5):
                 assert client.post("/v1/infer", json=RED).status_code == 200
-        assert wait_for(
-            lambda: metric_sum(server, "edgeserve_shadow_errors_total") >= errors + 5, timeout=20
+        wait_until(
+            "5 more shadow errors",
+            lambda: metric_sum(server, "edgeserve_shadow_errors_total"),
+            lambda now: now >= errors + 5,
+            timeout=20,
         )
