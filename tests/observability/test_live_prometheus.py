@@ -176,13 +176,14 @@ def live(tmp_path_factory) -> Iterator[LiveStack]:
         with running_prometheus(binary, tmp_path_factory.mktemp("prometheus"), target) as prom:
             wait_until_ready(server)
             # Counters must be seen before they rise: rate() ignores a series' first value.
-            scrapes = wait_for_scrapes(server, prom, 1)
+            wait_for_scrapes(server, prom, 1)
             traffic: Counter[str] = Counter()
             for number in range(ROUNDS):
                 fail_if_dead(server, prom)
                 traffic += send_round(server, burst=number in BURST_ROUNDS)
-                # Two more scrapes: each round lands in its own scrape, and buckets refill.
-                scrapes = wait_for_scrapes(server, prom, scrapes + 2)
+                # Two more scrapes after the round (a slow burst spans scrapes of its own): each
+                # round lands in its own scrape, and buckets refill.
+                wait_for_scrapes(server, prom, prom.scrapes() + 2)
             assert traffic["variant A"] and traffic["variant B"], dict(traffic)
             assert traffic["orange by A"] and traffic["red by A"], dict(traffic)
             yield LiveStack(server, prom, time.monotonic() + DATA_DEADLINE_SECONDS, traffic)
