@@ -141,6 +141,49 @@ def test_a_failing_b_costs_at_most_five_failed_requests_per_worker(tmp_path):
         print(f"failed user requests before the rollback: {failed} (2 workers)")
 
 
+def client_errors() -> dict[str, dict]:
+    """Bodies that are the client's fault, by name: the bad images are refused after B was
+    chosen for them, the bad bodies before any variant is."""
+    return {
+        "bad base64": {"image_b64": "%%% not base64 %%%"},
+        "not an image": {"image_b64": base64.b64encode(b"plain text, not a PNG").decode()},
+        "too many pixels": {"image_b64": image_b64((255, 0, 0), size=MAX_SIDE + 1)},
+        "no image": {"top_k": 3},
+        "img_size out of range": {**RED, "img_size": 4},
+    }
+
+
+FORCE_B = {"X-Canary": "always"}
+MAX_SIDE = 100  # MAX_IMAGE_PIXELS is this squared: a larger image is the client's fault
+
+
+def test_client_errors_sent_to_b_are_never_recorded_so_only_model_failures_count(tmp_path):
+    with running_server(
+        CANARY_ENABLED="true",
+        AB_WEIGHT_B="1",
+        STICKY_COOKIE="false",
+        MAX_IMAGE_PIXELS=str(MAX_SIDE**2),
+        **failing_b(tmp_path),
+    ) as server:
+        with server.client() as client:
+            forced_a = client.post("/v1/infer", json=RED, headers={"X-Canary": "never"})
+            assert forced_a.headers["X-Edgeserve-Variant"] == "A", forced_a.text  # A is clean
+            for name, body in client_errors().items():
+                for _ in range(10):
+                    r = client.post("/v1/infer", json=body, headers=FORCE_B)
+                    assert 400 <= r.status_code < 500, (name, r.text)
+            # Fifty client errors on B, yet the guard saw none: no rollback, B still serves.
+            assert metric_sum(server, "edgeserve_canary_rollbacks_total") == 0
+            assert (config(server)["quarantine"], config(server)["ab_weight_b"]) == (None, 1)
+            # B's run of failures starts at its first model failure and trips at the fifth.
+            failures = [client.post("/v1/infer", json=RED, headers=FORCE_B) for _ in range(5)]
+            assert [r.status_code for r in failures] == [500] * 5, [r.text for r in failures]
+            quarantine = wait_until(
+                "B quarantined", lambda: config(server)["quarantine"], lambda q: q is not None
+            )
+        assert "B failed 5 requests in a row" in quarantine["reason"], quarantine
+
+
 def test_a_quarantined_b_gets_no_user_request_until_a_new_b_is_loaded(tmp_path):
     shutil.copy(REPO / "models" / "vB.onnx", tmp_path / "good.onnx")
     cookies = cookie_ids_for_b(5)
