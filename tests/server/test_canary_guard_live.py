@@ -119,6 +119,21 @@ def failing_b(tmp_path) -> dict[str, str]:
     return models(tmp_path, 0, save_fails_on_real_images)
 
 
+def wait_for_quarantine(server) -> dict:
+    """B's quarantine, once the guard's rollback is committed."""
+    return wait_until(
+        "B quarantined", lambda: config(server)["quarantine"], lambda q: q is not None, timeout=20
+    )
+
+
+def quarantine_a_failing_b(server, client: httpx.Client) -> dict:
+    """Forty requests at the server's weights, each with a fresh sticky id: B's quarantine."""
+    for _ in range(40):
+        client.cookies.clear()
+        client.post("/v1/infer", json=RED)
+    return wait_for_quarantine(server)
+
+
 def test_a_failing_b_costs_at_most_five_failed_requests_per_worker(tmp_path):
     with running_server(
         CANARY_ENABLED="true",
@@ -129,12 +144,7 @@ def test_a_failing_b_costs_at_most_five_failed_requests_per_worker(tmp_path):
     ) as server:
         # A new connection each time, so both workers see the failing B.
         statuses = [httpx.post(server.url + "/v1/infer", json=RED).status_code for _ in range(80)]
-        wait_until(
-            "B quarantined",
-            lambda: config(server)["quarantine"],
-            lambda q: q is not None,
-            timeout=20,
-        )
+        wait_for_quarantine(server)
         failed = statuses.count(500)
         assert 0 < failed <= 5 * 2, statuses
         assert set(statuses) <= {200, 500}, statuses
@@ -178,9 +188,7 @@ def test_client_errors_sent_to_b_are_never_recorded_so_only_model_failures_count
             # B's run of failures starts at its first model failure and trips at the fifth.
             failures = [client.post("/v1/infer", json=RED, headers=FORCE_B) for _ in range(5)]
             assert [r.status_code for r in failures] == [500] * 5, [r.text for r in failures]
-            quarantine = wait_until(
-                "B quarantined", lambda: config(server)["quarantine"], lambda q: q is not None
-            )
+            quarantine = wait_for_quarantine(server)
         assert "B failed 5 requests in a row" in quarantine["reason"], quarantine
 
 
@@ -191,15 +199,7 @@ def test_a_quarantined_b_gets_no_user_request_until_a_new_b_is_loaded(tmp_path):
         CANARY_ENABLED="true", AB_WEIGHT_B="1", STICKY_COOKIE="true", **failing_b(tmp_path)
     ) as server:
         with server.client() as client:
-            for _ in range(40):
-                client.cookies.clear()
-                client.post("/v1/infer", json=RED)
-            wait_until(
-                "B quarantined",
-                lambda: config(server)["quarantine"],
-                lambda q: q is not None,
-                timeout=20,
-            )
+            quarantine_a_failing_b(server, client)
             forced = [
                 client.post("/v1/infer", json=RED, headers={"X-Canary": "always"})
                 for _ in range(10)
@@ -224,15 +224,7 @@ def test_an_operator_can_clear_the_quarantine(tmp_path):
         CANARY_ENABLED="true", AB_WEIGHT_B="1", STICKY_COOKIE="false", **failing_b(tmp_path)
     ) as server:
         with server.client() as client:
-            for _ in range(40):
-                client.post("/v1/infer", json=RED)
-            wait_until(
-                "B quarantined",
-                lambda: config(server)["quarantine"],
-                lambda q: q is not None,
-                timeout=20,
-            )
-            reason = config(server)["quarantine"]["reason"]
+            reason = quarantine_a_failing_b(server, client)["reason"]
             assert "in a row" in reason, reason
             with server.admin() as admin:
                 cleared = admin.post("/admin/config", json={"quarantine": None})
@@ -252,14 +244,7 @@ def test_shadow_keeps_running_a_quarantined_b(tmp_path):
         **failing_b(tmp_path),
     ) as server:
         with server.client() as client:
-            for _ in range(40):
-                client.post("/v1/infer", json=RED)
-            wait_until(
-                "B quarantined",
-                lambda: config(server)["quarantine"],
-                lambda q: q is not None,
-                timeout=20,
-            )
+            quarantine_a_failing_b(server, client)
             errors = metric_sum(server, "edgeserve_shadow_errors_total")
             for _ in range(5):
                 assert client.post("/v1/infer", json=RED).status_code == 200
