@@ -18,6 +18,7 @@ from tests.cli.helpers import Traffic
 from tests.support.images import image_b64
 from tests.support.metrics import metric_sum
 from tests.support.server import REPO, running_server
+from tests.support.waiting import wait_until
 
 
 def metrics_text(a_ok: int, a_err: int, b_ok: int, a_fast: int, a_slow: int) -> str:
@@ -195,11 +196,22 @@ def test_status_stops_cleanly_on_ctrl_c(server):
         text=True,
         start_new_session=True,
     )
+
+    def scrapes_by_status() -> float:
+        """/metrics scrapes beyond ours (each of our polls is one), while status runs."""
+        nonlocal polls
+        assert process.poll() is None, process.communicate()
+        polls += 1
+        return metrics_scrapes(server) - baseline - polls
+
     try:
-        deadline = time.monotonic() + 15
-        while metrics_scrapes(server) - baseline - (polls := polls + 1) < 3:  # it is live
-            assert time.monotonic() < deadline and process.poll() is None, process.communicate()
-            time.sleep(0.1)
+        wait_until(
+            "edgeserve status to scrape 3 times",
+            scrapes_by_status,
+            lambda n: n >= 3,
+            timeout=15,
+            interval=0.1,
+        )
         os.killpg(process.pid, signal.SIGINT)
         stdout, stderr = process.communicate(timeout=10)
     finally:

@@ -22,6 +22,7 @@ from tests.support.server import (
     stop_server,
     wait_until_ready,
 )
+from tests.support.waiting import wait_until_async
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 _request_ids = itertools.count()
@@ -143,25 +144,24 @@ class Watcher:
         self, generation: int, since: float, workers: int, timeout: float = 10.0
     ) -> dict[tuple[int, int], float]:
         """Seconds from `since` until each worker first answered with `generation` or later."""
-        deadline = time.monotonic() + timeout
-        while True:
+
+        def first_seen() -> dict[tuple[int, int], float]:
             for task in self.tasks:
                 if task.done():
                     task.result()  # a poller that failed: its error, not a timeout later
-            first_seen = {
+            return {
                 worker: next(s.received for s in samples if s.config["generation"] >= generation)
                 - since
                 for worker, samples in self.by_worker(since).items()
                 if any(s.config["generation"] >= generation for s in samples)
             }
-            if len(first_seen) >= workers:
-                return first_seen
-            if time.monotonic() > deadline:
-                raise AssertionError(
-                    f"after {timeout} s only {len(first_seen)} of {workers} workers served "
-                    f"generation {generation}: {first_seen}"
-                )
-            await asyncio.sleep(0.05)
+
+        return await wait_until_async(
+            f"{workers} workers to serve generation {generation}",
+            first_seen,
+            lambda seen: len(seen) >= workers,
+            timeout=timeout,
+        )
 
 
 def percentile(values: list[float], fraction: float) -> float:

@@ -32,6 +32,7 @@ from tests.support.metrics import metric_sum
 from tests.support.models import save_fails_on_real_images
 from tests.support.redis import RedisServer, running_redis
 from tests.support.server import ADMIN_TOKEN, REPO, Server, stop_server
+from tests.support.waiting import wait_until, wait_until_async
 
 INSTANCES, WORKERS = 3, 2
 CHANGES = 12
@@ -147,15 +148,19 @@ def test_concurrent_changes_through_different_instances_are_all_kept(fleet):
     def written_last(client: int) -> Any:
         return value(client, max(range(changes), key=lambda n: answers[client][n]["generation"]))
 
-    expected = {fields[c]: written_last(c) for c in range(clients)}
-    deadline = time.monotonic() + 5
-    while True:
+    wanted = ({fields[c]: written_last(c) for c in range(clients)}, before + clients * changes)
+
+    def served() -> list[tuple[dict[str, Any], int]]:
         views = [config_of(server) for server in fleet for _ in range(4)]
-        served = [({k: v[k] for k in fields}, v["generation"]) for v in views]
-        if all(s == (expected, before + clients * changes) for s in served):
-            break
-        assert time.monotonic() < deadline, (expected, before + clients * changes, served)
-        time.sleep(0.1)
+        return [({k: v[k] for k in fields}, v["generation"]) for v in views]
+
+    wait_until(
+        f"every worker to serve {wanted}",
+        served,
+        lambda views: all(view == wanted for view in views),
+        timeout=5,
+        interval=0.1,
+    )
 
 
 def test_a_canary_rollback_on_one_instance_reaches_every_instance(tmp_path):
@@ -178,10 +183,13 @@ def test_a_canary_rollback_on_one_instance_reaches_every_instance(tmp_path):
         rolled_back = config_of(judged)
         assert rolled_back["ab_weight_b"] == 0 and rolled_back["last_rollback"], rolled_back
         fields = ("generation", "ab_weight_b", "last_rollback")
-        deadline = time.monotonic() + 5  # reaching it is the point here; timing is tested above
-        while {k: config_of(bystander)[k] for k in fields} != {k: rolled_back[k] for k in fields}:
-            assert time.monotonic() < deadline, (config_of(bystander), rolled_back)
-            time.sleep(0.05)
+        wanted = {k: rolled_back[k] for k in fields}
+        wait_until(  # reaching it is the point here; timing is tested above
+            f"the bystander to serve the rollback {wanted}",
+            lambda: {k: config_of(bystander)[k] for k in fields},
+            lambda view: view == wanted,
+            timeout=5,
+        )
         with bystander.client() as client:
             served = [client.post("/v1/infer", json=RED) for _ in range(20)]
         assert {r.headers["X-Edgeserve-Variant"] for r in served} == {"A"}, served
@@ -260,25 +268,34 @@ async def _redis_outage(redis: RedisServer, servers: list[Server], held: dict[st
     loops = [asyncio.create_task(traffic(server)) for server in servers for _ in range(2)]
     held_view = {k: held[k] for k in ("generation", "ab_weight_a", "ab_weight_b")}
     try:
-        await asyncio.sleep(0.3)
+        await wait_until_async(
+            f"{len(loops)} inferences answered before Redis dies",
+            lambda: len(statuses),
+            lambda answered: answered >= len(loops),
+        )
         redis.kill()
         noticed = await _until(
-            "unreachable", lambda: all(_every_worker_says(s, "unreachable") for s in servers)
+            "every worker to see Redis unreachable",
+            lambda: all(_every_worker_says(s, "unreachable") for s in servers),
         )
         for server in servers:
             await _check_down(server)
         served_while_down = len(statuses)
         redis.start()  # empty: nothing was persisted
         reseeded = await _until(
-            "re-seeded", lambda: _stored_view(redis, held_view) == held_view, 15
+            "Redis re-seeded with the state the fleet held",
+            lambda: _stored_view(redis, held_view) == held_view,
+            15,
         )
         back = await _until(
-            "back on redis", lambda: all(_every_worker_says(s, "redis") for s in servers)
+            "every worker back on Redis",
+            lambda: all(_every_worker_says(s, "redis") for s in servers),
         )
         after = await asyncio.to_thread(change, servers[1], ab_weight_b=0.2)
         assert after["generation"] == held["generation"] + 1, after
         await _until(
-            "converged", lambda: all(_every_worker_serves(s, after["generation"]) for s in servers)
+            f"every worker to serve generation {after['generation']}",
+            lambda: all(_every_worker_serves(s, after["generation"]) for s in servers),
         )
     finally:
         stop.set()
@@ -294,12 +311,11 @@ async def _redis_outage(redis: RedisServer, servers: list[Server], held: dict[st
 
 
 async def _until(what: str, condition: Callable[[], bool], timeout: float = 10.0) -> float:
-    """Seconds until `condition` held; fails after `timeout`."""
+    """Seconds until `condition` held, polled in a thread (it blocks); fails after `timeout`."""
     started = time.monotonic()
-    while not await asyncio.to_thread(condition):
-        waited = time.monotonic() - started
-        assert waited < timeout, f"not {what} after {timeout} s"
-        await asyncio.sleep(0.1)
+    await wait_until_async(
+        what, lambda: asyncio.to_thread(condition), timeout=timeout, interval=0.1
+    )
     return time.monotonic() - started
 
 

@@ -15,6 +15,7 @@ import redis
 from edgeserve.state.redis_store import KEY, RedisStore, channel_for
 from edgeserve.state.store import StoreUnavailable
 from tests.support.redis import RedisServer
+from tests.support.waiting import wait_until_async
 
 T = TypeVar("T")
 
@@ -108,7 +109,7 @@ def test_a_write_wakes_an_instance_waiting_for_a_change(shared_redis: RedisServe
     async def body(writer: RedisStore, watcher: RedisStore) -> float:
         await watcher.wait_for_change(5)  # the first call subscribes and returns at once
         waiting = asyncio.create_task(watcher.wait_for_change(10))
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0)  # one turn of the loop: the watcher runs until it blocks on Redis
         started = time.monotonic()
         await writer.compare_and_set(None, document(1))
         await waiting
@@ -208,12 +209,16 @@ def test_after_redis_returns_empty_changes_are_announced_again(redis_server: Red
         redis_server.kill()
         redis_server.start()  # empty: nothing was persisted
         stored_after_restart = await writer.read()
-        deadline = time.monotonic() + 10
-        while watcher.pubsub is None or not await subscribed(watcher):
-            assert time.monotonic() < deadline, "the watcher never subscribed again"
-            await watcher.wait_for_change(0.2)
+
+        async def subscribed_again() -> bool:
+            if watcher.pubsub is not None and await subscribed(watcher):
+                return True
+            await watcher.wait_for_change(0.2)  # waiting is what subscribes again
+            return False
+
+        await wait_until_async("the watcher to subscribe again", subscribed_again, interval=0)
         waiting = asyncio.create_task(watcher.wait_for_change(10))
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0)  # one turn of the loop: the watcher runs until it blocks on Redis
         started = time.monotonic()
         await writer.compare_and_set(None, document(5))
         await waiting

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 from edgeserve.state.redis_store import RedisStore
 from edgeserve.state.schema import RuntimeState, SlotModel
 from edgeserve.state.sync import StateSync
 from tests.support.redis import RedisServer
+from tests.support.waiting import wait_until_async
 
 
 class Worker:
@@ -32,11 +32,12 @@ def test_of_workers_finding_the_store_empty_the_highest_generation_is_what_remai
     async def run() -> tuple[list[int], int]:
         workers = [Worker(shared_redis.url, "test:reseed", g) for g in (3, 9, 5)]
         loops = [asyncio.create_task(w.sync.follow()) for w in workers]
-        deadline = time.monotonic() + 10
         try:
-            while {w.state.generation for w in workers} != {9}:
-                assert time.monotonic() < deadline, [w.state.generation for w in workers]
-                await asyncio.sleep(0.05)
+            await wait_until_async(
+                "every worker to hold generation 9",
+                lambda: [w.state.generation for w in workers],
+                lambda generations: set(generations) == {9},
+            )
             stored = await workers[0].sync.read()
         finally:
             for loop in loops:

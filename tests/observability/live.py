@@ -7,7 +7,6 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,7 +17,8 @@ import httpx
 import pytest
 import yaml
 
-from tests.support.server import Server, free_port
+from tests.support.server import Server, free_port, wait_for_200
+from tests.support.waiting import wait_until
 
 from .assets import RULES_PATH
 
@@ -109,20 +109,9 @@ def start_prometheus(binary: str, folder: Path, target: str) -> Prometheus:
 
 
 def wait_until_prometheus_ready(prometheus: Prometheus, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if prometheus.process.poll() is not None:
-            raise RuntimeError(
-                f"prometheus exited with {prometheus.process.returncode}:\n"
-                f"{prometheus.output()[-4000:]}"
-            )
-        try:
-            if httpx.get(f"{prometheus.url}/-/ready", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"prometheus not ready after {timeout} s:\n{prometheus.output()[-4000:]}")
+    wait_for_200(
+        "prometheus", f"{prometheus.url}/-/ready", prometheus.process, prometheus.output, timeout
+    )
 
 
 def stop_process_group(process: subprocess.Popen[Any], timeout: float = 20.0) -> None:
@@ -165,14 +154,16 @@ def wait_for_scrapes(
     server: Server, prometheus: Prometheus, count: int, timeout: float = 30.0
 ) -> int:
     """Block until Prometheus has stored `count` scrapes of the server; answers the count."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def scrapes() -> int:
         fail_if_dead(server, prometheus)
-        scrapes = prometheus.scrapes()
-        if scrapes >= count:
-            return scrapes
-        time.sleep(0.2)
-    pytest.fail(
-        f"prometheus stored fewer than {count} scrapes of {server.url} in {timeout} s; "
-        f"targets: {prometheus.targets()}\n{prometheus.output()[-2000:]}"
+        return prometheus.scrapes()
+
+    return wait_until(
+        f"prometheus to store {count} scrapes of {server.url}",
+        scrapes,
+        lambda stored: stored >= count,
+        timeout=timeout,
+        interval=0.2,
+        context=lambda: f"targets: {prometheus.targets()}\n{prometheus.output()[-2000:]}",
     )

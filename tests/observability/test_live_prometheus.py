@@ -23,6 +23,7 @@ import pytest
 
 from tests.support.images import ORANGE, image_b64
 from tests.support.server import Server, base_env, start_server, stop_server, wait_until_ready
+from tests.support.waiting import wait_until
 
 from .assets import DASHBOARD_PATH, RULES_PATH
 from .live import (
@@ -93,26 +94,25 @@ class LiveStack:
 
     def wait_for_data(self, expr: str, non_zero: bool = False) -> list[dict[str, Any]]:
         """Poll expr until it has data (non-zero data if asked) or the shared deadline passes."""
-        samples: list[dict[str, Any]] = []
-        while True:
+
+        def samples() -> list[dict[str, Any]]:
             fail_if_dead(self.server, self.prometheus)
             try:
-                samples = self.prometheus.query(expr)
+                return self.prometheus.query(expr)
             except QueryError as error:
                 pytest.fail(
                     f"Prometheus rejects the query: {error}\n  query: {expr}", pytrace=False
                 )
-            if has_non_zero(samples) if non_zero else has_data(samples):
-                return samples
-            if time.monotonic() >= self.deadline:
-                pytest.fail(
-                    f"no {'non-zero ' if non_zero else ''}data within {DATA_DEADLINE_SECONDS} s "
-                    "after the traffic "
-                    f"(last result: {samples})\n  query: {expr}\n  traffic sent: "
-                    f"{dict(self.traffic)}",
-                    pytrace=False,
-                )
-            time.sleep(0.5)
+
+        return wait_until(
+            f"{'non-zero ' if non_zero else ''}data from {expr} within "
+            f"{DATA_DEADLINE_SECONDS} s of the traffic",
+            samples,
+            has_non_zero if non_zero else has_data,
+            timeout=max(0.0, self.deadline - time.monotonic()),
+            interval=0.5,
+            context=lambda: f"traffic sent: {dict(self.traffic)}",
+        )
 
 
 def send_round(server: Server, burst: bool) -> Counter[str]:
@@ -176,13 +176,14 @@ def live(tmp_path_factory) -> Iterator[LiveStack]:
         with running_prometheus(binary, tmp_path_factory.mktemp("prometheus"), target) as prom:
             wait_until_ready(server)
             # Counters must be seen before they rise: rate() ignores a series' first value.
-            scrapes = wait_for_scrapes(server, prom, 1)
+            wait_for_scrapes(server, prom, 1)
             traffic: Counter[str] = Counter()
             for number in range(ROUNDS):
                 fail_if_dead(server, prom)
                 traffic += send_round(server, burst=number in BURST_ROUNDS)
-                # Two more scrapes: each round lands in its own scrape, and buckets refill.
-                scrapes = wait_for_scrapes(server, prom, scrapes + 2)
+                # Two more scrapes after the round (a slow burst spans scrapes of its own): each
+                # round lands in its own scrape, and buckets refill.
+                wait_for_scrapes(server, prom, prom.scrapes() + 2)
             assert traffic["variant A"] and traffic["variant B"], dict(traffic)
             assert traffic["orange by A"] and traffic["red by A"], dict(traffic)
             yield LiveStack(server, prom, time.monotonic() + DATA_DEADLINE_SECONDS, traffic)

@@ -7,7 +7,6 @@ call; each test reads what it printed.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,6 +17,7 @@ import pytest
 
 from tests.support.images import image_b64
 from tests.support.server import ADMIN_TOKEN, Server, running_server
+from tests.support.waiting import wait_until
 
 ACCESS_FIELDS = (
     "timestamp",
@@ -87,10 +87,12 @@ def logged() -> Iterator[Logged]:
         exchanges = make_requests(server)
         statuses = [e.response.status_code for e in exchanges]
         assert statuses == [200, 200, 400, 404, 200, 401], statuses
-        deadline = time.monotonic() + 10
-        while len(access_lines(server.output())) < before + len(exchanges):
-            assert time.monotonic() < deadline, f"access lines missing:\n{server.output()[-4000:]}"
-            time.sleep(0.05)
+        wait_until(
+            f"{before + len(exchanges)} access lines ({before} from start-up)",
+            lambda: len(access_lines(server.output())),
+            lambda lines: lines >= before + len(exchanges),
+            context=lambda: server.output()[-4000:],
+        )
         output = server.output()
         yield Logged(server, exchanges, output, access_lines(output)[before:])
 
@@ -176,18 +178,13 @@ def test_admin_token_never_appears_in_the_output(logged):
 def test_console_format_writes_readable_lines_instead_of_json():
     with running_server(LOG_FORMAT="console") as server, server.client() as client:
         assert client.get("/health").status_code == 200
-        assert wait_for_line(server, "route=/health")
+        wait_until(
+            "an access line for /health",
+            lambda: "route=/health" in server.output(),
+            context=lambda: server.output()[-2000:],
+        )
         output = server.output()
     access = [line for line in output.splitlines() if "route=/health" in line]
     assert len(access) == 1, output[-2000:]
     assert "request" in access[0] and "status=200" in access[0], access
     assert not any(line.startswith("{") for line in output.splitlines()), output[-2000:]
-
-
-def wait_for_line(server: Server, fragment: str, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while fragment not in server.output():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 
 import numpy as np
 import pytest
@@ -24,6 +23,7 @@ from tests.support.pipelines import (
     save_probe_model,
 )
 from tests.support.server import running_server
+from tests.support.waiting import wait_until
 
 IMAGES = sample_images()
 OTHER_LABELS = ["ant", "bee", "cow", "doe", "elk"]
@@ -113,11 +113,11 @@ def test_hot_load_with_other_labels_is_refused_unless_intended(server, model_dir
     with server.client() as client:
         body = {"image_b64": base64.b64encode(IMAGES["landscape.png"]).decode()}
         assert client.post("/v1/infer", json=body).status_code == 200
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and not metric_sum(
-        server, "edgeserve_shadow_comparisons_total", result="no_common_label"
-    ):
-        time.sleep(0.05)
+    compared = wait_until(
+        "the shadow comparison to be counted",
+        lambda: metric_sum(server, "edgeserve_shadow_comparisons_total"),
+    )
+    assert compared == 1, compared
     assert metric_sum(server, "edgeserve_shadow_comparisons_total", result="no_common_label") == 1
     assert metric_sum(server, "edgeserve_shadow_comparisons_total", result="disagree") == 0
 

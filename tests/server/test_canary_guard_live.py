@@ -18,7 +18,7 @@ from tests.support.images import image_b64
 from tests.support.metrics import metric_sum
 from tests.support.models import save_colour_model, save_fails_on_real_images
 from tests.support.server import REPO, running_server
-from tests.support.waiting import wait_for
+from tests.support.waiting import wait_until
 
 RED = {"image_b64": image_b64((255, 0, 0))}
 ROUNDS = 20
@@ -119,6 +119,21 @@ def failing_b(tmp_path) -> dict[str, str]:
     return models(tmp_path, 0, save_fails_on_real_images)
 
 
+def wait_for_quarantine(server) -> dict:
+    """B's quarantine, once the guard's rollback is committed."""
+    return wait_until(
+        "B quarantined", lambda: config(server)["quarantine"], lambda q: q is not None, timeout=20
+    )
+
+
+def quarantine_a_failing_b(server, client: httpx.Client) -> dict:
+    """Forty requests at the server's weights, each with a fresh sticky id: B's quarantine."""
+    for _ in range(40):
+        client.cookies.clear()
+        client.post("/v1/infer", json=RED)
+    return wait_for_quarantine(server)
+
+
 def test_a_failing_b_costs_at_most_five_failed_requests_per_worker(tmp_path):
     with running_server(
         CANARY_ENABLED="true",
@@ -129,11 +144,52 @@ def test_a_failing_b_costs_at_most_five_failed_requests_per_worker(tmp_path):
     ) as server:
         # A new connection each time, so both workers see the failing B.
         statuses = [httpx.post(server.url + "/v1/infer", json=RED).status_code for _ in range(80)]
-        assert wait_for(lambda: config(server)["quarantine"] is not None, timeout=20)
+        wait_for_quarantine(server)
         failed = statuses.count(500)
         assert 0 < failed <= 5 * 2, statuses
         assert set(statuses) <= {200, 500}, statuses
         print(f"failed user requests before the rollback: {failed} (2 workers)")
+
+
+def client_errors() -> dict[str, dict]:
+    """Bodies that are the client's fault, by name: the bad images are refused after B was
+    chosen for them, the bad bodies before any variant is."""
+    return {
+        "bad base64": {"image_b64": "%%% not base64 %%%"},
+        "not an image": {"image_b64": base64.b64encode(b"plain text, not a PNG").decode()},
+        "too many pixels": {"image_b64": image_b64((255, 0, 0), size=MAX_SIDE + 1)},
+        "no image": {"top_k": 3},
+        "img_size out of range": {**RED, "img_size": 4},
+    }
+
+
+FORCE_B = {"X-Canary": "always"}
+MAX_SIDE = 100  # MAX_IMAGE_PIXELS is this squared: a larger image is the client's fault
+
+
+def test_client_errors_sent_to_b_are_never_recorded_so_only_model_failures_count(tmp_path):
+    with running_server(
+        CANARY_ENABLED="true",
+        AB_WEIGHT_B="1",
+        STICKY_COOKIE="false",
+        MAX_IMAGE_PIXELS=str(MAX_SIDE**2),
+        **failing_b(tmp_path),
+    ) as server:
+        with server.client() as client:
+            forced_a = client.post("/v1/infer", json=RED, headers={"X-Canary": "never"})
+            assert forced_a.headers["X-Edgeserve-Variant"] == "A", forced_a.text  # A is clean
+            for name, body in client_errors().items():
+                for _ in range(10):
+                    r = client.post("/v1/infer", json=body, headers=FORCE_B)
+                    assert 400 <= r.status_code < 500, (name, r.text)
+            # Fifty client errors on B, yet the guard saw none: no rollback, B still serves.
+            assert metric_sum(server, "edgeserve_canary_rollbacks_total") == 0
+            assert (config(server)["quarantine"], config(server)["ab_weight_b"]) == (None, 1)
+            # B's run of failures starts at its first model failure and trips at the fifth.
+            failures = [client.post("/v1/infer", json=RED, headers=FORCE_B) for _ in range(5)]
+            assert [r.status_code for r in failures] == [500] * 5, [r.text for r in failures]
+            quarantine = wait_for_quarantine(server)
+        assert "B failed 5 requests in a row" in quarantine["reason"], quarantine
 
 
 def test_a_quarantined_b_gets_no_user_request_until_a_new_b_is_loaded(tmp_path):
@@ -143,10 +199,7 @@ def test_a_quarantined_b_gets_no_user_request_until_a_new_b_is_loaded(tmp_path):
         CANARY_ENABLED="true", AB_WEIGHT_B="1", STICKY_COOKIE="true", **failing_b(tmp_path)
     ) as server:
         with server.client() as client:
-            for _ in range(40):
-                client.cookies.clear()
-                client.post("/v1/infer", json=RED)
-            assert wait_for(lambda: config(server)["quarantine"] is not None, timeout=20)
+            quarantine_a_failing_b(server, client)
             forced = [
                 client.post("/v1/infer", json=RED, headers={"X-Canary": "always"})
                 for _ in range(10)
@@ -171,10 +224,7 @@ def test_an_operator_can_clear_the_quarantine(tmp_path):
         CANARY_ENABLED="true", AB_WEIGHT_B="1", STICKY_COOKIE="false", **failing_b(tmp_path)
     ) as server:
         with server.client() as client:
-            for _ in range(40):
-                client.post("/v1/infer", json=RED)
-            assert wait_for(lambda: config(server)["quarantine"] is not None, timeout=20)
-            reason = config(server)["quarantine"]["reason"]
+            reason = quarantine_a_failing_b(server, client)["reason"]
             assert "in a row" in reason, reason
             with server.admin() as admin:
                 cleared = admin.post("/admin/config", json={"quarantine": None})
@@ -194,12 +244,13 @@ def test_shadow_keeps_running_a_quarantined_b(tmp_path):
         **failing_b(tmp_path),
     ) as server:
         with server.client() as client:
-            for _ in range(40):
-                client.post("/v1/infer", json=RED)
-            assert wait_for(lambda: config(server)["quarantine"] is not None, timeout=20)
+            quarantine_a_failing_b(server, client)
             errors = metric_sum(server, "edgeserve_shadow_errors_total")
             for _ in range(5):
                 assert client.post("/v1/infer", json=RED).status_code == 200
-        assert wait_for(
-            lambda: metric_sum(server, "edgeserve_shadow_errors_total") >= errors + 5, timeout=20
+        wait_until(
+            "5 more shadow errors",
+            lambda: metric_sum(server, "edgeserve_shadow_errors_total"),
+            lambda now: now >= errors + 5,
+            timeout=20,
         )

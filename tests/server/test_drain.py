@@ -16,6 +16,7 @@ import time
 
 from tests.support.images import image_b64
 from tests.support.server import base_env, start_server, stop_server
+from tests.support.waiting import wait_until
 
 CLIENTS = 8
 GRACE = 10.0
@@ -65,9 +66,12 @@ def test_sigterm_under_keep_alive_load_answers_everything_it_read_and_exits_0():
     try:
         for thread in threads:
             thread.start()
-        deadline = time.monotonic() + 30
-        while outcomes.count("200") < 4 * CLIENTS and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(
+            f"{4 * CLIENTS} answers before SIGTERM",
+            lambda: outcomes.count("200"),
+            lambda answered: answered >= 4 * CLIENTS,
+            timeout=30,
+        )
         os.kill(server.process.pid, signal.SIGTERM)
         signalled = time.monotonic()
         exit_code = server.process.wait(GRACE + 10)

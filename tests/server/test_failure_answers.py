@@ -12,7 +12,7 @@ from tests.support.images import image_b64
 from tests.support.metrics import metric_sum
 from tests.support.models import save_fails_on_real_images, save_slow
 from tests.support.server import running_server
-from tests.support.waiting import wait_for
+from tests.support.waiting import wait_until
 
 RED = {"image_b64": image_b64((255, 0, 0))}
 
@@ -22,7 +22,12 @@ def test_requests_beyond_max_inflight_get_503_overloaded_with_retry_after(tmp_pa
     env = {"MODEL_VA_PATH": str(slow), "MODEL_VB_PATH": "", "WARMUP_RUNS": "0"}
     with running_server(MAX_INFLIGHT="1", **env) as server, ThreadPoolExecutor(1) as pool:
         first = pool.submit(httpx.post, server.url + "/v1/infer", json=RED, timeout=60)
-        assert wait_for(lambda: metric_sum(server, "edgeserve_inflight_requests") == 1, timeout=30)
+        wait_until(
+            "the first request in flight",
+            lambda: metric_sum(server, "edgeserve_inflight_requests"),
+            lambda in_flight: in_flight == 1,
+            timeout=30,
+        )
         with server.client() as client:
             second = client.post("/v1/infer", json=RED)
         assert first.result().status_code == 200, first.result().text

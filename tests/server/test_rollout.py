@@ -13,7 +13,7 @@ import pytest
 from tests.support.images import ORANGE, image_b64
 from tests.support.metrics import metric_sum
 from tests.support.server import ADMIN_TOKEN, REPO, running_server
-from tests.support.waiting import wait_for
+from tests.support.waiting import wait_until
 
 RED = {"image_b64": image_b64((255, 0, 0))}
 # About 15 ms of work per request: enough that 16 at a time are seen in flight on /metrics.
@@ -65,10 +65,12 @@ def test_promote_under_load_loses_no_request():
         promoted: dict = {}
 
         def promote_once_requests_are_in_flight() -> None:
-            in_flight = wait_for(
-                lambda: metric_sum(server, "edgeserve_inflight_requests") >= 8, timeout=30
+            wait_until(
+                "8 inference requests in flight",
+                lambda: metric_sum(server, "edgeserve_inflight_requests"),
+                lambda in_flight: in_flight >= 8,
+                timeout=30,
             )
-            assert in_flight, "no inference request was ever in flight"
             with server.admin() as admin:
                 promoted.update(admin.post("/admin/promote").json())
 
@@ -114,8 +116,13 @@ def test_both_workers_apply_a_change_and_a_promote_within_a_second():
             worker_of = workers_of(server)
             return len({worker_of.get(r) for r, _, v in answers if v == changed_view} - {None}) == 2
 
-        served = wait_for(each_worker_served_the_change, timeout=20, interval=0.01)
-        assert served, f"after 20 s a worker still had not served the change; last: {answers[-1]}"
+        wait_until(
+            "both workers to serve the change",
+            each_worker_served_the_change,
+            timeout=20,
+            interval=0.01,
+            context=lambda: f"last answer: {answers[-1]}",
+        )
         worker_of = workers_of(server)
     first_served: dict[int, float] = {}
     for request_id, after, view in answers:

@@ -8,7 +8,7 @@ from tests.support.images import ORANGE, image_b64
 from tests.support.metrics import metric_sum
 from tests.support.models import save_fails_on_real_images, save_slow
 from tests.support.server import REPO, running_server
-from tests.support.waiting import wait_for
+from tests.support.waiting import wait_until
 
 RED = {"image_b64": image_b64((255, 0, 0))}
 
@@ -28,7 +28,11 @@ def test_demo_disagreements_show_up_in_shadow_metrics():
             r = client.post("/v1/infer", json={"image_b64": image_b64(colour)})
             assert r.headers["X-Edgeserve-Variant"] == "A"
         # Shadow runs finish after the answers: wait for all four before reading any count.
-        assert wait_for(lambda: metric_sum(server, "edgeserve_shadow_comparisons_total") == 4)
+        wait_until(
+            "4 shadow comparisons",
+            lambda: metric_sum(server, "edgeserve_shadow_comparisons_total"),
+            lambda compared: compared == 4,
+        )
         assert metric_sum(server, "edgeserve_shadow_comparisons_total", result="disagree") == 2
         assert metric_sum(server, "edgeserve_shadow_comparisons_total", result="agree") == 2
         assert metric_sum(server, "edgeserve_shadow_topk_overlap_count") == 4
@@ -41,7 +45,11 @@ def test_failing_shadow_never_fails_the_request(tmp_path):
     with running_server(SHADOW_ENABLED="true", **env) as server, server.client() as client:
         statuses = [client.post("/v1/infer", json=RED).status_code for _ in range(10)]
         assert statuses == [200] * 10
-        assert wait_for(lambda: metric_sum(server, "edgeserve_shadow_errors_total") == 10)
+        wait_until(
+            "10 shadow errors",
+            lambda: metric_sum(server, "edgeserve_shadow_errors_total"),
+            lambda errors: errors == 10,
+        )
 
 
 def test_shadow_beyond_the_in_flight_cap_is_dropped_and_counted():
@@ -70,7 +78,8 @@ def test_shadow_runs_up_to_the_cap_and_drops_the_rest(tmp_path):
                 metric_sum(server, "edgeserve_shadow_dropped_total"),
             )
 
-        assert wait_for(lambda: sum(shadows()) == 4, timeout=60), shadows()
-        compared, dropped = shadows()
+        compared, dropped = wait_until(
+            "all 4 shadows compared or dropped", shadows, lambda seen: sum(seen) == 4, timeout=60
+        )
     # The first shadow runs; the three that come while it still runs are over the cap of 1.
     assert (compared, dropped) == (1, 3)

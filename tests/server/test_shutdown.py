@@ -11,6 +11,7 @@ import httpx
 from tests.support.images import image_b64
 from tests.support.metrics import metric_sum
 from tests.support.server import base_env, start_server, stop_server
+from tests.support.waiting import wait_until_async
 
 # A large image at the largest img_size keeps each request busy for a while.
 SLOW = {"image_b64": image_b64((255, 0, 0), size=1500), "img_size": 2048}
@@ -26,10 +27,15 @@ async def burst_then_sigterm(server, total: int) -> list[int | str]:
                 return type(error).__name__
 
         tasks = [asyncio.create_task(one()) for _ in range(total)]
-        # Signal only once every request is accepted and being worked on, not before or after.
-        while metric_sum(server, "edgeserve_inflight_requests") < total:
+
+        def in_flight() -> float:
             assert not any(task.done() for task in tasks), "requests ended before the signal"
-            await asyncio.sleep(0.01)
+            return metric_sum(server, "edgeserve_inflight_requests")
+
+        # Signal only once every request is accepted and being worked on, not before or after.
+        await wait_until_async(
+            f"{total} requests in flight", in_flight, lambda n: n >= total, interval=0.01
+        )
         os.kill(server.process.pid, signal.SIGTERM)
         return await asyncio.gather(*tasks)
 

@@ -5,15 +5,18 @@ from __future__ import annotations
 import socket
 import time
 from contextlib import ExitStack
+from pathlib import Path
 
 import pytest
 
 from tests.server.test_edge import status_and_code
 from tests.support.metrics import metric_sum
 from tests.support.server import running_server
+from tests.support.waiting import wait_until
 
 DEADLINE = 1.5
 CAP = 20
+ESTABLISHED = "01"  # the state column of /proc/net/tcp
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +34,30 @@ def connect(server) -> socket.socket:
     host, port = server.url.removeprefix("http://").split(":")
     sock = socket.create_connection((host, int(port)), timeout=10)
     return sock
+
+
+def server_side(server) -> list[tuple[bool, int]]:
+    """(accepted, bytes unread) of each established connection to the server, from the kernel's
+    table: a connection still in the listen backlog has no inode yet, read data leaves the queue."""
+    port = int(server.url.rsplit(":", 1)[1])
+    connections = []
+    for row in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = row.split()
+        local, state, queues, inode = fields[1], fields[3], fields[4], fields[9]
+        if int(local.split(":")[1], 16) == port and state == ESTABLISHED:
+            connections.append((inode != "0", int(queues.split(":")[1], 16)))
+    return connections
+
+
+def wait_until_read(server, count: int) -> None:
+    """Until the worker has accepted `count` connections and read all they sent."""
+    wait_until(
+        f"the worker to accept and read {count} connections (accepted, bytes unread)",
+        lambda: server_side(server),
+        lambda seen: (
+            len(seen) >= count and all(accepted and not unread for accepted, unread in seen)
+        ),
+    )
 
 
 def trickle_until_answered(sock: socket.socket, pieces: list[bytes], every: float) -> bytes:
@@ -91,7 +118,7 @@ def test_at_the_cap_an_idle_connection_gives_way_to_a_new_client(server):
     with ExitStack() as stack:
         for _ in range(CAP):
             stack.enter_context(connect(server))
-        time.sleep(0.2)  # let the worker accept them all
+        wait_until_read(server, CAP)
         with server.client() as client:
             assert client.get("/healthz").status_code == 200
     closed = metric_sum(server, "edgeserve_connections_closed_total", reason="idle_at_cap")
@@ -103,7 +130,7 @@ def test_at_the_cap_with_no_idle_connection_a_new_one_is_refused_and_counted(ser
         for _ in range(CAP):
             sock = stack.enter_context(connect(server))
             sock.sendall(b"GET /healthz HTTP/1.1\r\n")  # busy: a request is on its way
-        time.sleep(0.2)
+        wait_until_read(server, CAP)
         with connect(server) as extra:
             extra.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
             answer = extra.recv(65536)

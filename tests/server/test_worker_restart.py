@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tests.support.metrics import metric_sum
 from tests.support.server import running_server
-from tests.support.waiting import wait_for as eventually
+from tests.support.waiting import wait_until
 
 
 def worker_pids(main_pid: int) -> set[int]:
@@ -26,29 +26,40 @@ def worker_pids(main_pid: int) -> set[int]:
     return pids
 
 
-def wait_for(condition, timeout: float) -> float:
-    started = time.monotonic()
-    while not condition():
-        assert time.monotonic() - started < timeout, f"not within {timeout} s"
-        time.sleep(0.1)
-    return time.monotonic() - started
-
-
 def test_a_killed_worker_is_replaced_within_5_seconds_logged_and_counted():
     with running_server(WORKERS="2") as server:
         main = server.process.pid
         before = worker_pids(main)
         victim = min(before)
+        killed = time.monotonic()
         os.kill(victim, signal.SIGKILL)
-        took = wait_for(
-            lambda: len(worker_pids(main)) == 2 and victim not in worker_pids(main), timeout=5
+        wait_until(
+            f"a second worker in place of {victim}",
+            lambda: worker_pids(main),
+            lambda pids: len(pids) == 2 and victim not in pids,
+            timeout=5,
         )
+        took = time.monotonic() - killed
         # Logged by the watchdog before it asks for the replacement; read once it is visible.
-        logged = eventually(lambda: '"worker_died"' in server.output(), timeout=5)
-        assert logged, server.output()[-2000:]
-        wait_for(lambda: metric_sum(server, "edgeserve_worker_restarts_total") == 1, timeout=30)
+        wait_until(
+            "the worker_died log line",
+            lambda: '"worker_died"' in server.output(),
+            timeout=5,
+            context=lambda: server.output()[-2000:],
+        )
+        wait_until(
+            "edgeserve_worker_restarts_total to reach 1",
+            lambda: metric_sum(server, "edgeserve_worker_restarts_total"),
+            lambda restarts: restarts == 1,
+            timeout=30,
+        )
         with server.client() as client:
-            wait_for(lambda: client.get("/ready").status_code == 200, timeout=30)
+            wait_until(
+                "/ready to answer 200",
+                lambda: client.get("/ready").status_code,
+                lambda status: status == 200,
+                timeout=30,
+            )
     assert took < 5, took
 
 
@@ -59,10 +70,19 @@ def test_a_worker_that_keeps_dying_is_not_replaced_and_ready_says_so():
         for death in range(3):  # the same worker slot dies three times in a row
             os.kill(victim, signal.SIGKILL)
             if death < 2:
-                gone = victim
-                wait_for(lambda g=gone: len(worker_pids(main) - {survivor, g}) == 1, timeout=10)
-                victim = next(iter(worker_pids(main) - {survivor, gone}))
-        wait_for(lambda: '"worker_not_replaced"' in server.output(), timeout=10)
+                replacements = wait_until(
+                    f"a worker in place of {victim}",
+                    lambda gone=victim: worker_pids(main) - {survivor, gone},
+                    lambda new: len(new) == 1,
+                    timeout=10,
+                )
+                victim = next(iter(replacements))
+        wait_until(
+            "the worker_not_replaced log line",
+            lambda: '"worker_not_replaced"' in server.output(),
+            timeout=10,
+            context=lambda: server.output()[-2000:],
+        )
         assert worker_pids(main) == {survivor}
         with server.client() as client:
             r = client.get("/ready")

@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +18,7 @@ from edgeserve.inference.model import file_sha256
 from tests.support.images import ORANGE, image_b64
 from tests.support.metrics import metric_sum
 from tests.support.server import ADMIN_TOKEN, REPO, Server, running_server
+from tests.support.waiting import wait_until
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 VB_VERSION = file_sha256(REPO / "models" / "vB.onnx")
@@ -68,15 +68,6 @@ MALFORMED: dict[str, tuple[Callable[[dict[str, Any]], str], str]] = {
 def logged(server: Server, event: str) -> list[dict[str, Any]]:
     lines = (line for line in server.output().splitlines() if line.startswith("{"))
     return [entry for entry in map(json.loads, lines) if entry.get("event") == event]
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := condition():
-            return result
-        time.sleep(0.1)
-    raise AssertionError(f"condition not met within {timeout} s")
 
 
 def configs_seen(server: Server, requests: int = 16) -> set[tuple[int, float]]:
@@ -130,18 +121,33 @@ def test_workers_keep_their_last_good_state_through_malformed_files_and_agree_af
     with running_server(STATE_PATH=str(state_path), WORKERS="2") as server:
         with server.admin() as admin:
             assert admin.post("/admin/config", json={"ab_weight_b": 0.25}).status_code == 200
-        wait_for(lambda: configs_seen(server) == {(2, 0.25)})
+        wait_until(
+            "both workers to serve generation 2",
+            lambda: configs_seen(server),
+            lambda seen: seen == {(2, 0.25)},
+            timeout=15,
+        )
         good = json.loads(state_path.read_text())
         for case, (make, _) in MALFORMED.items():
             errors = metric_sum(server, SYNC_ERRORS)
             state_path.write_text(make(good))
-            wait_for(lambda errors=errors: metric_sum(server, SYNC_ERRORS) >= errors + 2)
+            wait_until(
+                f"both workers to count the {case} file as a sync error",
+                lambda: metric_sum(server, SYNC_ERRORS),
+                lambda now, errors=errors: now >= errors + 2,
+                timeout=15,
+            )
             assert configs_seen(server) == {(2, 0.25)}, case
             with server.client() as client:
                 r = client.post("/v1/infer", json={"image_b64": image_b64(ORANGE)})
             assert r.status_code == 200, (case, r.text)
         state_path.write_text(json.dumps({**good, "generation": 9, "ab_weight_b": 0.75}))
-        wait_for(lambda: configs_seen(server) == {(9, 0.75)})
+        wait_until(
+            "both workers to serve generation 9",
+            lambda: configs_seen(server),
+            lambda seen: seen == {(9, 0.75)},
+            timeout=15,
+        )
         assert len(logged(server, "state_sync_recovered")) >= 2
 
 
@@ -216,7 +222,6 @@ def test_a_change_that_cannot_be_persisted_answers_503_and_changes_nothing_live(
     folder = tmp_path / "state"
     env = {"MODEL_VA_PATH": str(model_dir / "vA.onnx"), "MODEL_VB_PATH": str(model_dir / "vB.onnx")}
     with running_server(STATE_PATH=str(folder / "state.json"), WORKERS="2", **env) as server:
-        wait_for(lambda: len(logged(server, "models_ready")) == 2)  # /ready needs only one
         with server.admin() as admin:
             before = admin.get("/admin/config").json()
             with read_only(folder, or_locked_out=True):
@@ -251,13 +256,23 @@ def test_a_worker_that_cannot_load_a_generations_model_keeps_serving_and_says_so
         missing = {"path": str(tmp_path / "gone" / "vC.onnx"), "version": "d" * 64}
         broken = {**good, "generation": 5, "models": {**good["models"], "B": missing}}
         state_path.write_text(json.dumps(broken))
-        config = wait_for(lambda: (c := admin.get("/admin/config").json())["generation"] == 5 and c)
+        config = wait_until(
+            "the config to reach generation 5",
+            lambda: admin.get("/admin/config").json(),
+            lambda c: c["generation"] == 5,
+            timeout=15,
+        )
         assert config["in_sync"] is False
         assert config["models"]["B"]["version"] == VB_VERSION[:12]
         assert metric_sum(server, "edgeserve_state_apply_failures_total") == 1
         assert metric_sum(server, "edgeserve_state_in_sync") == 0
         state_path.write_text(json.dumps({**good, "generation": 6}))
-        wait_for(lambda: admin.get("/admin/config").json()["in_sync"])
+        wait_until(
+            "the config to be in sync again",
+            lambda: admin.get("/admin/config").json(),
+            lambda c: c["in_sync"],
+            timeout=15,
+        )
         assert metric_sum(server, "edgeserve_state_in_sync") == 1
 
 

@@ -11,7 +11,6 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ import pytest
 import redis
 
 from tests.support.server import free_port
+from tests.support.waiting import wait_until
 
 
 def require_redis_server() -> str:
@@ -65,15 +65,23 @@ class RedisServer:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"redis-server exited:\n{self.output()[-2000:]}")
-            if self.ping():
-                return
-            time.sleep(0.05)
-        self.kill()
-        raise RuntimeError(f"redis-server not answering PING after {timeout} s")
+        try:
+            wait_until(
+                f"redis-server on port {self.port} to answer PING",
+                self.answers_ping,
+                timeout=timeout,
+                context=lambda: self.output()[-2000:],
+            )
+        except AssertionError:
+            self.kill()
+            raise
+
+    def answers_ping(self) -> bool:
+        """PING's answer; a redis-server that exited raises at once."""
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise RuntimeError(f"redis-server exited:\n{self.output()[-2000:]}")
+        return self.ping()
 
     def ping(self) -> bool:
         try:

@@ -8,15 +8,16 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from edgeserve.settings import Settings, env_name
+from tests.support.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 ADMIN_TOKEN = "test-admin-token-0123456789"
@@ -110,23 +111,48 @@ def workers_ready(server: Server) -> bool:
     return server.output().count('"models_ready"') >= workers
 
 
-def wait_until_ready(server: Server, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise RuntimeError(
-                f"edgeserve exited with {server.process.returncode}:\n{server.output()[-4000:]}"
-            )
+def wait_for_200(
+    name: str,
+    url: str,
+    process: subprocess.Popen[Any],
+    output: Callable[[], str],
+    timeout: float,
+    settled: Callable[[], bool] = lambda: True,
+) -> None:
+    """Until GET `url` answers 200 and `settled()` holds; a process that exits fails at once."""
+
+    def status() -> int | str:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited with {process.returncode}:\n{output()[-4000:]}")
         try:
-            if httpx.get(server.url + "/ready", timeout=1).status_code == 200 and workers_ready(
-                server
-            ):
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    stop_server(server)
-    raise RuntimeError(f"edgeserve not ready after {timeout} s:\n{server.output()[-4000:]}")
+            answered = httpx.get(url, timeout=1).status_code
+        except httpx.TransportError as error:
+            return type(error).__name__
+        return answered if answered != 200 or settled() else "200, still settling"
+
+    wait_until(
+        f"{url} to answer 200",
+        status,
+        lambda answered: answered == 200,
+        timeout=timeout,
+        interval=0.1,
+        context=lambda: output()[-4000:],
+    )
+
+
+def wait_until_ready(server: Server, timeout: float = 60.0) -> None:
+    try:
+        wait_for_200(
+            "edgeserve",
+            server.url + "/ready",
+            server.process,
+            server.output,
+            timeout,
+            settled=lambda: workers_ready(server),
+        )
+    except AssertionError:
+        stop_server(server)
+        raise
 
 
 def stop_server(server: Server, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:

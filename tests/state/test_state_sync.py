@@ -13,6 +13,7 @@ from edgeserve.state.file_store import FileStore
 from edgeserve.state.schema import InvalidState, RuntimeState, SlotModel
 from edgeserve.state.store import StoreUnavailable
 from edgeserve.state.sync import StateSync
+from tests.support.waiting import wait_until_async
 
 SHA = "c" * 64
 START = RuntimeState(1.0, 0.0, False, False, True, models={"A": SlotModel("/m/vA.onnx", SHA)})
@@ -136,10 +137,9 @@ def test_the_sync_loop_survives_every_kind_of_failure_and_catches_up(monkeypatch
 
     async def run() -> None:
         follower = asyncio.create_task(worker.sync.follow())
-        for _ in range(500):
-            if worker.applied:
-                break
-            await asyncio.sleep(0.01)
+        await wait_until_async(
+            "the sync loop to apply a state", lambda: worker.applied, timeout=5, interval=0.01
+        )
         assert not follower.done(), follower
         follower.cancel()
 

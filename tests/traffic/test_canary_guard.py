@@ -75,15 +75,14 @@ def test_b_slower_by_ratio_and_margin_rolls_back_and_names_latency():
     assert verdict is not None and "inference time" in verdict, verdict
 
 
-def test_b_many_times_slower_but_within_the_margin_is_tolerated():
+@pytest.mark.parametrize(
+    "a_ms, b_ms",
+    [(0.5, 4), (40, 60)],
+    ids=["8x slower but within the margin (+3.5 ms)", "past the margin (+20 ms) but within 2x"],
+)
+def test_b_slower_by_only_one_of_ratio_and_margin_is_tolerated(a_ms, b_ms):
     guard = CanaryGuard(LIMITS)
-    alternate(guard, noisy(0.5, 60, 1), noisy(4, 60, 2))  # 8x, but only +3.5 ms
-    assert guard.verdict() is None
-
-
-def test_b_slower_by_the_margin_but_within_the_ratio_is_tolerated():
-    guard = CanaryGuard(LIMITS)
-    alternate(guard, noisy(40, 60, 1), noisy(60, 60, 2))  # +20 ms, but 1.5x
+    alternate(guard, noisy(a_ms, 60, 1), noisy(b_ms, 60, 2))
     assert guard.verdict() is None
 
 
@@ -107,13 +106,6 @@ def test_latency_is_compared_only_within_the_same_input_size():
     clock = Clock()
     alternate(guard, noisy(2, 40, 1), [], size=0, clock=clock)
     alternate(guard, [], noisy(40, 40, 2), size=512, clock=clock)  # big inputs sent only to B
-    assert guard.verdict() is None
-
-
-def test_client_errors_are_never_recorded_so_only_model_failures_count():
-    # The route records nothing for a bad image; a model failure is ok=False.
-    guard = CanaryGuard(LIMITS)
-    alternate(guard, noisy(1, 40, 1), noisy(1, 40, 2))
     assert guard.verdict() is None
 
 
