@@ -1,4 +1,4 @@
-"""Model loading and metadata, image preprocessing, variant slots."""
+"""Models and the classify chain: loading, metadata, preprocessing, the pipeline, the registry."""
 
 from edgeserve.inference.metadata import ModelMeta, read_meta
 from edgeserve.inference.model import Model, Prediction
