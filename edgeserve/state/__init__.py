@@ -1,6 +1,6 @@
 """The rollout state core: the validated document, the stores that hold it, the sync loop.
 
-schema       the document and its rules (RuntimeState, parse_state, apply_update, InvalidState)
+schema       the document and its rules (RuntimeState, parse_state, validate_update, InvalidState)
 store        the StateStore interface every backend implements, and StoreUnavailable
 file_store   one JSON file on one host (STATE_PATH); redis_store: a fleet (STATE_URL)
 backend      open_store(settings): which backend holds the state

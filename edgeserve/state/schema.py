@@ -145,11 +145,6 @@ def validate_update(update: Any) -> dict[str, Any]:
     return update
 
 
-def apply_update(state: RuntimeState, update: Any) -> RuntimeState:
-    """`state` with a validated partial update; the whole result is checked again."""
-    return state.next(**validate_update(update))
-
-
 def _check_field(name: str, value: Any) -> None:
     if name.startswith("ab_weight"):
         if (

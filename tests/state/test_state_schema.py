@@ -13,7 +13,6 @@ from edgeserve.state.schema import (
     InvalidState,
     RuntimeState,
     SlotModel,
-    apply_update,
     parse_state,
     validate_update,
 )
@@ -175,11 +174,11 @@ def state() -> RuntimeState:
 )
 def test_rejected_update_raises_and_changes_nothing(state, update):
     with pytest.raises(InvalidState):
-        apply_update(state, update)
+        state.next(**validate_update(update))
 
 
 def test_partial_update_changes_only_the_given_fields(state):
-    new = apply_update(state, {"ab_weight_b": 0.25, "shadow_enabled": True})
+    new = state.next(**validate_update({"ab_weight_b": 0.25, "shadow_enabled": True}))
     assert (new.ab_weight_a, new.ab_weight_b, new.shadow_enabled, new.sticky_cookie) == (
         1.0,
         0.25,
