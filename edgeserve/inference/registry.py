@@ -10,7 +10,7 @@ Loading and verifying run on one model-load thread, never on the event loop.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -109,7 +109,7 @@ class ModelRegistry:
         finally:
             self.preloaded.pop(key, None)
 
-    async def follow(self, wanted: dict[Variant, SlotModel]) -> list[str]:
+    async def follow(self, wanted: Mapping[str, SlotModel]) -> list[str]:
         """Make each slot serve what `wanted` names; answers what could not be loaded.
 
         A slot that fails keeps its model; only A with nothing to keep raises (at start)."""

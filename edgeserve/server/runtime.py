@@ -43,6 +43,7 @@ class Runtime:
         self.executor = ThreadPoolExecutor(settings.inference_threads(), thread_name_prefix="infer")
         self.batchers = batchers_for(settings, self.executor)
         self.decoding = Decoding(settings.max_image_pixels, settings.jpeg_draft)
+        self.cpu_timed = settings.session_threads() == 1
         self.shadow = Shadow(self.executor, settings.shadow_max_inflight)
         self.canary = CanaryWatch(guard_limits(settings), self.sync.commit)
         self.apply_lock = asyncio.Lock()
@@ -85,7 +86,7 @@ class Runtime:
             if not force and not self.wants(state):
                 return
             candidate = self.registry.get(CANDIDATE)
-            failed = await self.registry.follow(dict(state.models))
+            failed = await self.registry.follow(state.models)
             if self.registry.get(CANDIDATE) is not candidate:
                 self.canary.candidate_changed()
             self.state = state
@@ -128,7 +129,7 @@ class Runtime:
             batchers=self.batchers,
             live=self.registry.models.values(),
             seen=self.registry.recent_inputs.offer,
-            cpu_timed=self.settings.session_threads() == 1,
+            cpu_timed=self.cpu_timed,
         )
 
     async def warmup(self) -> dict[str, dict[str, float]]:
