@@ -55,6 +55,7 @@ CODES: dict[str, int] = {
     "model_conflict": 422,
     "labels_mismatch": 422,
     "model_verification_failed": 422,
+    "model_unsafe": 422,
     "unknown_label": 422,
     "invalid_feedback": 422,
     # 429: slow down
@@ -66,6 +67,7 @@ CODES: dict[str, int] = {
     "internal_error": 500,
     "not_ready": 503,
     "overloaded": 503,
+    "inference_timeout": 503,
     "state_unavailable": 503,
     "service_unavailable": 503,
 }
@@ -188,6 +190,18 @@ class InferenceError(EdgeserveError):
     """ONNX Runtime failed while running a model."""
 
     code = "inference_failed"
+
+
+class ModelHazard(InferenceError):
+    """A run that shows the model unsafe to serve: it died, hung past INFERENCE_TIMEOUT_MS, ran
+    out of MODEL_MEMORY_LIMIT_MB or answered non-finite scores. Always the model's fault."""
+
+
+class ModelUnsafe(EdgeserveError):
+    """A model that, being admitted, died, hung, ran out of memory or answered non-finite
+    scores: it does not serve."""
+
+    code = "model_unsafe"
 
 
 # Feedback

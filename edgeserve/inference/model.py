@@ -12,8 +12,10 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from edgeserve.errors import EdgeserveError, InferenceError, ModelLoadError, one_line
+from edgeserve.errors import EdgeserveError, InferenceError, ModelHazard, ModelLoadError, one_line
+from edgeserve.inference.deadline import Deadlines
 from edgeserve.inference.metadata import ModelMeta, read_meta
+from edgeserve.inference.session import Runner, RunStopped, SessionRunner
 
 _FLOAT = "tensor(float)"
 _ORT_PREFIX = re.compile(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ")
@@ -39,7 +41,7 @@ class Model:
         self,
         *,
         path: Path,
-        session: ort.InferenceSession,
+        runner: Runner,
         meta: ModelMeta,
         sha256: str,
         num_classes: int,
@@ -48,12 +50,17 @@ class Model:
         self.name = path.stem
         self.sha256 = sha256
         self.version = sha256[:12]
-        self.session = session
+        self.runner = runner
         self.meta = meta
-        self.input_name: str = session.get_inputs()[0].name
-        self.output_name: str = session.get_outputs()[0].name
         self.num_classes = num_classes
-        self.batch_dynamic = not isinstance(session.get_inputs()[0].shape[0], int)
+        self.batch_dynamic = runner.batch_dynamic
+        self.isolated = runner.isolated
+        """Runs in a process of its own (a candidate): never on the serving process's threads."""
+
+    @property
+    def session(self) -> ort.InferenceSession:
+        """The in-process session (a model loaded with Model.load)."""
+        return self.runner.session  # type: ignore[attr-defined]
 
     def __repr__(self) -> str:
         return f"<Model {self.name} {self.version} classes={self.num_classes}>"
@@ -66,12 +73,14 @@ class Model:
         intra_op_threads: int = 0,
         expected_sha256: str | None = None,
         hashed: bool = False,
+        deadlines: Deadlines | None = None,
     ) -> Model:
         """Load and validate an image classifier; ModelLoadError says why it cannot serve.
 
         With `expected_sha256` a file whose bytes changed is refused, never served under the
         version the rollout state gives it; `hashed` says the caller has just taken that hash
-        of these very bytes (a read-only copy it kept), so it is not taken again."""
+        of these very bytes (a read-only copy it kept), so it is not taken again. With
+        `deadlines` every run is stopped past the timeout."""
         path = Path(path)
         if not path.is_file():
             what = "is a directory" if path.is_dir() else "does not exist"
@@ -105,7 +114,8 @@ class Model:
         meta = read_meta(path, session)
         if num_classes is None:
             num_classes = len(meta.labels)
-        return cls(path=path, session=session, meta=meta, sha256=sha256, num_classes=num_classes)
+        runner = SessionRunner(session, deadlines)
+        return cls(path=path, runner=runner, meta=meta, sha256=sha256, num_classes=num_classes)
 
     def describe(self) -> dict[str, str]:
         """Identity of the model for the admin API and answers."""
@@ -165,10 +175,22 @@ class Model:
                 )
         return found
 
-    def raw_scores(self, batch: np.ndarray) -> np.ndarray:
+    def raw_scores(self, batch: np.ndarray, cpu_timed: bool = False) -> np.ndarray:
         """The model's own output, float32 [N, K], for a preprocessed input batch."""
+        return self.raw_scores_timed(batch, cpu_timed)[0]
+
+    def raw_scores_timed(self, batch: np.ndarray, cpu_timed: bool) -> tuple[np.ndarray, float]:
+        """raw_scores, and the run's seconds (its CPU time with `cpu_timed`).
+
+        A run that hangs, dies, runs out of memory or answers a non-finite score raises
+        ModelHazard: the model is unsafe, whatever the input."""
         try:
-            (scores,) = self.session.run([self.output_name], {self.input_name: batch})
+            scores, seconds = self.runner.run(batch, cpu_timed)
+        except RunStopped as stopped:
+            raise ModelHazard(
+                f"model {self.name} ({self.version}) {stopped.what}",
+                code="inference_timeout" if stopped.timed_out else "inference_failed",
+            ) from None
         except Exception as exc:
             raise InferenceError(
                 f"model {self.name} ({self.version}) failed to run: {_ort_reason(exc)}"
@@ -179,16 +201,28 @@ class Model:
                 f"model {self.name} returned shape {list(scores.shape)}, expected "
                 f"[N, {self.num_classes}]: its labels do not match its output"
             )
-        return scores
+        if not np.isfinite(scores).all():
+            raise ModelHazard(
+                f"model {self.name} ({self.version}) answered non-finite scores (NaN or inf)"
+            )
+        return scores, seconds
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         """Class scores, float32 [N, K]: probabilities, or independent sigmoid scores."""
-        scores = self.raw_scores(batch)
+        return self.run_timed(batch, cpu_timed=False)[0]
+
+    def run_timed(self, batch: np.ndarray, cpu_timed: bool) -> tuple[np.ndarray, float]:
+        """run, and the session run's seconds (its CPU time with `cpu_timed`)."""
+        scores, seconds = self.raw_scores_timed(batch, cpu_timed)
         if self.meta.output == "logits":
-            return softmax(scores)
+            return softmax(scores), seconds
         if self.meta.output == "sigmoid":
-            return sigmoid(scores)
-        return scores
+            return sigmoid(scores), seconds
+        return scores, seconds
+
+    def close(self) -> None:
+        """Let go of the session (a model in its own process: stop that process)."""
+        self.runner.close()
 
     def top_k(self, probs: np.ndarray, k: int) -> list[Prediction]:
         """The k best classes of one row of scores, best first, ties by ascending index."""

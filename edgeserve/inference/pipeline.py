@@ -80,18 +80,18 @@ def classify(
 ) -> Classified:
     """The whole chain for one image file, timed stage by stage.
 
-    With `cpu_timed` (one ORT thread, so the run happens on this thread) run_seconds is the
+    With `cpu_timed` (one ORT thread, so the run happens on one thread) run_seconds is the
     run's CPU time: the model's own cost, without the wait for the CPU or the GIL behind a
     neighbour's huge decode (wall time has that, and a client can time it)."""
     started = time.perf_counter()
     image, tensor = prepare(model, data, size, decoding, seen)
-    decoded, cpu_before = time.perf_counter(), time.thread_time()
-    probabilities = model.run(tensor)
-    finished, cpu_after = time.perf_counter(), time.thread_time()
+    decoded = time.perf_counter()
+    probabilities, run_seconds = model.run_timed(tensor, cpu_timed)
+    finished = time.perf_counter()
     return Classified(
         predictions=model.top_k(probabilities[0], top_k),
         image=image,
         decode_seconds=decoded - started,
         inference_seconds=finished - decoded,
-        run_seconds=cpu_after - cpu_before if cpu_timed else finished - decoded,
+        run_seconds=run_seconds,
     )

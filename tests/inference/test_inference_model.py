@@ -38,7 +38,7 @@ def test_load_sets_name_version_and_class_count(tiny_model):
     path = tiny_model(name="vZ")
     model = Model.load(path)
     expected = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
-    got = (model.name, model.version, model.num_classes, model.input_name)
+    got = (model.name, model.version, model.num_classes, model.runner.input_name)
     assert got == ("vZ", expected, 3, "image"), got
 
 
