@@ -257,6 +257,10 @@ class Settings:
     """Dynamic micro-batching: longest wait for a batch to fill."""
     warmup_runs: int = setting(3, _integer(0))
     """Inferences run on each model before it serves."""
+    inference_timeout_ms: int = setting(10000, _integer(1))
+    """Longest a model may take on one input; past it the run is stopped and is a model failure."""
+    model_memory_limit_mb: int = setting(2048, _integer(0))
+    """Address space of the process a candidate (B) runs and is admitted in; 0: no cap."""
     graceful_shutdown_seconds: float = setting(15.0, _number(0))
     """How long in-flight requests may take to finish on SIGTERM."""
 
@@ -271,6 +275,9 @@ class Settings:
     def inference_threads(self) -> int:
         """Threads per worker that decode and run models: the cores shared among workers."""
         return max(1, (os.cpu_count() or 1) // self.workers)
+
+    def inference_timeout_seconds(self) -> float:
+        return self.inference_timeout_ms / 1000.0
 
     def session_threads(self) -> int:
         # Measured in benchmarks/README.md: one ORT thread per caller beats fewer callers with

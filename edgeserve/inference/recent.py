@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from PIL.Image import Image
 
-from edgeserve.errors import EdgeserveError, InferenceError, VerificationFailed
+from edgeserve.errors import EdgeserveError, InferenceError, ModelHazard, VerificationFailed
 from edgeserve.inference.model import Model
 from edgeserve.inference.pipeline import classify_image
 from edgeserve.inference.preprocess import to_rgb
@@ -95,6 +95,8 @@ def verify_on(model: Model, samples: list[Sample]) -> None:
         for size in sizes_to_check(model, sample):
             try:
                 classify_image(model, sample.image, size, top_k=1)
+            except ModelHazard:
+                raise  # not a failure to report: the model is unsafe (model_unsafe)
             except InferenceError as error:
                 failures.append(error.message)
                 break

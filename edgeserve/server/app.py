@@ -179,6 +179,9 @@ def create_app(
         response.headers["X-Content-Type-Options"] = "nosniff"
         if request.path.startswith("/admin/"):
             response.headers["Cache-Control"] = "no-store"
+        variant = getattr(request.ctx, "variant", None)
+        if variant is not None:  # an error too says which model failed
+            response.headers["X-Edgeserve-Variant"] = variant
         new_client_id = getattr(request.ctx, "new_client_id", None)
         if new_client_id is not None:
             response.add_cookie(

@@ -42,23 +42,23 @@ async def promote(runtime: Runtime) -> tuple[dict[str, str], dict[str, str]]:
 async def load_into(
     runtime: Runtime, variant: Variant, requested: str, *, allow_label_change: bool = False
 ) -> Model:
-    """Keep the file's bytes, load and warm them, then record them as the slot's model."""
+    """Keep the file's bytes, admit them (load, warm, verify), then record them as the slot's
+    model."""
     registry = runtime.registry
-    kept, model = await registry.load_file(requested)
-    beside = registry.get(other(variant))
-    check_labels(
-        model.meta.labels,
-        beside.meta.labels if beside else None,
-        slot=variant,
-        allowed=allow_label_change,
-    )
-    await registry.verify(model)
+    kept, model = await registry.load_file(requested, variant)
 
     def change(state: RuntimeState) -> RuntimeState:
         # A new B is a new candidate: whatever quarantined the old one does not carry over.
         quarantine = None if variant == CANDIDATE else state.quarantine
         return state.next(models={**state.models, variant: kept}, quarantine=quarantine)
 
-    with registry.preloading(model):
+    with registry.preloading(model):  # refused or not, a model no slot takes is let go
+        beside = registry.get(other(variant))
+        check_labels(
+            model.meta.labels,
+            beside.meta.labels if beside else None,
+            slot=variant,
+            allowed=allow_label_change,
+        )
         await runtime.sync.commit(change)
     return model

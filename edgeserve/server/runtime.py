@@ -26,6 +26,10 @@ from edgeserve.traffic.canary_watch import CanaryWatch, guard_limits
 from edgeserve.traffic.shadow import Shadow
 from edgeserve.variants import CANDIDATE
 
+CANDIDATE_THREADS = 4
+"""Threads per worker for B's requests and shadow runs (decode, preprocess, wait for its
+process, which runs one input at a time)."""
+
 
 class Runtime:
     def __init__(
@@ -41,11 +45,17 @@ class Runtime:
         self.sync = StateSync(store, apply=self.apply, current=lambda: self.state)
         self.registry = ModelRegistry(settings, model_store, RecentInputs())
         self.executor = ThreadPoolExecutor(settings.inference_threads(), thread_name_prefix="infer")
+        # B's decoding, preprocessing and waits for its own process: never on A's threads.
+        self.candidate_executor = ThreadPoolExecutor(
+            CANDIDATE_THREADS, thread_name_prefix="candidate"
+        )
         self.batchers = batchers_for(settings, self.executor)
         self.decoding = Decoding(settings.max_image_pixels, settings.jpeg_draft)
         self.cpu_timed = settings.session_threads() == 1
-        self.shadow = Shadow(self.executor, settings.shadow_max_inflight)
         self.canary = CanaryWatch(guard_limits(settings), self.sync.commit)
+        self.shadow = Shadow(
+            self.candidate_executor, settings.shadow_max_inflight, self.canary.contain
+        )
         self.apply_lock = asyncio.Lock()
         self.in_sync = True
         self.failed_generation: int | None = None
@@ -93,6 +103,17 @@ class Runtime:
             self.canary.state_applied(state)
             self.report_apply(state, failed)
             metrics.publish_state(state)
+            self.quarantine_unsafe(state)
+
+    def quarantine_unsafe(self, state: RuntimeState) -> None:
+        """A B that admission refused as unsafe (at start, or from another instance's change)
+        is quarantined for the fleet, so no instance keeps trying to serve it."""
+        b = state.models.get(CANDIDATE)
+        reason = self.registry.unsafe.get(b.version) if b is not None else None
+        if b is not None and reason is not None:
+            quarantined = state.quarantine is not None and state.quarantine.version == b.version
+            if not quarantined:  # committed after this apply, which holds the apply lock
+                asyncio.get_running_loop().create_task(self.canary.trip(b.version, reason))
 
     def report_apply(self, state: RuntimeState, failed: list[str]) -> None:
         if failed and self.failed_generation != state.generation:
@@ -117,6 +138,9 @@ class Runtime:
         model = self.registry.get(CANDIDATE)
         return model if self.canary.serves_users(model, state) else None
 
+    def executor_for(self, model: Model) -> ThreadPoolExecutor:
+        return self.candidate_executor if model.isolated else self.executor
+
     async def classify(self, model: Model, data: bytes, size: Size, top_k: int) -> Classified:
         """Decode, preprocess and run, all off the event loop (batched where it applies)."""
         return await classify_off_loop(
@@ -125,7 +149,7 @@ class Runtime:
             size,
             top_k,
             decoding=self.decoding,
-            executor=self.executor,
+            executor=self.executor_for(model),
             batchers=self.batchers,
             live=self.registry.models.values(),
             seen=self.registry.recent_inputs.offer,
@@ -133,9 +157,10 @@ class Runtime:
         )
 
     async def warmup(self) -> dict[str, dict[str, float]]:
-        return await self.registry.warm(self.executor, max(1, self.settings.warmup_runs))
+        return await self.registry.warm(self.executor_for, max(1, self.settings.warmup_runs))
 
     async def close(self) -> None:
+        self.registry.close()  # first: a B run still waiting on its process ends at once
         await self.shadow.close()
         self.executor.shutdown(wait=False, cancel_futures=True)
-        self.registry.close()
+        self.candidate_executor.shutdown(wait=False, cancel_futures=True)

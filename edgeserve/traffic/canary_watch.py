@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 
-from edgeserve.errors import StateUnavailable
+from edgeserve.errors import ModelHazard, StateUnavailable
 from edgeserve.inference.model import Model
 from edgeserve.observability import metrics
 from edgeserve.observability.logging import log
@@ -20,6 +20,8 @@ from edgeserve.traffic.canary import CanaryGuard, GuardLimits
 from edgeserve.variants import CANDIDATE, CURRENT, Variant
 
 Commit = Callable[[Change], Awaitable[RuntimeState]]
+UNSAFE = "unsafe:"
+"""How a quarantine's reason starts when B died, hung, ran out of memory or answered NaN."""
 
 
 def guard_limits(settings: Settings) -> GuardLimits:
@@ -54,6 +56,9 @@ class CanaryWatch:
     def __init__(self, limits: GuardLimits, commit: Commit):
         self.guard = CanaryGuard(limits)
         self.commit = commit
+        self.max_hazards = limits.max_consecutive_failures
+        self.hazards = 0
+        """B's runs in a row that showed it unsafe (see `contain`)."""
         self.tripped: str | None = None
         """B's sha256 this worker's guard rolled back: no user reaches it while the commit runs."""
 
@@ -64,9 +69,19 @@ class CanaryWatch:
         quarantine = state.quarantine
         return quarantine is None or quarantine.version != model_b.sha256
 
+    def shadows(self, model_b: Model | None, state: RuntimeState) -> bool:
+        """Shadow runs B, quarantined or not, unless it was found unsafe: then it stops."""
+        if model_b is None:
+            return False
+        quarantine = state.quarantine
+        if quarantine is None or quarantine.version != model_b.sha256:
+            return True
+        return not quarantine.reason.startswith(UNSAFE)
+
     def candidate_changed(self) -> None:
         """A new B is judged afresh."""
         self.guard.reset()
+        self.hazards = 0
 
     def state_applied(self, state: RuntimeState) -> None:
         if state.quarantine is not None and state.quarantine.version == self.tripped:
@@ -86,10 +101,28 @@ class CanaryWatch:
         reason = self.guard.verdict()
         if reason is None:
             return
-        self.tripped = judged.sha256  # at once: no request waits for the commit to stop
+        await self.trip(judged.sha256, reason)
+
+    async def contain(self, model_b: Model, hazard: ModelHazard | None) -> None:
+        """Every run of B (routed, forced or shadow), guard on or off: a model that dies, hangs,
+        runs out of memory or answers non-finite scores CANARY_MAX_CONSECUTIVE_FAILURES times
+        in a row is rolled back and quarantined, the reason naming it."""
+        if model_b.sha256 == self.tripped:
+            return
+        if hazard is None:
+            self.hazards = 0
+            return
+        self.hazards += 1
+        if self.hazards >= self.max_hazards:
+            await self.trip(model_b.sha256, f"{UNSAFE} {hazard.message}")
+
+    async def trip(self, judged: str, reason: str) -> None:
+        """Take B's `judged` sha256 out of traffic at once, then commit the rollback."""
+        self.tripped = judged  # at once: no request waits for the commit to stop
         self.guard.reset()
+        self.hazards = 0
         try:
-            committed = await self.commit(roll_back(judged.sha256, reason))
+            committed = await self.commit(roll_back(judged, reason))
         except StateUnavailable as error:
             log.error("canary_rollback_not_persisted", reason=reason, error=error.message)
             return

@@ -5,22 +5,27 @@ request: the user's answer never depends on B."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 
 from PIL.Image import Image
 
-from edgeserve.errors import one_line
+from edgeserve.errors import ModelHazard, one_line
 from edgeserve.inference.model import Model, Prediction
 from edgeserve.inference.pipeline import classify_image
 from edgeserve.observability import metrics
 from edgeserve.observability.logging import log
 from edgeserve.traffic.compare import NO_COMMON_LABEL, compare
 
+Contained = Callable[[Model, ModelHazard | None], Awaitable[None]]
+"""Told of every shadow run of B: whether it showed the model unsafe."""
+
 
 class Shadow:
-    def __init__(self, executor: Executor, max_inflight: int):
+    def __init__(self, executor: Executor, max_inflight: int, contained: Contained):
         self.executor = executor
         self.max_inflight = max_inflight
+        self.contained = contained
         self.inflight = 0
         self.tasks: set[asyncio.Task[None]] = set()
 
@@ -53,11 +58,14 @@ class Shadow:
                 self.executor, classify_image, model, image, size, top_k
             )
         except Exception as error:  # a failing B must never reach the user
+            self.inflight -= 1
             metrics.shadow_errors.inc()
             log.warning("shadow_failed", trace_id=trace_id, error=one_line(error, limit=200))
+            if isinstance(error, ModelHazard):
+                await self.contained(model, error)
             return
-        finally:
-            self.inflight -= 1
+        self.inflight -= 1
+        await self.contained(model, None)
         result = compare(primary, shadow, model.meta.labels)
         metrics.shadow_comparisons.labels(result.outcome).inc()
         if result.outcome == NO_COMMON_LABEL:

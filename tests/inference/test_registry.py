@@ -1,4 +1,4 @@
-"""The model registry: one session per model, however it moves between slots."""
+"""The model registry: admitted once, B in a process of its own, A in this one."""
 
 from __future__ import annotations
 
@@ -31,16 +31,30 @@ def kept(registry: ModelRegistry, name: str) -> SlotModel:
     return registry.model_store.keep(registry.settings.model_dir / name)
 
 
-def test_promoting_moves_b_s_session_to_a_instead_of_loading_a_second(registry):
+def test_promoting_runs_b_s_admitted_model_as_a_in_this_process_without_admitting_it_again(
+    registry, monkeypatch
+):
     a, b = kept(registry, "vA.onnx"), kept(registry, "vB.onnx")
+    admitted: list[str] = []
+    admit = registry._admit
+
+    def counting(path: Path, sha256: str, hashed: bool):
+        admitted.append(path.stem)
+        return admit(path, sha256, hashed)
+
+    monkeypatch.setattr(registry, "_admit", counting)
 
     async def promote() -> None:
         assert await registry.follow({"A": a, "B": b}) == []
         assert await registry.follow({"A": b, "B": b}) == []
 
     asyncio.run(promote())
-    assert registry.get("A") is registry.get("B")
-    assert registry.get("A").name == "vB"
+    try:
+        assert admitted == ["vA", "vB"]
+        assert (registry.get("A").name, registry.get("A").isolated) == ("vB", False)
+        assert (registry.get("B").name, registry.get("B").isolated) == ("vB", True)
+    finally:
+        registry.close()
 
 
 def test_a_hot_load_hashes_the_model_s_bytes_once(registry, monkeypatch):
@@ -53,6 +67,7 @@ def test_a_hot_load_hashes_the_model_s_bytes_once(registry, monkeypatch):
 
     monkeypatch.setattr(edgeserve.inference.model, "file_sha256", counting)
     monkeypatch.setattr(edgeserve.state.model_store, "file_sha256", counting)
-    slot, model = asyncio.run(registry.load_file("vB.onnx"))
+    slot, model = asyncio.run(registry.load_file("vB.onnx", "A"))
+    registry.close()
     assert model.sha256 == slot.version == real(registry.settings.model_dir / "vB.onnx")
     assert len(hashed) == 1, hashed

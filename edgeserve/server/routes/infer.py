@@ -11,7 +11,7 @@ from typing import Any
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 
-from edgeserve.errors import EdgeserveError, InferenceError, NotReady, Overloaded
+from edgeserve.errors import EdgeserveError, InferenceError, ModelHazard, NotReady, Overloaded
 from edgeserve.observability import metrics
 from edgeserve.server.payload import infer_request
 from edgeserve.server.runtime import Runtime
@@ -72,10 +72,13 @@ async def infer_image(request: Request) -> HTTPResponse:
         size = model.size_for(payload.img_size)
         try:
             result = await runtime.classify(model, payload.image, size, payload.top_k)
-        except InferenceError:
+        except InferenceError as error:
             # Only a failed session run is the model's fault; the guard sees nothing else.
             metrics.inferences.labels(variant, "error").inc()
             await runtime.canary.observe(judged, variant, payload.img_size or 0, False, 0.0)
+            if model_b is not None and variant == CANDIDATE:
+                hazard = error if isinstance(error, ModelHazard) else None
+                await runtime.canary.contain(model_b, hazard)
             raise
         except Exception as error:
             if not isinstance(error, EdgeserveError) or error.status_code >= 500:
@@ -87,9 +90,12 @@ async def infer_image(request: Request) -> HTTPResponse:
     metrics.inference_duration.labels(variant, "inference").observe(result.inference_seconds)
     metrics.inference_duration.labels(variant, "total").observe(total)
     trace_id = request.ctx.trace_id
+    if variant == CANDIDATE:
+        await runtime.canary.contain(model, None)
     if variant == CURRENT and state.shadow_enabled:
+        shadowed = runtime.registry.get(CANDIDATE)
         runtime.shadow.start(
-            runtime.registry.get(CANDIDATE),
+            shadowed if runtime.canary.shadows(shadowed, state) else None,
             result.image,
             result.predictions,
             payload.top_k,
