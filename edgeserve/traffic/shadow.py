@@ -58,7 +58,7 @@ class Shadow:
             return
         finally:
             self.inflight -= 1
-        result = compare(primary, shadow, model.meta.labels)
+        result = compare(primary, shadow, model.meta.label_index)
         metrics.shadow_comparisons.labels(result.outcome).inc()
         if result.outcome == NO_COMMON_LABEL:
             return  # B cannot name A's answer: no agreement to measure
