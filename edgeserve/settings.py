@@ -229,6 +229,10 @@ class Settings:
     """Bearer token for /admin/*; empty disables the admin API."""
     metrics_token: str = setting("", _token)
     """Bearer token GET /metrics requires; empty leaves /metrics open."""
+    admin_lockout_failures: int = setting(10, _integer(1))
+    """Wrong admin tokens in a row from one client address before it must wait (429, per worker)."""
+    admin_lockout_seconds: float = setting(1.0, _number(0.1))
+    """First wait after ADMIN_LOCKOUT_FAILURES; each further wrong token doubles it, up to 900 s."""
     model_va_path: Path = setting(Path("models/vA.onnx"), _path)  # noqa: RUF009
     """Model served in slot A."""
     model_vb_path: Path | None = setting(Path("models/vB.onnx"), _optional_path)  # noqa: RUF009
