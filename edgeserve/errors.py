@@ -60,6 +60,7 @@ CODES: dict[str, int] = {
     "invalid_feedback": 422,
     # 429: slow down
     "rate_limited": 429,
+    "admin_locked_out": 429,
     # 499: the client went away before the answer (counted, never sent)
     "client_closed_request": 499,
     # 5xx: the server's fault or state
@@ -163,6 +164,16 @@ class AdminDisabled(EdgeserveError):
     """The admin API is off: ADMIN_TOKEN is not set."""
 
     code = "admin_disabled"
+
+
+class AdminLockedOut(EdgeserveError):
+    """Too many wrong admin tokens from one client address: it must wait Retry-After seconds."""
+
+    code = "admin_locked_out"
+
+    def __init__(self, message: str, *, retry_after: str = "1"):
+        super().__init__(message)
+        self.headers = {"Retry-After": retry_after}  # this address's own wait
 
 
 # Images and models

@@ -19,6 +19,12 @@ MIN_ADMIN_TOKEN_CHARS = 16
 # RFC 6265 cookie-name = token (RFC 7230 tchar): what a browser keeps and sends back.
 COOKIE_TOKEN_CHARS = frozenset(string.ascii_letters + string.digits + "!#$%&'*+-.^_`|~")
 MIN_FEEDBACK_SECRET_CHARS = 32
+# Secrets the docs have shown (README, runbook, before they said `openssl rand -hex 32`), and
+# the placeholder words they used: anyone who read the docs knows such a value.
+DOCUMENTED_EXAMPLE_SECRETS = frozenset(
+    {"change-me-to-a-long-secret", "change-me-to-16-chars-or-more"}
+)
+PLACEHOLDER_WORDS = ("change-me", "changeme", "change_me")
 REDIS_URL = re.compile(
     r"^redis://(?:[^@/\s]+@)?(?P<host>[A-Za-z0-9._-]+):(?P<port>\d{1,5})/\d{1,2}$"
 )
@@ -110,10 +116,20 @@ def _redis_url(name: str, raw: str) -> str:
     return raw.strip()
 
 
+def _refuse_examples(name: str, raw: str) -> None:
+    lowered = raw.lower()
+    if raw in DOCUMENTED_EXAMPLE_SECRETS or any(word in lowered for word in PLACEHOLDER_WORDS):
+        raise SettingsError(
+            f"{name} is an example value from the docs, which is not allowed: anyone who read "
+            f'them knows it; set a random one, e.g. {name}="$(openssl rand -hex 32)"'
+        )
+
+
 def _token(name: str, raw: str) -> str:
     # The token itself is never echoed: only its length or the position of a bad character.
     if not raw:
         return raw
+    _refuse_examples(name, raw)
     invisible = next((i for i, char in enumerate(raw) if not "!" <= char <= "~"), None)
     if invisible is not None:
         raise SettingsError(
@@ -148,6 +164,8 @@ def _networks(name: str, raw: str) -> tuple[str, ...]:
 
 
 def _feedback_secret(name: str, raw: str) -> str:
+    if raw:
+        _refuse_examples(name, raw)
     if raw and len(raw) < MIN_FEEDBACK_SECRET_CHARS:
         raise SettingsError(
             f"{name} has {len(raw)} characters, which is not allowed: expected at least "
@@ -211,6 +229,10 @@ class Settings:
     """Bearer token for /admin/*; empty disables the admin API."""
     metrics_token: str = setting("", _token)
     """Bearer token GET /metrics requires; empty leaves /metrics open."""
+    admin_lockout_failures: int = setting(10, _integer(1))
+    """Wrong admin tokens in a row from one client address before it must wait (429, per worker)."""
+    admin_lockout_seconds: float = setting(1.0, _number(0.1))
+    """First wait after ADMIN_LOCKOUT_FAILURES; each further wrong token doubles it, up to 900 s."""
     model_va_path: Path = setting(Path("models/vA.onnx"), _path)  # noqa: RUF009
     """Model served in slot A."""
     model_vb_path: Path | None = setting(Path("models/vB.onnx"), _optional_path)  # noqa: RUF009

@@ -66,6 +66,15 @@ class ModelMeta:
     """The sidecar or the model's metadata said something about preprocessing."""
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
     """Where each key's value came from: "sidecar", "model" or "assumed"."""
+    label_index: Mapping[str, int] = field(init=False, repr=False, compare=False)
+    """Label -> its first index, built with the model (off the event loop): a request looks a
+    label up, never scans the list, which may hold 100,000 labels."""
+
+    def __post_init__(self) -> None:
+        index: dict[str, int] = {}
+        for position, label in enumerate(self.labels):
+            index.setdefault(label, position)
+        object.__setattr__(self, "label_index", index)  # frozen: set once, here
 
     @property
     def channels(self) -> int:

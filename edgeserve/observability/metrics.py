@@ -94,6 +94,14 @@ rate_limited = Counter(
     "Requests refused with 429 by the per-client token bucket, by route template.",
     ["route"],
 )
+admin_auth_failures = Counter(
+    "edgeserve_admin_auth_failures_total",
+    "Admin requests with a missing or wrong bearer token.",
+)
+admin_lockouts = Counter(
+    "edgeserve_admin_lockouts_total",
+    "Waits started for a client address after repeated wrong admin tokens (per worker).",
+)
 canary_rollbacks = Counter(
     "edgeserve_canary_rollbacks_total",
     "Times the canary guard set B's weight to 0.",

@@ -16,6 +16,7 @@ from edgeserve.errors import one_line
 from edgeserve.observability import metrics
 from edgeserve.observability.logging import configure_logging, log
 from edgeserve.server.errors import JsonErrorHandler, error_response, trace_id_of
+from edgeserve.server.lockout import FailedLogins
 from edgeserve.server.protocol import EdgeRequest
 from edgeserve.server.proxies import ClientAddress
 from edgeserve.server.ratelimit import TokenBuckets, retry_after_header
@@ -94,6 +95,9 @@ def create_app(
     app.ctx.settings = settings
     app.ctx.draining = False
     app.ctx.buckets = TokenBuckets(settings.rate_limit_rps, settings.rate_limit_burst)
+    app.ctx.failed_logins = FailedLogins(
+        settings.admin_lockout_failures, settings.admin_lockout_seconds
+    )
     client_address = ClientAddress(settings.trusted_proxies)
     app.blueprint(health)
     app.blueprint(infer)

@@ -11,9 +11,14 @@ Verdicts (any one rolls B back):
   absolute margin, each arm has at least `min_samples` there, and a one-sided Mann-Whitney U
   test says B is slower at 99 % confidence;
 - errors: B's failure rate is above A's, each arm has `min_samples`, and either a one-sided
-  Fisher exact test says it is higher at 99 % confidence or it is above `max_error_rate`;
-- fast path: `max_consecutive_failures` B failures in a row, at least one at a size A has
-  answered, while A has no failure in the window.
+  Fisher exact test says it is higher at 99 % confidence or it is above `max_error_rate`.
+  At a size both arms served, both count (from the time both have samples). Once A has
+  answered anything, B's outcomes at a size A has not served count too: a candidate on trial
+  gets no benefit of the doubt. A's outcomes at a size B has not served count only where A has
+  answered there: a size A only failed at says nothing about B;
+- fast path: `max_consecutive_failures` B failures in a row while A has no failure in the
+  window, even before A has answered anything (right after a restart, with canary-forced
+  traffic), so a broken B costs at most that many requests.
 """
 
 from __future__ import annotations
@@ -177,13 +182,10 @@ class CanaryGuard:
         self.limits = limits
         self.sizes: OrderedDict[int, SizeWindow] = OrderedDict()
         self.b_failure_run = 0
-        self.run_sizes: set[int] = set()
-        """Input sizes of B's current run of failures."""
 
     def reset(self) -> None:
         self.sizes.clear()
         self.b_failure_run = 0
-        self.run_sizes = set()
 
     def record(self, variant: Variant, size: int, ok: bool, seconds: float, at: float) -> None:
         """One request's outcome: `ok` False only when the model run failed."""
@@ -195,37 +197,41 @@ class CanaryGuard:
         self.sizes.move_to_end(size)
         if variant == CANDIDATE:
             self.b_failure_run = 0 if ok else self.b_failure_run + 1
-            self.run_sizes = set() if ok else self.run_sizes | {size}
         window.add(variant, Outcome(at, ok, seconds))
 
     def failure_run_due(self) -> bool:
-        """B's failure run is long enough to judge (also worth judging after an A answer)."""
+        """B's failure run is long enough to judge (also worth judging after an A outcome)."""
         return self.b_failure_run >= self.limits.max_consecutive_failures
 
     def verdict(self) -> str | None:
-        if self.failure_run_due() and self._a_answers(self.run_sizes) and not self._a_failed():
+        if self.failure_run_due() and not self._a_failed():
             return f"B failed {self.b_failure_run} requests in a row while A failed none"
-        totals = [0, 0, 0, 0]  # A failed, A total, B failed, B total at sizes both served
         for size, window in self.sizes.items():
             a, b = window.aligned()
             if not a or not b:
-                continue
+                continue  # latency is compared only at the same size and time
             reason = latency_verdict(
                 size, [o.seconds for o in a if o.ok], [o.seconds for o in b if o.ok], self.limits
             )
             if reason is not None:
                 return reason
-            totals[0] += sum(1 for o in a if not o.ok)
-            totals[1] += len(a)
-            totals[2] += sum(1 for o in b if not o.ok)
-            totals[3] += len(b)
-        return error_verdict(*totals, self.limits)
+        return error_verdict(*self._error_counts(), self.limits)
 
-    def _a_answers(self, sizes: set[int]) -> bool:
-        """A answered one of these sizes: the run is B's fault, not an input no model can run."""
-        return any(
-            o.ok for size in sizes if size in self.sizes for o in self.sizes[size].arms[CURRENT]
-        )
+    def _error_counts(self) -> tuple[int, int, int, int]:
+        """(A failed, A total, B failed, B total) over the sizes that count (module docstring)."""
+        a_answered = any(o.ok for window in self.sizes.values() for o in window.arms[CURRENT])
+        a_failed = a_total = b_failed = b_total = 0
+        for window in self.sizes.values():
+            a, b = window.aligned()
+            if not a and not a_answered:
+                b = []  # nothing shows yet that any input can be answered
+            if not b and not any(o.ok for o in a):
+                a = []  # A only failed at a size B has not served
+            a_failed += sum(1 for o in a if not o.ok)
+            a_total += len(a)
+            b_failed += sum(1 for o in b if not o.ok)
+            b_total += len(b)
+        return a_failed, a_total, b_failed, b_total
 
     def _a_failed(self) -> bool:
         return any(not o.ok for window in self.sizes.values() for o in window.arms[CURRENT])

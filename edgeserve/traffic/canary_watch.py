@@ -97,7 +97,7 @@ class CanaryWatch:
             return
         self.guard.record(variant, size, ok, seconds, time.monotonic())
         if variant == CURRENT and not self.guard.failure_run_due():
-            return  # A's answer matters at once only when it completes B's case for the fast path
+            return  # A's outcome matters at once only when B's failure run waits on it
         reason = self.guard.verdict()
         if reason is None:
             return

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Container
 from dataclasses import dataclass
 
 from edgeserve.inference.model import Prediction
@@ -27,10 +27,12 @@ class Comparison:
 def compare(
     primary: list[Prediction],
     shadow: list[Prediction],
-    shadow_labels: Collection[str] | None = None,
+    shadow_labels: Container[str] | None = None,
 ) -> Comparison:
-    """Compare two answers; with B's labels, an A answer B cannot give is no disagreement."""
-    if primary and shadow_labels is not None and primary[0].label not in set(shadow_labels):
+    """Compare two answers; with B's labels, an A answer B cannot give is no disagreement.
+
+    `shadow_labels` is looked up, never copied: pass the model's `label_index` (a dict)."""
+    if primary and shadow_labels is not None and primary[0].label not in shadow_labels:
         return Comparison(outcome=NO_COMMON_LABEL, topk_overlap=0.0, score_delta=0.0)
     if not primary or not shadow:
         return Comparison(outcome=DISAGREE, topk_overlap=0.0, score_delta=1.0)

@@ -66,7 +66,7 @@ class Shadow:
             return
         self.inflight -= 1
         await self.contained(model, None)
-        result = compare(primary, shadow, model.meta.labels)
+        result = compare(primary, shadow, model.meta.label_index)
         metrics.shadow_comparisons.labels(result.outcome).inc()
         if result.outcome == NO_COMMON_LABEL:
             return  # B cannot name A's answer: no agreement to measure

@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 
 import httpx
+import pytest
 from PIL import Image
 
 from edgeserve.traffic.routing import bucket_of
@@ -190,6 +191,27 @@ def test_client_errors_sent_to_b_are_never_recorded_so_only_model_failures_count
             assert [r.status_code for r in failures] == [500] * 5, [r.text for r in failures]
             quarantine = wait_for_quarantine(server)
         assert "B failed 5 requests in a row" in quarantine["reason"], quarantine
+
+
+@pytest.mark.parametrize(
+    ("a_first", "forced"),
+    [(False, RED), (True, {**RED, "img_size": 160})],
+    ids=["right-after-start-before-a-served-anything", "at-a-size-a-has-not-answered"],
+)
+def test_b_forced_and_failing_is_rolled_back_after_five_even_where_a_has_not_answered(
+    tmp_path, a_first: bool, forced: dict
+):
+    with running_server(CANARY_ENABLED="true", **failing_b(tmp_path)) as server:
+        with server.client() as client:
+            if a_first:  # A answers its default size only
+                answered = client.post("/v1/infer", json=RED, headers={"X-Canary": "never"})
+                assert answered.status_code == 200, answered.text
+            failures = [client.post("/v1/infer", json=forced, headers=FORCE_B) for _ in range(5)]
+            assert [r.status_code for r in failures] == [500] * 5, [r.text for r in failures]
+            quarantine = wait_for_quarantine(server)
+            after = client.post("/v1/infer", json=forced, headers=FORCE_B)
+        assert "B failed 5 requests in a row" in quarantine["reason"], quarantine
+        assert after.headers["X-Edgeserve-Variant"] == "A", after.text
 
 
 def test_a_quarantined_b_gets_no_user_request_until_a_new_b_is_loaded(tmp_path):

@@ -165,17 +165,6 @@ def test_an_answer_from_b_restarts_its_failure_count_at_zero():
         assert (guard.verdict() is None) == (count < 5), count
 
 
-def test_an_answer_from_b_forgets_the_sizes_of_the_failures_before_it():
-    guard = CanaryGuard(LIMITS)
-    guard.record("A", 0, True, 0.001, 0.0)  # A answers size 0, never 4096
-    for at in range(4):
-        guard.record("B", 0, False, 0.0, 1.0 + at)
-    guard.record("B", 0, True, 0.001, 5.0)
-    for at in range(5):
-        guard.record("B", 4096, False, 0.0, 6.0 + at)
-    assert guard.verdict() is None
-
-
 def test_after_reset_failures_start_a_new_run():
     guard = CanaryGuard(LIMITS)
     guard.record("B", 0, False, 0.0, 0.0)
@@ -210,6 +199,30 @@ def test_a_size_only_a_served_does_not_count_in_the_error_rate():
         guard.record("A", 512, False, 0.0, at)
     interleave(guard, 0, [True] * 20, [True] * 17 + [False] * 3, 100.0)
     assert guard.verdict() == "B error rate 15.0% (3 model failures in 20 requests) is above 5.0%"
+
+
+def test_b_failures_at_a_size_a_has_not_answered_count_once_a_answered_anything():
+    guard = CanaryGuard(LIMITS)
+    interleave(guard, 0, [True] * 20, [True] * 20, 0.0)
+    for at in range(20):  # B alone at 512 (forced there), failing now and then, never in a row
+        guard.record("B", 512, at % 6 != 5, 0.001, 100.0 + at)
+    assert guard.verdict() == "B error rate 7.5% (3 model failures in 40 requests) is above 5.0%"
+
+
+def test_b_failures_at_a_size_a_has_not_answered_count_against_a_at_its_own_sizes():
+    guard = CanaryGuard(LIMITS)
+    for at in range(20):  # no size in common: A at its default size, B forced to 512
+        guard.record("A", 0, True, 0.001, at)
+        guard.record("B", 512, at % 6 != 5, 0.001, at)
+    assert guard.verdict() == "B error rate 15.0% (3 model failures in 20 requests) is above 5.0%"
+
+
+def test_b_failures_alone_count_only_once_a_has_answered_anything():
+    guard = CanaryGuard(LIMITS)
+    for at in range(20):  # A has only failed: maybe nothing can serve these inputs yet
+        guard.record("A", 0, False, 0.0, at)
+        guard.record("B", 512, at % 6 != 5, 0.001, at)
+    assert guard.verdict() is None
 
 
 def test_the_latency_verdict_of_a_guard_names_the_size():

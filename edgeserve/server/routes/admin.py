@@ -1,4 +1,7 @@
-"""The admin API: bearer token, compared in constant time; disabled without ADMIN_TOKEN."""
+"""The admin API: bearer token, compared in constant time; disabled without ADMIN_TOKEN.
+
+Wrong tokens from one client address (the one the rate limiter uses) lock it out for a while
+(server/lockout.py), so a token cannot be guessed at request speed."""
 
 from __future__ import annotations
 
@@ -9,10 +12,14 @@ from typing import Any
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 
-from edgeserve.errors import AdminDisabled, InvalidField
+from edgeserve.errors import AdminDisabled, AdminLockedOut, InvalidField, Unauthorized
+from edgeserve.observability import metrics
+from edgeserve.observability.logging import log
 from edgeserve.server import rollout
-from edgeserve.server.bearer import require_bearer
+from edgeserve.server.bearer import bearer_matches
+from edgeserve.server.lockout import FailedLogins
 from edgeserve.server.payload import json_object
+from edgeserve.server.ratelimit import retry_after_header
 from edgeserve.server.runtime import Runtime
 from edgeserve.state.schema import InvalidState
 
@@ -26,10 +33,34 @@ def require_token(handler: Handler) -> Handler:
         token = request.app.ctx.runtime.settings.admin_token
         if not token:
             raise AdminDisabled("the admin API is disabled: set ADMIN_TOKEN (16+ characters)")
-        require_bearer(request, token, "ADMIN_TOKEN")
+        check_token(request, token)
         return await handler(request, *args, **kwargs)
 
     return checked
+
+
+def check_token(request: Request, token: str) -> None:
+    """The bearer token, unless this address must wait; nothing awaits between the two steps,
+    so concurrent guesses from one address are counted before the next one is checked."""
+    logins: FailedLogins = request.app.ctx.failed_logins
+    client: str = request.ctx.client
+    wait = logins.wait(client)
+    if wait > 0:
+        raise AdminLockedOut(
+            "too many wrong admin tokens from this address: wait the Retry-After seconds "
+            "(longer after each further wrong token), then send Authorization: Bearer "
+            "<ADMIN_TOKEN>",
+            retry_after=retry_after_header(wait),
+        )
+    if bearer_matches(request, token):
+        logins.succeeded(client)
+        return
+    metrics.admin_auth_failures.inc()
+    locked = logins.failed(client)
+    if locked > 0:
+        metrics.admin_lockouts.inc()
+        log.warning("admin_locked_out", client=client, seconds=locked)
+    raise Unauthorized("missing or wrong bearer token: send Authorization: Bearer <ADMIN_TOKEN>")
 
 
 def config_view(runtime: Runtime) -> dict[str, Any]:
