@@ -16,7 +16,9 @@ from edgeserve.state.sync import StateSync
 from tests.support.waiting import wait_until_async
 
 SHA = "c" * 64
-START = RuntimeState(1.0, 0.0, False, False, True, models={"A": SlotModel("/m/vA.onnx", SHA)})
+START = RuntimeState(
+    1.0, 0.0, False, False, True, models={"A": SlotModel(f"/m/{SHA}/vA.onnx", SHA)}
+)
 
 
 class Worker:
