@@ -213,12 +213,16 @@ class RedisStore:
             with contextlib.suppress(*UNREACHABLE):  # the connection is gone either way
                 await pubsub.aclose()
 
-    async def _after_failure(self, client: redis.Redis) -> None:
+    @staticmethod
+    async def _after_failure(client: redis.Redis) -> None:
         """Close the idle connections a failed call may have left with an answer still on its
-        way (the next command would read that answer as its own), and the subscription."""
+        way: the next command would read that answer as its own.
+
+        The subscription is left alone: the task waiting on it finds out for itself. Closing it
+        from here handed its connection back to the pool while that task still read from it,
+        and the next command failed with "another coroutine is already waiting"."""
         with contextlib.suppress(*UNREACHABLE):
             await client.connection_pool.disconnect(inuse_connections=False)
-        await self._drop_subscription()
 
     async def close(self) -> None:
         await self._drop_subscription()
