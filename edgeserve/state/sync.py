@@ -112,11 +112,12 @@ class StateSync:
                     "change can follow it; nothing was changed: renumber the stored state "
                     "(see the runbook), then retry"
                 )
-            new_state = change(base).written_after(base, new_change_id())
+            change_id = new_change_id()
+            new_state = change(base).written_after(base, change_id)
             if (unkept := unkept_model(new_state)) is not None:
                 raise StateUnavailable(f"{unkept}; nothing was changed")
             expected = stored.generation if stored is not None else None
-            if await self._write(expected, new_state):
+            if await self._write(expected, new_state, change_id):
                 await self.apply(new_state)
                 return new_state
         raise StateUnavailable(
@@ -138,17 +139,17 @@ class StateSync:
         )
         return current
 
-    async def _write(self, expected: int | None, new_state: RuntimeState) -> bool:
-        """Compare-and-set `new_state`; an unanswered write is read back before this answers."""
+    async def _write(self, expected: int | None, new_state: RuntimeState, change_id: str) -> bool:
+        """Compare-and-set `new_state` (the change `change_id`); a write whose answer was lost
+        is read back before this answers."""
         try:
             return await self.store.compare_and_set(expected, new_state.to_dict())
         except OutcomeUnknown as error:
             lost = error
         except StoreUnavailable as error:
             raise StateUnavailable(f"{error}; nothing was changed") from None
-        assert new_state.change_id is not None  # written_after gave it one
         try:
-            landed = await self.store.resolve(new_state.change_id)
+            landed = await self.store.resolve(change_id)
         except StoreUnavailable as error:
             raise StateUnavailable(
                 f"the store did not confirm whether this change was saved ({lost}; reading it "

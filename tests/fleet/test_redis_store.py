@@ -233,3 +233,35 @@ async def subscribed(store: RedisStore) -> bool:
     """True once Redis counts a subscriber on the store's channel."""
     counts = await store.client.pubsub_numsub(store.channel)
     return dict(counts).get(store.channel.encode(), 0) > 0
+
+
+def test_a_write_sent_twice_is_stored_once_and_answered_as_written(shared_redis: RedisServer):
+    async def body(store: RedisStore) -> tuple[bool, bool, Any]:
+        await store.compare_and_set(None, document(1, change_id="a" * 16))
+        first = await store.compare_and_set(1, document(2, change_id="b" * 16))
+        again = await store.compare_and_set(1, document(2, change_id="b" * 16))  # a retried send
+        return first, again, await store.read()
+
+    assert with_stores(shared_redis.url, 1, body) == (True, True, document(2, change_id="b" * 16))
+
+
+def test_a_write_resolved_as_lost_can_never_land_afterwards(shared_redis: RedisServer):
+    async def body(store: RedisStore) -> tuple[bool, bool, bool, Any]:
+        await store.compare_and_set(None, document(1, change_id="a" * 16))
+        landed = await store.resolve("c" * 16)  # its answer was lost; it never reached Redis
+        late = await store.compare_and_set(1, document(2, change_id="c" * 16))  # now it does
+        found = await store.resolve("a" * 16)
+        return landed, late, found, await store.read()
+
+    landed, late, found, stored = with_stores(shared_redis.url, 1, body)
+    assert (landed, late, found) == (False, False, True)
+    assert stored == document(1, change_id="a" * 16)
+
+
+def test_a_write_is_found_once_others_were_written_on_top_of_it(shared_redis: RedisServer):
+    async def body(store: RedisStore) -> bool:
+        await store.compare_and_set(None, document(1, change_id="a" * 16))
+        await store.compare_and_set(1, document(2, change_id="b" * 16, history=["a" * 16]))
+        return await store.resolve("a" * 16)
+
+    assert with_stores(shared_redis.url, 1, body) is True
