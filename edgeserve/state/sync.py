@@ -40,8 +40,8 @@ def unkept_model(state: RuntimeState) -> str | None:
     for slot, model in sorted(state.models.items()):
         if not model.content_addressed:
             return (
-                f"model {slot} is served from its original file {model.path}: the state folder "
-                "could not keep a copy at start; make it writable and restart the server"
+                f"model {slot} is named by its original file {model.path}, not a kept copy (the "
+                "state folder could not take one): make the state folder writable and restart"
             )
     return None
 

@@ -61,7 +61,8 @@ def settled(redis: RedisServer, fleet: list[Server]) -> dict[str, Any]:
 
 
 def test_no_change_acknowledged_after_a_restore_from_an_older_snapshot_is_lost(redis_server):
-    lost: list[str] = []
+    lost: dict[int, list[str]] = {}
+    acknowledged = 0
     with running_fleet(redis_server, 2, WORKERS="1") as fleet:
         for attempt in range(TRIES):
             weight_a, weight_b = 2.0 + attempt / 100, 0.01 + attempt / 100
@@ -71,25 +72,24 @@ def test_no_change_acknowledged_after_a_restore_from_an_older_snapshot_is_lost(r
                 assert before.status_code == 200, before.text
             settled(redis_server, fleet)
 
-            redis_server.restart_from(snapshot)
+            redis_server.restart_from(snapshot)  # returns once Redis answers PING
             back = time.monotonic()
-            sent_after = time.monotonic() - back
             answer = change(fleet[attempt % 2], ab_weight_b=weight_b)
-            assert sent_after < CHANGE_WITHIN_SECONDS, sent_after
+            assert time.monotonic() - back < CHANGE_WITHIN_SECONDS + 1, "answered too slowly"
+            assert answer.status_code in (200, 503), answer.text
+            acknowledged += answer.status_code == 200
 
             final = settled(redis_server, fleet)
-            if answer.status_code == 200 and final["ab_weight_b"] != weight_b:
-                lost.append(f"try {attempt}: ab_weight_b={weight_b} answered 200, store {final}")
+            if (final["ab_weight_b"] == weight_b) != (answer.status_code == 200):
+                lost.setdefault(attempt, []).append(f"ab_weight_b={weight_b} answered {answer}")
             if final["ab_weight_a"] != weight_a:
-                lost.append(f"try {attempt}: ab_weight_a={weight_a} lost, store {final}")
-            assert answer.status_code in (200, 503), answer.text
-            if answer.status_code == 503:
-                assert final["ab_weight_b"] != weight_b, (answer.text, final)
+                lost.setdefault(attempt, []).append(f"ab_weight_a={weight_a} (before the restore)")
         # Every try the fleet found the store back in time and put its state back.
         found_behind = sum(
             server.output().count(f'"{event}"')
             for server in fleet
             for event in ("state_store_behind", "state_reseeded")
         )
-    assert not lost, f"{len(lost)} of {TRIES} tries lost a change:\n" + "\n".join(lost)
+    print(f"{acknowledged} of {TRIES} changes after a restore answered 200; {len(lost)} tries lost")
+    assert not lost, f"{len(lost)} of {TRIES} tries lost an acknowledged change: {lost}"
     assert found_behind >= TRIES, found_behind
