@@ -71,6 +71,7 @@ CODES: dict[str, int] = {
     "inference_timeout": 503,
     "state_unavailable": 503,
     "service_unavailable": 503,
+    "insufficient_storage": 507,
 }
 
 # Statuses Sanic raises itself -> our code for them.
@@ -259,6 +260,13 @@ class NoModelB(EdgeserveError):
 
 
 class StateUnavailable(EdgeserveError):
-    """The change could not be persisted, so nothing changed live."""
+    """The change could not be persisted, so nothing changed live (or, when its write went
+    unanswered and could not be read back, the message says the outcome is unknown)."""
 
     code = "state_unavailable"
+
+
+class InsufficientStorage(EdgeserveError):
+    """The state folder has no room for a kept copy of a model, so it was not loaded."""
+
+    code = "insufficient_storage"

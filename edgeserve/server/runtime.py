@@ -42,7 +42,9 @@ class Runtime:
         self.settings = settings
         self.start_state = start_state
         self.state = start_state
-        self.sync = StateSync(store, apply=self.apply, current=lambda: self.state)
+        self.sync = StateSync(
+            store, apply=self.apply, current=lambda: self.state, on_status=self.report_in_sync
+        )
         self.registry = ModelRegistry(settings, model_store, RecentInputs())
         self.executor = ThreadPoolExecutor(settings.inference_threads(), thread_name_prefix="infer")
         # B's decoding, preprocessing and waits for its own process: never on A's threads.
@@ -57,7 +59,8 @@ class Runtime:
             self.candidate_executor, settings.shadow_max_inflight, self.canary.contain
         )
         self.apply_lock = asyncio.Lock()
-        self.in_sync = True
+        self.models_in_sync = True
+        """Every model the served state names is loaded here."""
         self.failed_generation: int | None = None
         self.ready = False
         self.inflight = 0
@@ -81,11 +84,19 @@ class Runtime:
         self.ready = True
         log.info("models_ready", models=self.registry.describe(), generation=self.state.generation)
 
+    @property
+    def in_sync(self) -> bool:
+        """Serving what the store holds: its document is valid and every model it names is
+        loaded here (`in_sync` in GET /admin/config, `edgeserve_state_in_sync`)."""
+        return self.models_in_sync and self.sync.store_invalid is None
+
     def wants(self, state: RuntimeState) -> bool:
-        """A newer generation, or the same one again while it is not fully applied."""
-        if state.generation != self.state.generation:
-            return state.generation > self.state.generation
-        return not self.in_sync
+        """Any other document but one this state was written on top of (a late read, or a store
+        that lost changes: the sync writes this state back instead), or the same one again
+        while it is not fully applied."""
+        if state.same_as(self.state):
+            return not self.models_in_sync
+        return not self.state.follows(state)
 
     async def apply(self, state: RuntimeState, *, force: bool = False) -> None:
         """Make this worker serve `state`: load what changed, then swap it in.
@@ -125,13 +136,16 @@ class Runtime:
                 failed=failed,
                 serving=self.registry.describe(),
             )
-        elif not failed and not self.in_sync:
+        elif not failed and not self.models_in_sync:
             log.info("state_in_sync", generation=state.generation)
         self.mark_in_sync(not failed)
 
-    def mark_in_sync(self, in_sync: bool) -> None:
-        self.in_sync = in_sync
-        metrics.state_in_sync.set(int(in_sync))
+    def mark_in_sync(self, models_in_sync: bool) -> None:
+        self.models_in_sync = models_in_sync
+        self.report_in_sync()
+
+    def report_in_sync(self) -> None:
+        metrics.state_in_sync.set(int(self.in_sync))
 
     def serving_b(self, state: RuntimeState) -> Model | None:
         """B's model while it serves users under `state`, else None."""

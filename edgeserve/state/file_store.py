@@ -41,6 +41,10 @@ class FileStore:
     ) -> bool:
         return await asyncio.to_thread(self._compare_and_set, expected_generation, document)
 
+    async def resolve(self, change_id: str) -> bool:
+        """A write here either finished or raised, so this only reads back what is stored."""
+        return await asyncio.to_thread(self._resolve, change_id)
+
     async def wait_for_change(self, timeout: float) -> None:
         """Poll the file's (inode, mtime, size), cheap enough every 0.2 s: a replace gives it a new
         inode; the caller's periodic re-read covers the rare reuse of the same one."""
@@ -102,12 +106,22 @@ class FileStore:
     def _compare_and_set(self, expected: int | None, document: dict[str, Any]) -> bool:
         try:
             with self._locked():
-                if _stored_generation(self.path) != expected:
+                stored = _stored(self.path)
+                if _carries(stored, document.get("change_id")):
+                    return True  # this very change, written before
+                if _generation_of(stored) != expected:
                     return False
                 self._write(document)
                 return True
         except OSError as error:
             raise StoreUnavailable(_reason("cannot write", self.path, error)) from None
+
+    def _resolve(self, change_id: str) -> bool:
+        try:
+            with self._locked():
+                return _carries(_stored(self.path), change_id)
+        except OSError as error:
+            raise StoreUnavailable(_reason("cannot read", self.path, error)) from None
 
     def _write(self, document: dict[str, Any]) -> None:
         temp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
@@ -136,18 +150,34 @@ class FileStore:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _stored_generation(path: Path) -> int | object | None:
-    """The generation on disk; a sentinel no writer expects when the file is not a state."""
+def _stored(path: Path) -> Any:
+    """The decoded document on disk, None when there is none, _UNREADABLE when not JSON."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
     except ValueError:
         return _UNREADABLE
-    generation = data.get("generation") if isinstance(data, dict) else None
+
+
+def _generation_of(stored: Any) -> int | object | None:
+    """The stored generation; a sentinel no writer expects when the file is not a state."""
+    if stored is None:
+        return None
+    generation = stored.get("generation") if isinstance(stored, dict) else None
     if isinstance(generation, bool) or not isinstance(generation, int):
         return _UNREADABLE
     return generation
+
+
+def _carries(stored: Any, change_id: Any) -> bool:
+    """The stored document is the change `change_id`, or was written on top of it."""
+    if not isinstance(stored, dict) or not isinstance(change_id, str) or not change_id:
+        return False
+    history = stored.get("history")
+    return stored.get("change_id") == change_id or (
+        isinstance(history, list) and change_id in history
+    )
 
 
 _UNREADABLE = object()

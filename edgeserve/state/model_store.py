@@ -8,19 +8,26 @@ a hard link shares the inode, and `cp new.onnx vB.onnx` overwrites in place.
 
 from __future__ import annotations
 
+import errno
 import filecmp
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
-from edgeserve.errors import ModelLoadError
+from edgeserve.errors import (
+    EdgeserveError,
+    InsufficientStorage,
+    ModelLoadError,
+    StateUnavailable,
+)
 from edgeserve.inference.metadata import sidecar_path
 from edgeserve.inference.model import file_sha256
 from edgeserve.observability.logging import log
 from edgeserve.state.schema import SlotModel
 
 FOLDER_NAME = "models"
+NO_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
 
 def folder_beside(state_file: Path) -> Path:
@@ -36,21 +43,26 @@ class ModelStore:
         """Copy `source` (and its sidecar) in once; answers the copy and its sha256.
 
         The hash is taken of the copy, so a source changing during the copy cannot give the
-        kept bytes a version that is not theirs. Where the folder is not writable the source
-        itself is named: still checked by hash at every load, but no longer immune to edits."""
+        kept bytes a version that is not theirs. A folder that cannot take the copy refuses:
+        InsufficientStorage (507) when it is full, StateUnavailable (503) otherwise; the
+        source itself is never named instead, since it can be overwritten later."""
         source = Path(source).resolve()
         if not source.is_file():
             raise ModelLoadError(f"model file {source} does not exist: give an .onnx file")
         try:
             return self._copy_in(source)
         except OSError as error:
-            log.warning(
-                "model_store_unavailable",
-                folder=str(self.folder),
-                model=str(source),
-                error=error.strerror or type(error).__name__,
-            )
-            return SlotModel(str(source), file_sha256(source))
+            raise self._refusal(source, error) from None
+
+    def _refusal(self, source: Path, error: OSError) -> EdgeserveError:
+        why = error.strerror or type(error).__name__
+        log.warning(
+            "model_store_unavailable", folder=str(self.folder), model=str(source), error=why
+        )
+        message = f"cannot keep a copy of model {source.name} in {self.folder} ({why})"
+        if error.errno in NO_ROOM:
+            return InsufficientStorage(f"{message}: free space there, then load the model again")
+        return StateUnavailable(f"{message}: make that folder writable, then load the model again")
 
     def locate(self, model: SlotModel) -> Path | None:
         """The file for `model`: its path, else this host's copy of the same bytes and name."""
@@ -68,7 +80,12 @@ class ModelStore:
         candidate = folder / Path(model.path).name
         if not candidate.is_file() or file_sha256(candidate) != model.version:
             return None
-        return Path(self.keep(candidate).path)
+        try:
+            return Path(self.keep(candidate).path)
+        except (InsufficientStorage, StateUnavailable):
+            # Served as it is (its hash is checked again at load); the state still names the
+            # kept copy, so nothing it holds points at this file.
+            return candidate
 
     def _copy_in(self, source: Path) -> SlotModel:
         self.folder.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,7 @@ import re
 from collections.abc import Mapping
 from copy import copy
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -21,8 +22,15 @@ MAX_GENERATION = 2**53  # exclusive: JSON numbers above it lose integer precisio
 MAX_REASON_CHARS = 500
 MAX_PATH_CHARS = 4096
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+CHANGE_ID = re.compile(r"^[0-9a-f]{16,64}$")
+MAX_HISTORY = 64
+"""Change ids a document keeps of the generations before it: how far back a store that lost
+changes (a Redis restored from an older snapshot) is still recognised as behind."""
 UPDATE_FIELDS = (*RUNTIME_FIELDS, "last_rollback", "quarantine")
-DOCUMENT_FIELDS = (*RUNTIME_FIELDS, "models", "generation", "last_rollback", "quarantine")
+DOCUMENT_FIELDS = (
+    *RUNTIME_FIELDS,
+    *("models", "generation", "last_rollback", "quarantine", "change_id", "history"),
+)
 
 
 class InvalidState(ValueError):
@@ -38,6 +46,12 @@ class SlotModel:
 
     def to_dict(self) -> dict[str, str]:
         return {"path": self.path, "version": self.version}
+
+    @property
+    def content_addressed(self) -> bool:
+        """Named by its bytes (`.../<sha256>/<file>`, a kept copy), not an original file that
+        someone can overwrite later: only such a model may be written into the state."""
+        return Path(self.path).parent.name == self.version
 
 
 @dataclass(frozen=True)
@@ -65,10 +79,17 @@ class RuntimeState:
     last_rollback: str | None = None
     """Why the canary guard last set B's weight to 0, if it ever did."""
     quarantine: Quarantine | None = None
+    change_id: str | None = None
+    """Names the change that wrote this generation, so two stores holding the same generation
+    with different contents are told apart. None in a document written by hand or by an older
+    release."""
+    history: tuple[str, ...] = ()
+    """The change ids of the generations before this one, oldest first, at most MAX_HISTORY."""
 
     def __post_init__(self) -> None:
         # Frozen all the way down: a state handed to a worker cannot be changed under it.
         object.__setattr__(self, "models", MappingProxyType(dict(self.models)))
+        object.__setattr__(self, "history", tuple(self.history))
         _check(self)
 
     def to_dict(self) -> dict[str, Any]:
@@ -78,6 +99,8 @@ class RuntimeState:
             "generation": self.generation,
             "last_rollback": self.last_rollback,
             "quarantine": self.quarantine.to_dict() if self.quarantine else None,
+            "change_id": self.change_id,
+            "history": list(self.history),
         }
 
     @property
@@ -88,12 +111,29 @@ class RuntimeState:
         """A copy with `changes`, validated; the generation is the writer's business."""
         return replace(self, **changes)
 
-    def at_generation(self, generation: int) -> RuntimeState:
-        """This state as `generation`: the rest was checked when this state was built."""
+    def written_after(self, base: RuntimeState, change_id: str) -> RuntimeState:
+        """This state as the change `change_id` made to `base`: the next generation, with
+        `base` in its history. The rest was checked when this state was built."""
+        generation = base.generation + 1
         _check_generation(generation)
+        history = (*base.history, base.change_id) if base.change_id else base.history
+        _check_change_id("change_id", change_id)
         renumbered = copy(self)
         object.__setattr__(renumbered, "generation", generation)
+        object.__setattr__(renumbered, "change_id", change_id)
+        object.__setattr__(renumbered, "history", history[-MAX_HISTORY:])
         return renumbered
+
+    def follows(self, earlier: RuntimeState) -> bool:
+        """`earlier` is a generation this state was written on top of (as far as the history
+        reaches); without change ids, only the generations can say."""
+        if earlier.change_id is None:
+            return earlier.generation < self.generation
+        return earlier.change_id in self.history
+
+    def same_as(self, other: RuntimeState) -> bool:
+        """The same document: the same generation written by the same change."""
+        return (self.generation, self.change_id) == (other.generation, other.change_id)
 
 
 def parse_state(data: Any) -> RuntimeState:
@@ -117,6 +157,8 @@ def parse_state(data: Any) -> RuntimeState:
         generation=generation,
         last_rollback=data.get("last_rollback"),
         quarantine=_parse_quarantine(data.get("quarantine")),
+        change_id=data.get("change_id"),
+        history=_parse_history(data.get("history", [])),
     )
 
 
@@ -170,6 +212,8 @@ def _check(state: RuntimeState) -> None:
         raise InvalidState("ab_weight_b must stay 0 while no model B is loaded")
     if state.last_rollback is not None:
         _check_text("last_rollback", state.last_rollback)
+    if state.change_id is not None:
+        _check_change_id("change_id", state.change_id)
     quarantine = state.quarantine
     if quarantine is not None:
         b = state.models.get(CANDIDATE)
@@ -185,6 +229,22 @@ def _check_generation(generation: Any) -> None:
         raise InvalidState(f"generation must be an integer, got {_shown(generation)}")
     if not 0 <= generation < MAX_GENERATION:
         raise InvalidState(f"generation must be in [0, 2^53), got {generation}")
+
+
+def _check_change_id(name: str, value: Any) -> None:
+    if not isinstance(value, str) or not CHANGE_ID.match(value):
+        raise InvalidState(f"{name} must be 16 to 64 hex digits, got {_shown(value)}")
+
+
+def _parse_history(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or len(value) > MAX_HISTORY:
+        got = f"{len(value)} of them" if isinstance(value, list) else _kind(value)
+        raise InvalidState(
+            f"history must be an array of at most {MAX_HISTORY} change ids, got {got}"
+        )
+    for change_id in value:
+        _check_change_id("each history entry", change_id)
+    return tuple(value)
 
 
 def _parse_models(value: Any) -> dict[str, SlotModel]:

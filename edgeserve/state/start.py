@@ -10,22 +10,23 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from edgeserve.errors import EdgeserveError
+from edgeserve.errors import EdgeserveError, InsufficientStorage, StateUnavailable
 from edgeserve.inference.model import file_sha256
 from edgeserve.observability.logging import log
 from edgeserve.settings import Settings
 from edgeserve.state.backend import open_store
 from edgeserve.state.model_store import ModelStore, folder_beside
-from edgeserve.state.schema import InvalidState, RuntimeState
+from edgeserve.state.schema import InvalidState, RuntimeState, SlotModel
 from edgeserve.state.store import StateStore, StoreUnavailable
-from edgeserve.state.sync import read_state
+from edgeserve.state.sync import new_change_id, read_state, unkept_model
 from edgeserve.variants import CANDIDATE, CURRENT
 
 LEGACY_VERSION = re.compile(r"^[0-9a-f]{12}$")
 
 
 def state_from_env(settings: Settings, model_store: ModelStore) -> RuntimeState:
-    """Generation 1 of the environment's weights, toggles and (kept) models."""
+    """Generation 1 of the environment's weights, toggles and (kept) models, under a change id
+    of its own, decided once in the main process so every worker starts from the same one."""
     sources = {CURRENT: settings.model_va_path, CANDIDATE: settings.model_vb_path}
     return RuntimeState(
         ab_weight_a=settings.ab_weight_a,
@@ -33,8 +34,18 @@ def state_from_env(settings: Settings, model_store: ModelStore) -> RuntimeState:
         shadow_enabled=settings.shadow_enabled,
         canary_enabled=settings.canary_enabled,
         sticky_cookie=settings.sticky_cookie,
-        models={slot: model_store.keep(path) for slot, path in sources.items() if path},
+        models={slot: kept_or_original(model_store, src) for slot, src in sources.items() if src},
+        change_id=new_change_id(),
     )
+
+
+def kept_or_original(model_store: ModelStore, source: Path) -> SlotModel:
+    """The kept copy; where the state folder cannot take one, the original file, so that the
+    server still starts. Such a state is served but never written (see StateSync)."""
+    try:
+        return model_store.keep(source)
+    except (InsufficientStorage, StateUnavailable):
+        return SlotModel(str(Path(source).resolve()), file_sha256(source))
 
 
 def settle(settings: Settings, state_file: Path) -> RuntimeState:
@@ -135,6 +146,9 @@ async def start_state(
             log.error("state_read_only", store=store.kind, error=str(error))
             return from_env
         log.warning("state_moved_aside", store=store.kind, moved_to=str(moved_to))
+    if (unkept := unkept_model(from_env)) is not None:
+        log.warning("state_read_only", store=store.kind, error=unkept)
+        return from_env
     try:
         if await store.compare_and_set(None, from_env.to_dict()):
             log.info("state_seeded", store=store.kind, generation=from_env.generation)

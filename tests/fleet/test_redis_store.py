@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import socket
 import time
 import uuid
@@ -12,12 +13,15 @@ from typing import Any, TypeVar
 import pytest
 import redis
 
-from edgeserve.state.redis_store import KEY, RedisStore, channel_for
-from edgeserve.state.store import StoreUnavailable
+from edgeserve.state.redis_store import COMPARE_AND_SET, KEY, RedisStore, channel_for
+from edgeserve.state.store import OutcomeUnknown, StoreUnavailable
 from tests.support.redis import RedisServer
+from tests.support.slow_proxy import slow_proxy
 from tests.support.waiting import wait_until_async
 
 T = TypeVar("T")
+DELAY_PAST_ANSWER = 0.7
+"""After a 0.5 s timeout, a reply held back 1 s has come in by then."""
 
 
 def document(generation: int, **fields: Any) -> dict[str, Any]:
@@ -233,3 +237,63 @@ async def subscribed(store: RedisStore) -> bool:
     """True once Redis counts a subscriber on the store's channel."""
     counts = await store.client.pubsub_numsub(store.channel)
     return dict(counts).get(store.channel.encode(), 0) > 0
+
+
+def test_a_write_sent_twice_is_stored_once_and_answered_as_written(shared_redis: RedisServer):
+    async def body(store: RedisStore) -> tuple[bool, bool, Any]:
+        await store.compare_and_set(None, document(1, change_id="a" * 16))
+        first = await store.compare_and_set(1, document(2, change_id="b" * 16))
+        again = await store.compare_and_set(1, document(2, change_id="b" * 16))  # a retried send
+        return first, again, await store.read()
+
+    assert with_stores(shared_redis.url, 1, body) == (True, True, document(2, change_id="b" * 16))
+
+
+def test_a_write_resolved_as_lost_can_never_land_afterwards(shared_redis: RedisServer):
+    async def body(store: RedisStore) -> tuple[bool, bool, bool, Any]:
+        await store.compare_and_set(None, document(1, change_id="a" * 16))
+        landed = await store.resolve("c" * 16)  # its answer was lost; it never reached Redis
+        late = await store.compare_and_set(1, document(2, change_id="c" * 16))  # now it does
+        found = await store.resolve("a" * 16)
+        return landed, late, found, await store.read()
+
+    landed, late, found, stored = with_stores(shared_redis.url, 1, body)
+    assert (landed, late, found) == (False, False, True)
+    assert stored == document(1, change_id="a" * 16)
+
+
+def test_a_write_is_found_once_others_were_written_on_top_of_it(shared_redis: RedisServer):
+    async def body(store: RedisStore) -> bool:
+        await store.compare_and_set(None, document(1, change_id="a" * 16))
+        await store.compare_and_set(1, document(2, change_id="b" * 16, history=["a" * 16]))
+        return await store.resolve("a" * 16)
+
+    assert with_stores(shared_redis.url, 1, body) is True
+
+
+def test_after_a_late_answer_the_next_calls_get_their_own_answers(shared_redis: RedisServer):
+    """The late answer of a write arrives on a connection that was closed, not reused."""
+    late = hashlib.sha1(COMPARE_AND_SET.encode()).hexdigest().encode()
+    with slow_proxy(shared_redis.port, 0.0, lambda command: late in command) as proxy:
+
+        async def body(store: RedisStore) -> tuple[bool, list[Any]]:
+            await store.compare_and_set(None, document(1, change_id="a" * 16))
+            proxy.delay = 1.0  # from now on the write's answer comes after its timeout
+            with pytest.raises(OutcomeUnknown):
+                await store.compare_and_set(1, document(2, change_id="b" * 16))
+            landed = await store.resolve("b" * 16)
+            await asyncio.sleep(DELAY_PAST_ANSWER)  # the late answer is in by now
+            return landed, [await store.read() for _ in range(3)]
+
+        key = f"test:{uuid.uuid4().hex}"
+
+        async def run() -> tuple[bool, list[Any]]:
+            store = RedisStore(proxy.url, key=key)
+            try:
+                return await body(store)
+            finally:
+                await store.close()
+
+        landed, reads = asyncio.run(run())
+    assert landed is True
+    assert reads == [document(2, change_id="b" * 16)] * 3, reads

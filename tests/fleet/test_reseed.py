@@ -15,7 +15,7 @@ class Worker:
     """What the sync loop needs of a worker: the state it serves and a way to apply another."""
 
     def __init__(self, url: str, key: str, generation: int):
-        model_a = SlotModel("/models/vA.onnx", "a" * 64)
+        model_a = SlotModel(f"/models/{'a' * 64}/vA.onnx", "a" * 64)
         self.state = RuntimeState(1.0, 0.0, False, False, True, {"A": model_a}, generation)
         self.sync = StateSync(
             RedisStore(url, key=key), apply=self.apply, current=lambda: self.state

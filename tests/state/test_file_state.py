@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +12,7 @@ import httpx
 import pytest
 
 from edgeserve.inference.model import file_sha256
+from tests.support.folders import read_only
 from tests.support.images import ORANGE, image_b64
 from tests.support.metrics import metric_sum
 from tests.support.server import ADMIN_TOKEN, REPO, Server, running_server
@@ -149,34 +147,6 @@ def test_workers_keep_their_last_good_state_through_malformed_files_and_agree_af
             timeout=15,
         )
         assert len(logged(server, "state_sync_recovered")) >= 2
-
-
-@contextmanager
-def read_only(folder: Path, *, or_locked_out: bool = False) -> Iterator[None]:
-    """A folder no one can write to. chmod does not stop root, so root gets a read-only mount;
-    root without the right to mount gets, if allowed, a folder where the state's lock file
-    should be: every write then fails (root included) while reads still work."""
-    if os.geteuid() != 0:
-        folder.chmod(0o555)
-        try:
-            yield
-        finally:
-            folder.chmod(0o755)
-    elif subprocess.run(["mount", "-o", "bind,ro", str(folder), str(folder)]).returncode == 0:
-        try:
-            yield
-        finally:
-            subprocess.run(["umount", str(folder)], check=True)
-    elif or_locked_out:
-        lock = folder / "state.json.lock"
-        lock.unlink(missing_ok=True)
-        lock.mkdir()
-        try:
-            yield
-        finally:
-            lock.rmdir()
-    else:
-        pytest.skip("running as root without the right to mount: cannot make a folder read-only")
 
 
 def test_a_read_only_state_folder_starts_with_read_only_admin(tmp_path):

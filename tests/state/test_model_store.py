@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from edgeserve.errors import ModelLoadError
+from edgeserve.errors import ModelLoadError, StateUnavailable
 from edgeserve.inference.model import Model, file_sha256
 from edgeserve.state.model_store import ModelStore
+from edgeserve.state.schema import SlotModel
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -52,11 +53,19 @@ def test_the_same_bytes_with_another_sidecar_are_refused(tmp_path, source):
         store.keep(source)
 
 
-def test_an_unwritable_store_names_the_source_itself(tmp_path, source):
+def test_an_unwritable_store_refuses_instead_of_naming_the_source(tmp_path, source):
     blocked = tmp_path / "blocked"
     blocked.write_text("a file where the folder should be: fails even for root")
-    kept = ModelStore(blocked / "models").keep(source)
-    assert (kept.path, kept.version) == (str(source), file_sha256(source))
+    with pytest.raises(StateUnavailable) as caught:
+        ModelStore(blocked / "models").keep(source)
+    assert caught.value.status_code == 503, caught.value.message
+    assert "vB.onnx" in caught.value.message and "writable" in caught.value.message
+
+
+def test_a_model_named_by_its_bytes_is_content_addressed_and_its_original_is_not(tmp_path, source):
+    kept = ModelStore(tmp_path / "models").keep(source)
+    assert kept.content_addressed
+    assert not SlotModel(str(source), kept.version).content_addressed
 
 
 def test_another_hosts_path_is_found_in_this_hosts_copy(tmp_path, source):

@@ -232,3 +232,31 @@ def test_any_json_gives_a_state_or_invalid_state_and_nothing_else(data):
         assert str(error) and "\n" not in str(error)
     else:
         assert parse_state(state.to_dict()) == state
+
+
+def test_a_change_id_and_its_history_round_trip_and_are_checked():
+    state = parse_state(document(change_id="ab" * 8, history=["cd" * 8]))
+    assert (state.change_id, state.history) == ("ab" * 8, ("cd" * 8,))
+    assert "change_id" in refused(document(change_id="not hex"))
+    assert "history" in refused(document(history="cd" * 8))
+    assert "history" in refused(document(history=["cd" * 8] * 65))
+
+
+def test_a_change_is_written_after_its_base_with_the_base_in_its_history(state):
+    first = state.next(ab_weight_b=0.5).written_after(state, "1" * 16)
+    second = first.next(ab_weight_b=0.25).written_after(first, "2" * 16)
+    assert (second.generation, second.change_id, second.history) == (9, "2" * 16, ("1" * 16,))
+    assert second.follows(first) and not first.follows(second) and not second.follows(second)
+    assert second.same_as(second) and not second.same_as(first)
+
+
+def test_the_history_keeps_the_last_64_changes():
+    state = parse_state(document(change_id="0" * 16))
+    for n in range(1, 70):
+        state = state.written_after(state, f"{n:016x}")
+    assert len(state.history) == 64 and state.history[-1] == f"{68:016x}"
+
+
+def test_without_change_ids_only_the_generation_says_which_came_first(state):
+    older = parse_state(document(generation=3))
+    assert state.follows(older) and not older.follows(state)

@@ -11,12 +11,14 @@ import pytest
 from edgeserve.errors import StateUnavailable
 from edgeserve.state.file_store import FileStore
 from edgeserve.state.schema import InvalidState, RuntimeState, SlotModel
-from edgeserve.state.store import StoreUnavailable
-from edgeserve.state.sync import StateSync
+from edgeserve.state.store import OutcomeUnknown, StoreUnavailable
+from edgeserve.state.sync import StateSync, read_state
 from tests.support.waiting import wait_until_async
 
 SHA = "c" * 64
-START = RuntimeState(1.0, 0.0, False, False, True, models={"A": SlotModel("/m/vA.onnx", SHA)})
+START = RuntimeState(
+    1.0, 0.0, False, False, True, models={"A": SlotModel(f"/m/{SHA}/vA.onnx", SHA)}
+)
 
 
 class Worker:
@@ -155,3 +157,129 @@ def test_a_store_that_cannot_be_read_is_shown_as_unreachable_until_it_answers():
     assert worker.sync.store_label == "unreachable"
     asyncio.run(worker.sync.read())
     assert worker.sync.store_label == "redis"
+
+
+# A store that lost changes, and a write whose answer was lost (issue 20)
+
+
+def lineage(length: int) -> list[RuntimeState]:
+    """`length` generations, each written on top of the one before, as commits make them."""
+    states = [START.next(change_id="0" * 16)]
+    for n in range(1, length):
+        states.append(bump_a(states[-1]).written_after(states[-1], f"{n:016x}"))
+    return states
+
+
+class Serving(Worker):
+    """A worker serving `state` that adopts whatever it is handed (as Runtime.wants decides)."""
+
+    def __init__(self, store: Any, state: RuntimeState):
+        super().__init__(store)
+        self.state = state
+
+    async def apply(self, state: RuntimeState) -> None:
+        if not self.state.same_as(state) and not self.state.follows(state):
+            self.state = state
+            self.applied.append(state)
+
+
+def test_a_commit_on_a_store_that_went_back_keeps_both_the_lost_changes_and_the_new_one(
+    tmp_path,
+):
+    states = lineage(4)
+    store = FileStore(tmp_path / "state.json")
+    asyncio.run(store.compare_and_set(None, states[1].to_dict()))  # an older backup, restored
+    worker = Serving(store, states[3])
+    committed = asyncio.run(worker.sync.commit(lambda s: s.next(shadow_enabled=True)))
+    stored = asyncio.run(worker.sync.read())
+    assert stored == committed and stored.generation == states[3].generation + 1, stored
+    assert (stored.ab_weight_a, stored.shadow_enabled) == (states[3].ab_weight_a, True)
+    assert stored.follows(states[3]) and stored.follows(states[1])
+
+
+def test_the_sync_loop_writes_back_over_what_it_descends_from_and_follows_anything_else(
+    tmp_path,
+):
+    states = lineage(4)
+    forked = bump_a(states[1]).written_after(states[1], "f" * 16)  # made on the restored store
+    path = tmp_path / "state.json"
+
+    async def one_pass(found: RuntimeState) -> tuple[RuntimeState | None, RuntimeState]:
+        path.unlink(missing_ok=True)
+        looker = FileStore(path)  # its own store: the worker's notices only what it did not read
+        await looker.compare_and_set(None, found.to_dict())
+        worker = Serving(FileStore(path), states[3])
+        follower = asyncio.create_task(worker.sync.follow())
+        try:
+            await wait_until_async(
+                "the store and the worker to agree",
+                lambda: read_state(looker),
+                lambda stored: stored is not None and stored.same_as(worker.state),
+                timeout=5,
+            )
+        finally:
+            follower.cancel()
+        return await read_state(looker), worker.state
+
+    behind = asyncio.run(one_pass(states[1]))
+    assert behind == (states[3], states[3])  # the lost changes are put back
+    elsewhere = asyncio.run(one_pass(forked))
+    assert elsewhere == (forked, forked)  # a change someone made is followed, never overwritten
+
+
+def test_a_generation_at_the_limit_is_the_stores_problem(tmp_path):
+    at_limit = START.next(generation=2**53 - 1)
+    store = FileStore(tmp_path / "state.json")
+    asyncio.run(store.compare_and_set(None, at_limit.to_dict()))
+    with pytest.raises(StateUnavailable, match="limit") as caught:
+        asyncio.run(Serving(store, at_limit).sync.commit(bump_a))
+    assert caught.value.status_code == 503
+
+
+class LostAnswers:
+    """A store whose write answer never comes: the write `lands` or not, then it may resolve."""
+
+    kind = "redis"
+
+    def __init__(self, lands: bool, resolves: bool = True):
+        self.lands, self.resolves = lands, resolves
+        self.document: dict[str, Any] = START.to_dict()
+
+    async def read(self) -> Any:
+        return self.document
+
+    async def compare_and_set(self, expected: int | None, document: dict) -> bool:
+        if self.lands:
+            self.document = document
+        raise OutcomeUnknown("redis: Timeout reading from 127.0.0.1:6379")
+
+    async def resolve(self, change_id: str) -> bool:
+        if not self.resolves:
+            raise StoreUnavailable("redis: Timeout reading from 127.0.0.1:6379")
+        return self.document.get("change_id") == change_id
+
+    async def wait_for_change(self, timeout: float) -> None:
+        await asyncio.sleep(timeout)
+
+    async def close(self) -> None:
+        return None
+
+
+def test_a_write_whose_answer_was_lost_but_landed_is_acknowledged_and_applied():
+    worker = Worker(LostAnswers(lands=True))
+    committed = asyncio.run(worker.sync.commit(bump_a))
+    assert worker.applied == [committed] and worker.sync.store.document == committed.to_dict()
+
+
+def test_a_write_whose_answer_was_lost_and_did_not_land_says_nothing_changed():
+    worker = Worker(LostAnswers(lands=False))
+    with pytest.raises(StateUnavailable, match="not saved") as caught:
+        asyncio.run(worker.sync.commit(bump_a))
+    assert "nothing was changed" in caught.value.message and worker.applied == []
+
+
+def test_a_write_that_cannot_be_read_back_never_claims_nothing_changed():
+    worker = Worker(LostAnswers(lands=True, resolves=False))
+    with pytest.raises(StateUnavailable, match="did not confirm") as caught:
+        asyncio.run(worker.sync.commit(bump_a))
+    assert "nothing was changed" not in caught.value.message and worker.applied == []

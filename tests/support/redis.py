@@ -1,7 +1,9 @@
 """A real redis-server on a free port, for the state store and fleet tests (no tests here).
 
 No persistence (`--save "" --appendonly no`): a restart comes back empty, as a Redis whose
-data was lost would. Missing redis-server skips the test locally and fails it in CI (CI=true).
+data was lost would, unless a test saved a snapshot and restarts from it (`snapshot`,
+`restart_from`), as a Redis restored from an older RDB file would. Missing redis-server skips
+the test locally and fails it in CI (CI=true).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,6 +24,9 @@ import redis
 
 from tests.support.server import free_port
 from tests.support.waiting import wait_until
+
+RDB_FILE = "dump.rdb"
+"""Where SAVE writes in the server's folder, and what it loads at start."""
 
 
 def require_redis_server() -> str:
@@ -89,6 +95,20 @@ class RedisServer:
                 return bool(r.ping())
         except redis.RedisError:
             return False
+
+    def snapshot(self) -> Path:
+        """Save what Redis holds now (SAVE) and answer a copy of that RDB file."""
+        with redis.Redis(port=self.port, socket_timeout=5) as client:
+            client.save()
+        saved = self.folder / f"snapshot-{time.monotonic_ns()}.rdb"
+        shutil.copyfile(self.folder / RDB_FILE, saved)
+        return saved
+
+    def restart_from(self, snapshot: Path) -> None:
+        """Crash and come back holding `snapshot`: the changes made since it are gone."""
+        self.kill()
+        shutil.copyfile(snapshot, self.folder / RDB_FILE)
+        self.start()
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         """Stop at once, as a crash would; what it held is gone."""
