@@ -12,6 +12,7 @@ import http.client
 import json
 import os
 import signal
+import socket
 import threading
 import time
 from collections import Counter
@@ -134,3 +135,55 @@ def test_a_group_signal_answers_every_request_written_on_an_open_connection(
         for word in ("Traceback", "KeyboardInterrupt"):
             assert word not in output, output[-5000:]
     print(figures)
+
+
+def refused(url: str) -> bool:
+    host, port = url.removeprefix("http://").split(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=1).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+def test_a_request_on_a_connection_idle_when_the_drain_began_is_answered_with_close():
+    server = start_server(base_env(GRACEFUL_SHUTDOWN_SECONDS=str(GRACE)))
+    host, port = server.url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=GRACE)
+    try:
+        connection.request("GET", "/healthz")
+        first = connection.getresponse()
+        first.read()
+        assert first.getheader("connection") == "keep-alive", first.headers
+        os.killpg(server.process.pid, signal.SIGTERM)
+        wait_until("new connections to be refused", lambda: refused(server.url), timeout=5)
+        connection.request("GET", "/healthz")  # on the connection that was idle
+        second = connection.getresponse()
+        second.read()
+        exit_code = server.process.wait(GRACE)
+    finally:
+        connection.close()
+        stop_server(server)
+    assert second.status == 200, second.status
+    assert second.getheader("connection") == "close", second.headers
+    assert exit_code == 0, server.output()[-3000:]
+
+
+def test_a_connection_that_stays_idle_is_closed_cleanly_without_waiting_for_the_grace_period():
+    server = start_server(base_env(WORKERS="2", GRACEFUL_SHUTDOWN_SECONDS=str(GRACE)))
+    host, port = server.url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=GRACE)
+    try:
+        connection.request("GET", "/healthz")
+        connection.getresponse().read()
+        os.killpg(server.process.pid, signal.SIGTERM)
+        signalled = time.monotonic()
+        end_of_stream = connection.sock.recv(1)  # FIN: the server closed it, nothing pending
+        closed_after = time.monotonic() - signalled
+        exit_code = server.process.wait(GRACE)
+    finally:
+        connection.close()
+        stop_server(server)
+    assert end_of_stream == b"", end_of_stream
+    assert closed_after < GRACE / 2, closed_after
+    assert exit_code == 0, server.output()[-3000:]
