@@ -65,6 +65,7 @@ CODES: dict[str, int] = {
     "inference_failed": 500,
     "internal_error": 500,
     "not_ready": 503,
+    "missing_workers": 503,
     "overloaded": 503,
     "state_unavailable": 503,
     "service_unavailable": 503,
@@ -218,6 +219,12 @@ class NotReady(EdgeserveError):
     """The models are still loading."""
 
     code = "not_ready"
+
+
+class MissingWorkers(EdgeserveError):
+    """Workers kept dying and were not replaced: the instance runs short, or not at all."""
+
+    code = "missing_workers"
 
 
 class Overloaded(EdgeserveError):

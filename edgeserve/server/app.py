@@ -119,7 +119,7 @@ def create_app(
         if listening is not None:
             stop_listening_first(app.manager, listening)
         release_sigterm()  # held since serve.py started Sanic (see shield_helper_from_sigterm)
-        watch_workers(app.manager)
+        watch_workers(app.manager, listening)
 
     @app.before_server_start
     async def open_runtime(app: Sanic) -> None:
