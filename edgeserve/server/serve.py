@@ -52,6 +52,17 @@ def prepare_state(settings: Settings) -> tuple[Path, dict[str, Any]]:
 
 
 def serve(settings: Settings) -> None:
+    # Bound here, not by Sanic, so the one socket is known to every process: stopping it is the
+    # drain's first step, and a main process left without workers still answers on it. First,
+    # so a busy port fails before anything else is set up.
+    listener = bind(settings)
+    try:
+        serve_on(settings, listener)
+    finally:
+        listener.close()
+
+
+def serve_on(settings: Settings, listener: socket.socket) -> None:
     # Workers' metrics meet in files (PROMETHEUS_MULTIPROC_DIR, from the environment or an env
     # file). One process keeps them in memory unless the folder was in the environment before
     # start.
@@ -67,9 +78,6 @@ def serve(settings: Settings) -> None:
     # A worker that cannot serve writes why here; the main process then exits non-zero, so a
     # supervisor sees a failure rather than a clean stop.
     fatal_file = Path(tempfile.mkstemp(prefix="edgeserve-fatal-")[1])
-    # Bound here, not by Sanic, so the one socket is known to every process: stopping it is the
-    # drain's first step, and a main process left without workers still answers on it.
-    listener = bind(settings)
     try:
         if settings.workers == 1:
             serve_single(settings, state_file, start, fatal_file, listener)
@@ -78,7 +86,6 @@ def serve(settings: Settings) -> None:
         reason = fatal_file.read_text()
     finally:
         fatal_file.unlink(missing_ok=True)
-        listener.close()
     if reason:
         raise SystemExit(EXIT_MODELS_FAILED)
 
