@@ -13,6 +13,7 @@ import errno
 import os
 import signal
 import socket
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -35,7 +36,10 @@ def stop_listening_first(manager: Any, listener: socket.socket) -> None:
 
     def on_signal(signum: int, frame: Any) -> None:
         stop_listening(listener)
-        stop_workers(signum, frame)
+        # Not here: Sanic's handler writes worker states to its helper process, and the code this
+        # handler interrupted may be halfway through a call on that same connection (the main
+        # loop reads those states ten times a second): the two would garble each other.
+        threading.Thread(target=stop_workers, args=(signum, None), name="edgeserve-stop").start()
 
     for sig in STOP_SIGNALS:
         signal.signal(sig, on_signal)
