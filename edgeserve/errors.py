@@ -67,6 +67,7 @@ CODES: dict[str, int] = {
     "inference_failed": 500,
     "internal_error": 500,
     "not_ready": 503,
+    "missing_workers": 503,
     "overloaded": 503,
     "inference_timeout": 503,
     "state_unavailable": 503,
@@ -244,6 +245,12 @@ class NotReady(EdgeserveError):
     """The models are still loading."""
 
     code = "not_ready"
+
+
+class MissingWorkers(EdgeserveError):
+    """Workers kept dying and were not replaced: the instance runs short, or not at all."""
+
+    code = "missing_workers"
 
 
 class Overloaded(EdgeserveError):

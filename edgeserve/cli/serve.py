@@ -65,6 +65,7 @@ def serve_command(
     except SettingsError as error:
         fail(str(error), USAGE_ERROR)
     from edgeserve.cli.banner import banner
+    from edgeserve.server.listener import ListenError
     from edgeserve.server.serve import serve
 
     stderr.print(banner(settings))
@@ -72,3 +73,5 @@ def serve_command(
         serve(settings)
     except SettingsError as error:  # found only when the state backend is opened
         fail(str(error), USAGE_ERROR)
+    except ListenError as error:
+        fail(str(error))

@@ -15,6 +15,13 @@ from sanic.response import HTTPResponse
 from edgeserve.errors import one_line
 from edgeserve.observability import metrics
 from edgeserve.observability.logging import configure_logging, log
+from edgeserve.server import listener
+from edgeserve.server.drain import (
+    drain_on_stop_signal,
+    helper_started,
+    release_sigterm,
+    stop_listening_first,
+)
 from edgeserve.server.errors import JsonErrorHandler, error_response, trace_id_of
 from edgeserve.server.lockout import FailedLogins
 from edgeserve.server.protocol import EdgeRequest
@@ -106,9 +113,17 @@ def create_app(
     app.blueprint(openapi)
     app.ctx.feedback_seen = SeenTokens(settings.feedback_replay_memory)
 
+    @app.main_process_start
+    async def after_helper_started(app: Sanic) -> None:
+        helper_started()  # see serve.py: SIGTERM stays held until watch_the_workers
+
     @app.main_process_ready
-    async def replace_dead_workers(app: Sanic) -> None:
-        watch_workers(app.manager)
+    async def watch_the_workers(app: Sanic) -> None:
+        listening = listener.of_app(app)
+        if listening is not None:
+            stop_listening_first(app.manager, listening)
+        release_sigterm()  # held since serve.py started Sanic (see shield_helper_from_sigterm)
+        watch_workers(app.manager, listening)
 
     @app.before_server_start
     async def open_runtime(app: Sanic) -> None:
@@ -124,6 +139,10 @@ def create_app(
     async def load_models(app: Sanic) -> None:
         runtime: Runtime = app.ctx.runtime
         app.add_task(_start(runtime), name="load_models")
+
+    @app.after_server_start
+    async def drain_on_signal(app: Sanic) -> None:
+        drain_on_stop_signal(app, listener.of_app(app), whole_instance=settings.workers == 1)
 
     @app.before_server_stop
     async def stop_background(app: Sanic) -> None:

@@ -110,19 +110,26 @@ class EdgeProtocol(HttpProtocol):
         super().check_timeouts()
 
     def close_if_idle(self) -> bool:
-        """On drain, end an idle keep-alive connection with a clean close (FIN, never RST).
+        """Sanic's drain asks each connection once; none is closed at that instant, since a
+        client may have just sent its next request: see close_once_idle."""
+        self.close_once_idle()
+        return False
 
-        A request the client sent at that moment is dropped unread, and the client reads an
-        end of stream ("closed without a response"): it knows nothing was done."""
-        if self._http is not None and (self._http.stage is not Stage.IDLE or self.recv_buffer):
-            return False  # a request is in (or on its way): it is answered with Connection: close
-        if self.transport is None or self.discarding:
-            return True
+    def close_once_idle(self) -> None:
+        """On drain, end a keep-alive connection once it has stayed idle DRAIN_IDLE_SECONDS, with a
+        clean close (FIN, never RST). A request that arrives before is answered (with
+        Connection: close, which ends the connection); past the grace period Sanic aborts it."""
+        if self.transport is None or self.transport.is_closing() or self.discarding:
+            return
+        busy = self._http is not None and (self._http.stage is not Stage.IDLE or self.recv_buffer)
+        idle_for = 0.0 if busy else monotonic() - self._time
+        if idle_for < DRAIN_IDLE_SECONDS:
+            self.loop.call_later(DRAIN_IDLE_SECONDS - idle_for, self.close_once_idle)
+            return
         self.discarding = True
         if self.transport.can_write_eof():
             self.transport.write_eof()
         self.loop.call_later(DRAIN_LINGER_SECONDS, self.close)
-        return True
 
     def data_received(self, data: bytes) -> None:
         if not self.discarding:  # reading what is dropped keeps close() from sending a RST
@@ -173,6 +180,9 @@ def refused_answer() -> bytes:
     return format_http1_response(error.status_code, encoded) + body
 
 
+# A drain closes a keep-alive connection only after this long without a request: longer than a
+# request already on its way takes to arrive, short enough not to hold the drain.
+DRAIN_IDLE_SECONDS = 1.0
 DRAIN_LINGER_SECONDS = 1.0
 REFUSED_ANSWER = refused_answer()
 _last_logged: dict[str, float] = {}

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import tempfile
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+from edgeserve.server.listener import bind
 from edgeserve.settings import Settings
 
 EXIT_MODELS_FAILED = 1
@@ -50,6 +52,17 @@ def prepare_state(settings: Settings) -> tuple[Path, dict[str, Any]]:
 
 
 def serve(settings: Settings) -> None:
+    # Bound here, not by Sanic, so the one socket is known to every process: stopping it is the
+    # drain's first step, and a main process left without workers still answers on it. First,
+    # so a busy port fails before anything else is set up.
+    listener = bind(settings)
+    try:
+        serve_on(settings, listener)
+    finally:
+        listener.close()
+
+
+def serve_on(settings: Settings, listener: socket.socket) -> None:
     # Workers' metrics meet in files (PROMETHEUS_MULTIPROC_DIR, from the environment or an env
     # file). One process keeps them in memory unless the folder was in the environment before
     # start.
@@ -67,9 +80,9 @@ def serve(settings: Settings) -> None:
     fatal_file = Path(tempfile.mkstemp(prefix="edgeserve-fatal-")[1])
     try:
         if settings.workers == 1:
-            serve_single(settings, state_file, start, fatal_file)
+            serve_single(settings, state_file, start, fatal_file, listener)
         else:
-            serve_workers(settings, state_file, start, fatal_file)
+            serve_workers(settings, state_file, start, fatal_file, listener)
         reason = fatal_file.read_text()
     finally:
         fatal_file.unlink(missing_ok=True)
@@ -78,13 +91,18 @@ def serve(settings: Settings) -> None:
 
 
 def serve_workers(
-    settings: Settings, state_file: Path, start: dict[str, Any], fatal_file: Path
+    settings: Settings,
+    state_file: Path,
+    start: dict[str, Any],
+    fatal_file: Path,
+    listener: socket.socket,
 ) -> None:
     """WORKERS > 1: Sanic's worker manager runs spawned worker processes."""
     from sanic import Sanic
     from sanic.worker.loader import AppLoader
 
     from edgeserve.server.app import create_app
+    from edgeserve.server.drain import helper_started, release_sigterm, shield_helper_from_sigterm
     from edgeserve.server.protocol import EdgeProtocol
 
     loader = AppLoader(
@@ -94,17 +112,27 @@ def serve_workers(
     app.prepare(
         host=settings.host,
         port=settings.port,
+        sock=listener,
         workers=settings.workers,
         access_log=False,
         motd=False,
         single_process=False,
         protocol=EdgeProtocol,
     )
-    Sanic.serve(primary=app, app_loader=loader)
+    shield_helper_from_sigterm()  # released in app.py once the manager handles SIGTERM
+    try:
+        Sanic.serve(primary=app, app_loader=loader)
+    finally:
+        helper_started()
+        release_sigterm()
 
 
 def serve_single(
-    settings: Settings, state_file: Path, start: dict[str, Any], fatal_file: Path
+    settings: Settings,
+    state_file: Path,
+    start: dict[str, Any],
+    fatal_file: Path,
+    listener: socket.socket,
 ) -> None:
     """WORKERS=1: serve in this process; no worker manager, no spawned processes to feed."""
     from sanic import Sanic
@@ -116,6 +144,7 @@ def serve_single(
     app.prepare(
         host=settings.host,
         port=settings.port,
+        sock=listener,
         workers=1,
         access_log=False,
         motd=False,

@@ -3,11 +3,13 @@ with an error log line and a counter. Sanic notices the death but does not act o
 
 A worker that keeps dying (RESTART_LIMIT deaths within RESTART_WINDOW_SECONDS) is not replaced
 again: the file MISSING_WORKERS_FILE in the metrics folder then says how many are missing, and
-every worker's /ready answers 503 so the orchestrator replaces the whole instance."""
+every worker's /ready answers 503 `missing_workers` so the orchestrator replaces the whole
+instance. Once no worker is left, the main process answers that itself (no_workers.py)."""
 
 from __future__ import annotations
 
 import os
+import socket
 import threading
 import time
 from collections import defaultdict, deque
@@ -18,6 +20,7 @@ from sanic.worker.process import ProcessState, WorkerProcess
 
 from edgeserve.observability import metrics
 from edgeserve.observability.logging import log
+from edgeserve.server.no_workers import CODE, answer_while_no_workers
 
 POLL_SECONDS = 0.5
 RESTART_LIMIT = 3
@@ -40,6 +43,15 @@ def missing_workers() -> int:
         return 0
 
 
+def missing_workers_message(missing: int, workers: int) -> str:
+    """What /ready says while workers are missing (one line: what is wrong, what to do)."""
+    return (
+        f"{missing} of {workers} workers kept dying ({RESTART_LIMIT} deaths within "
+        f"{RESTART_WINDOW_SECONDS:g} s) and were not replaced: replace this instance "
+        "(the log says why: worker_not_replaced)"
+    )
+
+
 def dead_servers(manager: Any, handled: set[int]) -> list[WorkerProcess]:
     """Server worker processes that exited on their own and are not being replaced yet."""
     return [
@@ -54,8 +66,9 @@ def dead_servers(manager: Any, handled: set[int]) -> list[WorkerProcess]:
     ]
 
 
-def watch_workers(manager: Any) -> threading.Thread:
-    """Replace dead workers until the server shuts down; runs as a daemon thread."""
+def watch_workers(manager: Any, listener: socket.socket | None = None) -> threading.Thread:
+    """Replace dead workers until the server shuts down; runs as a daemon thread. Once it gave
+    up on every worker, the main process answers on `listener` in their place."""
 
     deaths: defaultdict[str, deque[float]] = defaultdict(deque)
     given_up: set[str] = set()
@@ -99,6 +112,9 @@ def watch_workers(manager: Any) -> threading.Thread:
         path = missing_workers_path()
         if path is not None:
             path.write_text(str(missing))
+        if missing >= manager.num_server and listener is not None:
+            log.critical("no_worker_left", workers=manager.num_server, answering=CODE)
+            answer_while_no_workers(listener, missing_workers_message(missing, manager.num_server))
 
     thread = threading.Thread(target=run, name="edgeserve-watchdog", daemon=True)
     thread.start()

@@ -7,8 +7,11 @@ import signal
 import time
 from pathlib import Path
 
+import httpx
+
+from edgeserve.server.watchdog import RESTART_LIMIT
 from tests.support.metrics import metric_sum
-from tests.support.server import running_server
+from tests.support.server import base_env, running_server, start_server, stop_server
 from tests.support.waiting import wait_until
 
 
@@ -87,4 +90,40 @@ def test_a_worker_that_keeps_dying_is_not_replaced_and_ready_says_so():
         with server.client() as client:
             r = client.get("/ready")
         assert r.status_code == 503, r.text
-        assert r.json() == {"ready": False, "models_loaded": True, "missing_workers": 1}
+        assert r.json()["error"]["code"] == "missing_workers", r.text
+        assert r.json()["error"]["message"].startswith("1 of 2 workers kept dying"), r.text
+
+
+def test_with_no_worker_left_the_main_process_answers_ready_503_missing_workers_at_once():
+    server = start_server(base_env(WORKERS="2"))
+    try:
+        main = server.process.pid
+        for death in range(RESTART_LIMIT):  # every worker slot dies RESTART_LIMIT times
+            victims = worker_pids(main)
+            for victim in victims:
+                os.kill(victim, signal.SIGKILL)
+            if death < RESTART_LIMIT - 1:
+                wait_until(
+                    f"two workers in place of {victims}",
+                    lambda gone=victims: worker_pids(main),
+                    lambda pids, gone=victims: len(pids) == 2 and not pids & gone,
+                    timeout=15,
+                )
+        wait_until("no worker left", lambda: worker_pids(main), lambda pids: not pids, timeout=10)
+        asked = time.monotonic()
+        # Sent at once: a connection queued before the main process took over is answered too.
+        r = httpx.get(server.url + "/ready", headers={"X-Request-ID": "probe-1"}, timeout=10)
+        took = time.monotonic() - asked
+        with server.client() as client:
+            other = client.post("/v1/infer", json={"image_b64": "x"})
+    finally:
+        exit_code = stop_server(server)  # SIGTERM to the group: it stops answering and exits
+    assert r.status_code == 503, r.text
+    assert r.json()["error"]["code"] == "missing_workers", r.text
+    assert r.json()["error"]["message"].startswith("2 of 2 workers kept dying"), r.text
+    assert r.json()["trace_id"] == r.headers["trace-id"] == "probe-1", (r.text, r.headers)
+    assert r.headers["connection"] == "close", r.headers
+    assert took < 2, took
+    assert other.status_code == 503 and other.json()["error"]["code"] == "missing_workers"
+    assert exit_code == 0, server.output()[-3000:]
+    assert "Traceback" not in server.output(), server.output()[-3000:]

@@ -5,9 +5,10 @@ from __future__ import annotations
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json, raw
 
+from edgeserve.errors import MissingWorkers
 from edgeserve.observability import metrics
 from edgeserve.server.bearer import require_bearer
-from edgeserve.server.watchdog import missing_workers
+from edgeserve.server.watchdog import missing_workers, missing_workers_message
 
 health = Blueprint("health")
 
@@ -24,13 +25,11 @@ async def health_status(request: Request) -> HTTPResponse:
 
 @health.get("/ready")
 async def ready(request: Request) -> HTTPResponse:
-    loaded = request.app.ctx.runtime.ready
     missing = missing_workers()  # workers that kept dying: this instance runs short
-    ready = loaded and missing == 0
-    body = {"ready": ready, "models_loaded": loaded}
     if missing:
-        body["missing_workers"] = missing
-    return json(body, status=200 if ready else 503)
+        raise MissingWorkers(missing_workers_message(missing, request.app.ctx.settings.workers))
+    loaded = request.app.ctx.runtime.ready
+    return json({"ready": loaded, "models_loaded": loaded}, status=200 if loaded else 503)
 
 
 @health.get("/metrics")
