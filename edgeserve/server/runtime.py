@@ -64,6 +64,7 @@ class Runtime:
         self.failed_generation: int | None = None
         self.ready = False
         self.inflight = 0
+        self.quarantining: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         await asyncio.get_running_loop().run_in_executor(self.registry.loader, warm_decoders)
@@ -124,7 +125,9 @@ class Runtime:
         if b is not None and reason is not None:
             quarantined = state.quarantine is not None and state.quarantine.version == b.version
             if not quarantined:  # committed after this apply, which holds the apply lock
-                asyncio.get_running_loop().create_task(self.canary.trip(b.version, reason))
+                task = asyncio.create_task(self.canary.quarantine_unsafe(b.version, reason))
+                self.quarantining.add(task)  # a task nobody holds may be collected mid-way
+                task.add_done_callback(self.quarantining.discard)
 
     def report_apply(self, state: RuntimeState, failed: list[str]) -> None:
         if failed and self.failed_generation != state.generation:

@@ -114,7 +114,11 @@ class CanaryWatch:
             return
         self.hazards += 1
         if self.hazards >= self.max_hazards:
-            await self.trip(model_b.sha256, f"{UNSAFE} {hazard.message}")
+            await self.quarantine_unsafe(model_b.sha256, hazard.message)
+
+    async def quarantine_unsafe(self, version: str, why: str) -> None:
+        """Roll back and quarantine B's `version`, found unsafe: shadow stops running it too."""
+        await self.trip(version, f"{UNSAFE} {why}")
 
     async def trip(self, judged: str, reason: str) -> None:
         """Take B's `judged` sha256 out of traffic at once, then commit the rollback."""

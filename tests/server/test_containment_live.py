@@ -241,3 +241,14 @@ def test_nan_scores_are_never_a_200_and_roll_b_back(tmp_path):
         assert "non-finite" in quarantine["reason"] and "model nan" in quarantine["reason"]
         after = client.post("/v1/infer", json=RED)
         assert (after.status_code, after.json()["variant"]) == (200, "A")
+
+
+def test_a_b_the_state_names_that_fails_admission_at_start_is_quarantined_not_crash_looped(
+    tmp_path,
+):
+    env = hazard_env(tmp_path, save_hanging_in_warm_up, "stuck", INFERENCE_TIMEOUT_MS="500")
+    with running_server(**env) as server:
+        quarantine = wait_for_quarantine(server)
+        assert {(o.status, o.variant) for o in send(server, 3)} == {(200, "A")}
+    assert quarantine["reason"].startswith("unsafe: model stuck"), quarantine
+    assert "INFERENCE_TIMEOUT_MS" in quarantine["reason"]
