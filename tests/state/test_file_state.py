@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -160,15 +159,6 @@ def test_a_read_only_state_folder_starts_with_read_only_admin(tmp_path):
             assert client.post("/v1/infer", json={"image_b64": image_b64(ORANGE)}).is_success
     assert r.status_code == 503 and r.json()["error"]["code"] == "state_unavailable", r.text
     assert (config["ab_weight_b"], config["generation"], config["state_store"]) == (0.0, 1, "file")
-
-
-@pytest.fixture
-def model_dir(tmp_path) -> Path:
-    folder = tmp_path / "models"
-    folder.mkdir()
-    for name in ("vA.onnx", "vB.onnx"):
-        shutil.copy(REPO / "models" / name, folder / name)
-    return folder
 
 
 def served(server: Server) -> tuple[str, str]:

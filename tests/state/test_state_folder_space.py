@@ -9,7 +9,6 @@ later `cp` could overwrite, and a restart then discarded the whole state as chan
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -20,7 +19,7 @@ import pytest
 from edgeserve.state.schema import parse_state
 from tests.support.folders import fill_up, read_only, tiny_filesystem
 from tests.support.models import save_colour_model
-from tests.support.server import REPO, running_server
+from tests.support.server import running_server
 
 BIG_MODEL_KIB = 40  # save_colour_model(work=1): its convolution weights alone take 37 KiB
 
@@ -51,11 +50,9 @@ FAULTS = {
 
 
 @pytest.fixture
-def model_dir(tmp_path) -> Path:
-    folder = tmp_path / "models"
-    folder.mkdir()
-    for name in ("vA.onnx", "vB.onnx"):
-        shutil.copy(REPO / "models" / name, folder / name)
+def model_dir(model_dir: Path) -> Path:
+    """The demo models, and one too big for the nearly full folder."""
+    folder = model_dir
     big = save_colour_model(folder / "big.onnx", work=1)
     assert big.stat().st_size > BIG_MODEL_KIB * 1024, big.stat().st_size
     return folder

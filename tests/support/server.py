@@ -175,3 +175,19 @@ def running_server(**overrides: str) -> Iterator[Server]:
         yield server
     finally:
         stop_server(server)
+
+
+def refused_start_lines(env: dict[str, str]) -> list[str]:
+    """Start `edgeserve serve` with `env` (and nothing else) and expect it to refuse: exit 2,
+    no traceback. Answers the non-empty lines it printed on stderr."""
+    result = subprocess.run(
+        [sys.executable, "-m", "edgeserve", "serve", "--port", "0"],
+        env={"PATH": "/usr/bin:/bin", **env},
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    return [line for line in result.stderr.splitlines() if line.strip()]
