@@ -3,9 +3,11 @@
 Started by inference.isolated, one per candidate model and worker. Before onnxruntime is even
 imported it caps its own address space (MB, MODEL_MEMORY_LIMIT_MB) and lowers its CPU priority,
 so a model that bombs memory fails its own run, and a slow one yields the CPU to the serving
-process. It dies with its parent, ignores the signals a drain sends the process group (the
-parent stops it once the requests in flight are answered), and serves one request at a time
-on the socket FD: ("load", path, sha256, hashed) once, then ("run", batch, cpu_timed).
+process. It dies with its parent (the kernel's parent-death signal, sent when the thread that
+started it ends: the worker's model-load and candidate threads, which live as long as the
+worker), ignores the signals a drain sends the process group (the parent stops it once the
+requests in flight are answered), and serves one request at a time on the socket FD:
+("load", path, sha256, hashed) once, then ("run", batch, cpu_timed).
 """
 
 from __future__ import annotations
