@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import errno
+import os
+import ssl
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +40,29 @@ class Inference:
     trace_id: str | None
 
 
+TLS_VARIABLES = ("EDGESERVE_CACERT", "EDGESERVE_CERT", "EDGESERVE_KEY")
+"""Where the CLI's --cacert, --cert and --key land, so every command's client sees them."""
+
+
+def tls_verify() -> ssl.SSLContext | bool:
+    """How to check an https server: the system's CAs, or EDGESERVE_CACERT's; with
+    EDGESERVE_CERT (and EDGESERVE_KEY) a client certificate is presented (mutual TLS)."""
+    cacert, cert, key = (os.environ.get(name) or None for name in TLS_VARIABLES)
+    if cacert is None and cert is None:
+        return True
+    try:
+        context = ssl.create_default_context(cafile=cacert)
+        if cert is not None:
+            context.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as error:
+        reason = getattr(error, "strerror", None) or getattr(error, "reason", None) or error
+        raise ClientError(
+            f"cannot use the TLS files --cacert {cacert} / --cert {cert} / --key {key} "
+            f"({reason}): give PEM files that exist"
+        ) from None
+    return context
+
+
 class EdgeserveClient:
     """Calls one server's health, inference and admin routes; the token only goes in a header."""
 
@@ -52,7 +77,11 @@ class EdgeserveClient:
         self._sends_token = bool(token)
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.Client(
-            base_url=self.url, timeout=timeout, headers=headers, transport=transport
+            base_url=self.url,
+            timeout=timeout,
+            headers=headers,
+            transport=transport,
+            verify=tls_verify(),
         )
 
     def __repr__(self) -> str:  # never the token

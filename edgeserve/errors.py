@@ -19,6 +19,7 @@ CODES: dict[str, int] = {
     # 401 / 403: admin and metrics access
     "unauthorized": 401,
     "admin_disabled": 403,
+    "client_certificate_required": 403,
     "feedback_disabled": 403,
     # 404 / 405: no such path or method
     "not_found": 404,
@@ -160,6 +161,12 @@ class Unauthorized(EdgeserveError):
 
     code = "unauthorized"
     headers: ClassVar[dict[str, str]] = {"WWW-Authenticate": "Bearer"}
+
+
+class ClientCertificateRequired(EdgeserveError):
+    """An admin request on a connection without a client certificate (TLS_CLIENT_CA_FILE)."""
+
+    code = "client_certificate_required"
 
 
 class AdminDisabled(EdgeserveError):

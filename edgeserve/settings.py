@@ -279,6 +279,12 @@ class Settings:
     """Dynamic micro-batching: longest wait for a batch to fill."""
     warmup_runs: int = setting(3, _integer(0))
     """Inferences run on each model before it serves."""
+    tls_cert_file: Path | None = setting(None, _optional_path)  # noqa: RUF009
+    """PEM certificate (chain) for HTTPS; with TLS_KEY_FILE the server speaks only HTTPS."""
+    tls_key_file: Path | None = setting(None, _optional_path)  # noqa: RUF009
+    """PEM private key of TLS_CERT_FILE."""
+    tls_client_ca_file: Path | None = setting(None, _optional_path)  # noqa: RUF009
+    """PEM CA certificate: /admin/* then also needs a client certificate it signed (mutual TLS)."""
     inference_timeout_ms: int = setting(10000, _integer(1))
     """Longest a model may take on one input; past it the run is stopped and is a model failure."""
     model_memory_limit_mb: int = setting(2048, _integer(0))
@@ -326,6 +332,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
 
 
 def _check_together(settings: Settings, env: Mapping[str, str]) -> None:
+    if (settings.tls_cert_file is None) != (settings.tls_key_file is None):
+        raise SettingsError(
+            "TLS_CERT_FILE and TLS_KEY_FILE go together: set both for HTTPS, or neither"
+        )
+    if settings.tls_client_ca_file is not None and settings.tls_cert_file is None:
+        raise SettingsError(
+            "TLS_CLIENT_CA_FILE needs HTTPS: set TLS_CERT_FILE and TLS_KEY_FILE as well"
+        )
     if settings.ab_weight_a == 0 and settings.ab_weight_b == 0:
         raise SettingsError(
             "AB_WEIGHT_A=0 and AB_WEIGHT_B=0 are not allowed together: "

@@ -11,6 +11,7 @@ from edgeserve.cli.models import models_app
 from edgeserve.cli.serve import serve_command
 from edgeserve.cli.smoke import smoke_command
 from edgeserve.cli.status import status_command
+from edgeserve.cli.tls import tls_options
 
 app = App(
     name="edgeserve",
@@ -20,6 +21,7 @@ app = App(
     pretty_exceptions_enable=False,  # a traceback could show locals such as the admin token
     add_completion=False,
 )
+app.callback()(tls_options)
 app.command("serve")(serve_command)
 app.command("infer")(infer_command)
 app.add_typer(admin_app, name="admin")

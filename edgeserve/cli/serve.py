@@ -60,8 +60,11 @@ def serve_command(
         from_file = read_env_file(env_file)
     options = {"HOST": host, "PORT": port, "WORKERS": workers}
     environ = layered_environment(os.environ, from_file, options)
+    from edgeserve.server.tls import server_context
+
     try:
         settings = load_settings(environ)
+        server_context(settings)  # a certificate or key that cannot serve: before the banner
     except SettingsError as error:
         fail(str(error), USAGE_ERROR)
     from edgeserve.cli.banner import banner

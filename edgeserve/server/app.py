@@ -33,6 +33,7 @@ from edgeserve.server.routes.health import health
 from edgeserve.server.routes.infer import infer
 from edgeserve.server.routes.openapi import openapi
 from edgeserve.server.runtime import Runtime
+from edgeserve.server.tls import cert_loader
 from edgeserve.server.watchdog import watch_workers
 from edgeserve.settings import Settings
 from edgeserve.state.backend import open_store
@@ -80,6 +81,7 @@ def create_app(
         request_class=EdgeRequest,
         configure_logging=False,
         env_prefix=None,  # Sanic's SANIC_* variables would silently change the edge's rules
+        certloader_class=cert_loader(settings) if settings.tls_cert_file else None,
     )
     app.config.REQUEST_MAX_SIZE = settings.max_body_bytes
     app.config.REQUEST_MAX_HEADER_SIZE = settings.max_header_bytes

@@ -26,6 +26,9 @@ from tests.support.server import (
 CLEAN_ENV: dict[str, str | None] = {
     "ADMIN_TOKEN": None,
     "EDGESERVE_URL": None,
+    "EDGESERVE_CACERT": None,
+    "EDGESERVE_CERT": None,
+    "EDGESERVE_KEY": None,
     "COLUMNS": "200",
     "MODEL_VA_PATH": str(REPO / "models" / "vA.onnx"),
     "MODEL_VB_PATH": str(REPO / "models" / "vB.onnx"),

@@ -116,7 +116,7 @@ def test_compose_admin_token_comes_only_from_the_environment(compose):
 def test_compose_edgeserve_healthcheck_probes_healthz(compose):
     check = compose["services"]["edgeserve"]["healthcheck"]["test"]
     command = check if isinstance(check, str) else " ".join(check)
-    assert "http://127.0.0.1:8080/healthz" in command, check
+    assert "'://127.0.0.1:8080/healthz'" in command and "TLS_CERT_FILE" in command, check
 
 
 def test_compose_grafana_lets_anonymous_users_view_only(compose):

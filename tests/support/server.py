@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -21,6 +22,16 @@ from tests.support.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 ADMIN_TOKEN = "test-admin-token-0123456789"
+
+
+def tls_context(env: dict[str, str]) -> ssl.SSLContext | bool:
+    """What a client of a server started with `env` verifies it with (True: plain HTTP)."""
+    if not env.get("EDGESERVE_CACERT"):
+        return True
+    context = ssl.create_default_context(cafile=env["EDGESERVE_CACERT"])
+    if env.get("EDGESERVE_CERT"):
+        context.load_cert_chain(env["EDGESERVE_CERT"], env.get("EDGESERVE_KEY"))
+    return context
 
 
 def free_port() -> int:
@@ -40,11 +51,16 @@ class Server:
         return self.output_path.read_text(errors="replace")
 
     def client(self, **kwargs) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=30, **kwargs)
+        return httpx.Client(base_url=self.url, timeout=30, **{"verify": self.verify(), **kwargs})
 
     def admin(self, **kwargs) -> httpx.Client:
         headers = {"Authorization": f"Bearer {self.env.get('ADMIN_TOKEN') or ADMIN_TOKEN}"}
-        return httpx.Client(base_url=self.url, timeout=30, headers=headers, **kwargs)
+        return self.client(headers=headers, **kwargs)
+
+    def verify(self) -> ssl.SSLContext | bool:
+        """Over HTTPS, trust the CA the CLI is told of (EDGESERVE_CACERT in the server's
+        environment, which the server itself ignores) and present EDGESERVE_CERT if set."""
+        return tls_context(self.env)
 
 
 # Settings a developer's shell may hold that would change what a test server does.
@@ -93,7 +109,8 @@ def start_server(
             text=True,
             start_new_session=True,
         )
-    server = Server(f"http://127.0.0.1:{port}", process, output, env)
+    scheme = "https" if env.get("TLS_CERT_FILE") else "http"
+    server = Server(f"{scheme}://127.0.0.1:{port}", process, output, env)
     if wait_ready:
         wait_until_ready(server)
     return server
@@ -118,6 +135,7 @@ def wait_for_200(
     output: Callable[[], str],
     timeout: float,
     settled: Callable[[], bool] = lambda: True,
+    verify: ssl.SSLContext | bool = True,
 ) -> None:
     """Until GET `url` answers 200 and `settled()` holds; a process that exits fails at once."""
 
@@ -125,7 +143,7 @@ def wait_for_200(
         if process.poll() is not None:
             raise RuntimeError(f"{name} exited with {process.returncode}:\n{output()[-4000:]}")
         try:
-            answered = httpx.get(url, timeout=1).status_code
+            answered = httpx.get(url, timeout=1, verify=verify).status_code
         except httpx.TransportError as error:
             return type(error).__name__
         return answered if answered != 200 or settled() else "200, still settling"
@@ -149,6 +167,7 @@ def wait_until_ready(server: Server, timeout: float = 60.0) -> None:
             server.output,
             timeout,
             settled=lambda: workers_ready(server),
+            verify=server.verify(),
         )
     except AssertionError:
         stop_server(server)

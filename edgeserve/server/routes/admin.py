@@ -12,7 +12,13 @@ from typing import Any
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 
-from edgeserve.errors import AdminDisabled, AdminLockedOut, InvalidField, Unauthorized
+from edgeserve.errors import (
+    AdminDisabled,
+    AdminLockedOut,
+    ClientCertificateRequired,
+    InvalidField,
+    Unauthorized,
+)
 from edgeserve.observability import metrics
 from edgeserve.observability.logging import log
 from edgeserve.server import rollout
@@ -21,6 +27,7 @@ from edgeserve.server.lockout import FailedLogins
 from edgeserve.server.payload import json_object
 from edgeserve.server.ratelimit import retry_after_header
 from edgeserve.server.runtime import Runtime
+from edgeserve.server.tls import has_client_certificate
 from edgeserve.state.schema import InvalidState
 
 admin = Blueprint("admin", url_prefix="/admin")
@@ -30,9 +37,17 @@ Handler = Callable[..., Awaitable[HTTPResponse]]
 def require_token(handler: Handler) -> Handler:
     @wraps(handler)
     async def checked(request: Request, *args: Any, **kwargs: Any) -> HTTPResponse:
-        token = request.app.ctx.runtime.settings.admin_token
+        settings = request.app.ctx.runtime.settings
+        token = settings.admin_token
         if not token:
             raise AdminDisabled("the admin API is disabled: set ADMIN_TOKEN (16+ characters)")
+        if settings.tls_client_ca_file is not None and not has_client_certificate(
+            request.transport
+        ):
+            raise ClientCertificateRequired(
+                "the admin API needs a client certificate signed by TLS_CLIENT_CA_FILE's CA: "
+                "connect with one (edgeserve --cert FILE --key FILE ...)"
+            )
         check_token(request, token)
         return await handler(request, *args, **kwargs)
 
