@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ import numpy as np
 
 from edgeserve.errors import ModelLoadError
 from edgeserve.inference.model import Model
-from edgeserve.inference.session import RunStopped
+from edgeserve.inference.session import RunStopped, RunTiming
 
 LOAD_TIMEOUT_SECONDS = 120.0
 """Starting the process and creating the session; warm-up runs have INFERENCE_TIMEOUT_MS each."""
@@ -88,13 +89,15 @@ class ProcessRunner:
             raise ModelLoadError(reply[2], code=reply[1])
         return reply
 
-    def run(self, batch: np.ndarray, cpu_timed: bool) -> tuple[np.ndarray, float]:
+    def run(self, batch: np.ndarray, cpu_timed: bool) -> tuple[np.ndarray, RunTiming]:
+        asked = time.perf_counter()
         with self.lock:
+            queued = time.perf_counter() - asked
             if self.connection is None:
                 self._start()
             reply = self._ask(("run", batch, cpu_timed), self.timeout_seconds + KILL_GRACE_SECONDS)
         if reply[0] == "ran":
-            return reply[1], reply[2]
+            return reply[1], RunTiming(reply[2].seconds, queued)
         raise RuntimeError(reply[1])
 
     def _ask(self, message: tuple[Any, ...], timeout: float) -> tuple[Any, ...]:

@@ -15,7 +15,7 @@ import onnxruntime as ort
 from edgeserve.errors import EdgeserveError, InferenceError, ModelHazard, ModelLoadError, one_line
 from edgeserve.inference.deadline import Deadlines
 from edgeserve.inference.metadata import ModelMeta, read_meta
-from edgeserve.inference.session import Runner, RunStopped, SessionRunner
+from edgeserve.inference.session import Runner, RunStopped, RunTiming, SessionRunner
 
 _FLOAT = "tensor(float)"
 _ORT_PREFIX = re.compile(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ")
@@ -179,13 +179,13 @@ class Model:
         """The model's own output, float32 [N, K], for a preprocessed input batch."""
         return self.raw_scores_timed(batch, cpu_timed)[0]
 
-    def raw_scores_timed(self, batch: np.ndarray, cpu_timed: bool) -> tuple[np.ndarray, float]:
-        """raw_scores, and the run's seconds (its CPU time with `cpu_timed`).
+    def raw_scores_timed(self, batch: np.ndarray, cpu_timed: bool) -> tuple[np.ndarray, RunTiming]:
+        """raw_scores, and how long the run took (its CPU time with `cpu_timed`).
 
         A run that hangs, dies, runs out of memory or answers a non-finite score raises
         ModelHazard: the model is unsafe, whatever the input."""
         try:
-            scores, seconds = self.runner.run(batch, cpu_timed)
+            scores, timing = self.runner.run(batch, cpu_timed)
         except RunStopped as stopped:
             raise ModelHazard(
                 f"model {self.name} ({self.version}) {stopped.what}",
@@ -205,20 +205,20 @@ class Model:
             raise ModelHazard(
                 f"model {self.name} ({self.version}) answered non-finite scores (NaN or inf)"
             )
-        return scores, seconds
+        return scores, timing
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         """Class scores, float32 [N, K]: probabilities, or independent sigmoid scores."""
         return self.run_timed(batch, cpu_timed=False)[0]
 
-    def run_timed(self, batch: np.ndarray, cpu_timed: bool) -> tuple[np.ndarray, float]:
-        """run, and the session run's seconds (its CPU time with `cpu_timed`)."""
-        scores, seconds = self.raw_scores_timed(batch, cpu_timed)
+    def run_timed(self, batch: np.ndarray, cpu_timed: bool) -> tuple[np.ndarray, RunTiming]:
+        """run, and how long the session run took (its CPU time with `cpu_timed`)."""
+        scores, timing = self.raw_scores_timed(batch, cpu_timed)
         if self.meta.output == "logits":
-            return softmax(scores), seconds
+            return softmax(scores), timing
         if self.meta.output == "sigmoid":
-            return sigmoid(scores), seconds
-        return scores, seconds
+            return sigmoid(scores), timing
+        return scores, timing
 
     def close(self) -> None:
         """Let go of the session (a model in its own process: stop that process)."""

@@ -66,7 +66,7 @@ def serve(connection: Connection, threads: int, timeout_seconds: float) -> None:
             else:
                 _, batch, cpu_timed = message
                 assert model is not None
-                reply = ("ran", *model.runner.run(batch, cpu_timed))
+                reply = ("ran", *model.runner.run(batch, cpu_timed))  # scores, RunTiming
         except RunStopped as stopped:
             reply = ("stopped", stopped.what, stopped.timed_out)
         except MemoryError:

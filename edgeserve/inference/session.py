@@ -6,12 +6,22 @@ RunStopped when the run showed the model unsafe (it hung, died, ran out of memor
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 import onnxruntime as ort
 
 from edgeserve.inference.deadline import Deadlines
+
+
+@dataclass(frozen=True)
+class RunTiming:
+    seconds: float
+    """The run itself: its CPU time when CPU-timed, else its wall time."""
+    queued: float = 0.0
+    """Waited for the model's process to be free (a candidate runs one input at a time): a
+    queue, like the wait for an inference thread, not the model's cost."""
 
 
 class RunStopped(Exception):
@@ -27,8 +37,8 @@ class Runner(Protocol):
     batch_dynamic: bool
     isolated: bool
 
-    def run(self, batch: np.ndarray, cpu_timed: bool) -> tuple[np.ndarray, float]:
-        """Raw output and the run's seconds (its CPU time with `cpu_timed`)."""
+    def run(self, batch: np.ndarray, cpu_timed: bool) -> tuple[np.ndarray, RunTiming]:
+        """Raw output and how long the run took (its CPU time with `cpu_timed`)."""
         ...
 
     def close(self) -> None: ...
@@ -47,13 +57,13 @@ class SessionRunner:
         self.output_name: str = session.get_outputs()[0].name
         self.batch_dynamic = not isinstance(image.shape[0], int)
 
-    def run(self, batch: np.ndarray, cpu_timed: bool) -> tuple[np.ndarray, float]:
+    def run(self, batch: np.ndarray, cpu_timed: bool) -> tuple[np.ndarray, RunTiming]:
         clock = time.thread_time if cpu_timed else time.perf_counter
         feed = {self.input_name: batch}
         if self.deadlines is None:
             started = clock()
             (scores,) = self.session.run([self.output_name], feed)
-            return scores, clock() - started
+            return scores, RunTiming(clock() - started)
         with self.deadlines.run_options() as options:
             started = clock()
             try:
@@ -66,7 +76,7 @@ class SessionRunner:
                         timed_out=True,
                     ) from None
                 raise
-            return scores, clock() - started
+            return scores, RunTiming(clock() - started)
 
     def close(self) -> None:
         """Nothing to stop: the session goes with the last reference to it."""
