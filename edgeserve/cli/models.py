@@ -21,6 +21,7 @@ class Preset(StrEnum):
     torchvision = "torchvision"
     timm = "timm"
     caffe = "caffe"
+    paddle = "paddle"
     letterbox = "letterbox"
 
 
