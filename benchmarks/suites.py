@@ -476,6 +476,9 @@ def change_suite(quick: bool, after_source: Path | None = None) -> dict[str, Any
     return _finish(experiments_results("change", code_experiments(after_source), quick), started)
 
 
+INT8_SPEEDUP = 1.8
+
+
 def quantize_suite(quick: bool, _source: Path | None = None) -> dict[str, Any]:
     """MobileNetV2 served as fp32, then as the int8 copy `edgeserve models quantize` writes."""
     started = time.monotonic()
@@ -490,6 +493,14 @@ def quantize_suite(quick: bool, _source: Path | None = None) -> dict[str, Any]:
     )
     results = experiments_results("quantize", [experiment], quick)
     results["quantize_report"] = json.loads(int8.with_suffix(".report.json").read_text())
+    results["targets"] = [  # issue 24: the int8 copy serves at least 1.8x as fast, same run
+        {
+            "target": f"int8 / fp32 req/s, png224 c{row['concurrency']} >= {INT8_SPEEDUP:g}",
+            "value": round(row["after"]["rps"] / row["before"]["rps"], 2),
+            "pass": row["after"]["rps"] >= INT8_SPEEDUP * row["before"]["rps"],
+        }
+        for row in results["experiments"]
+    ]
     return _finish(results, started)
 
 

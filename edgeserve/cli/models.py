@@ -218,6 +218,7 @@ def quantize(
     """Write a static int8 copy of a model, calibrated on your images; compare it with fp32."""
     from edgeserve.errors import EdgeserveError
     from edgeserve.inference.comparison import compare
+    from edgeserve.inference.metadata import sidecar_path
     from edgeserve.inference.model import Model
     from edgeserve.inference.quantize import model_inputs, quantize, split_images
 
@@ -236,9 +237,8 @@ def quantize(
         fail(error.message)
     except OSError as error:
         fail(f"cannot read or write a file ({error.strerror or error}): check the paths")
-    from edgeserve.inference.metadata import sidecar_path
-
-    files = [target, *[s for s in (sidecar_path(target),) if s.is_file()]]
+    sidecar = sidecar_path(target)
+    files = [target, sidecar] if sidecar.is_file() else [target]
     command = (
         f"cp {' '.join(map(str, files))} $MODEL_DIR/ && "
         f"edgeserve admin load B {target.name} && edgeserve admin config set --shadow"
