@@ -17,7 +17,7 @@ from edgeserve.inference.description.vocabulary import (
     IMAGENET_MEAN,
     IMAGENET_STD,
 )
-from edgeserve.inference.metadata import build_meta
+from edgeserve.inference.metadata import build_meta, opencv_installed
 from edgeserve.inference.model import check_io
 
 IMAGENET = {"scale": "1/255", "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}
@@ -104,7 +104,7 @@ def starting_sidecar(path: Path, preset: str | None) -> tuple[dict[str, Any], li
             f"check the {preset} preset against the model's evaluation code "
             "(resize_size or crop_pct, interpolation, mean, std)"
         )
-    if pipeline.get("resize_backend") == "opencv":
+    if pipeline.get("resize_backend") == "opencv" and not opencv_installed():
         todo.append("resize_backend opencv needs the extra: pip install 'edgeserve[opencv]'")
     if pipeline.get("resize") == "center_crop" and "crop_pct" not in pipeline:
         pipeline["resize_size"] = round(max(size) / DEFAULT_CROP_PCT)
