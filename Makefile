@@ -20,8 +20,9 @@ $(RUNTIME): requirements.lock pyproject.toml
 	$(PIP) --no-deps --no-build-isolation -e .
 	touch $(RUNTIME)
 
-$(DEV): $(RUNTIME) requirements-dev.lock
+$(DEV): $(RUNTIME) requirements-dev.lock requirements-reference.lock
 	$(PIP) -r requirements-dev.lock
+	$(PIP) --no-deps -r requirements-reference.lock
 	touch $(DEV)
 
 install: $(DEV)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import platform
 import subprocess
@@ -28,6 +29,7 @@ from benchmarks.procs import (
     start_server,
     stop_server,
 )
+from benchmarks.quantized import ensure_int8
 from benchmarks.report import evaluate_targets
 
 CACHE_DIR = REPO / "benchmarks" / ".cache"
@@ -474,6 +476,34 @@ def change_suite(quick: bool, after_source: Path | None = None) -> dict[str, Any
     return _finish(experiments_results("change", code_experiments(after_source), quick), started)
 
 
+INT8_SPEEDUP = 1.8
+
+
+def quantize_suite(quick: bool, _source: Path | None = None) -> dict[str, Any]:
+    """MobileNetV2 served as fp32, then as the int8 copy `edgeserve models quantize` writes."""
+    started = time.monotonic()
+    int8 = ensure_int8(ensure_mobilenet(CACHE_DIR), CACHE_DIR)
+    tuned = dict(EDGESERVE_TUNED)
+    experiment = Experiment(
+        "MobileNetV2 fp32 -> int8 (models quantize, 64 calibration images)",
+        "mnv2",
+        tuned,
+        {**tuned, "MODEL_VA_PATH": str(int8)},
+        (LoadSpec("png224", 1), LoadSpec("png224", 8)),
+    )
+    results = experiments_results("quantize", [experiment], quick)
+    results["quantize_report"] = json.loads(int8.with_suffix(".report.json").read_text())
+    results["targets"] = [  # issue 24: the int8 copy serves at least 1.8x as fast, same run
+        {
+            "target": f"int8 / fp32 req/s, png224 c{row['concurrency']} >= {INT8_SPEEDUP:g}",
+            "value": round(row["after"]["rps"] / row["before"]["rps"], 2),
+            "pass": row["after"]["rps"] >= INT8_SPEEDUP * row["before"]["rps"],
+        }
+        for row in results["experiments"]
+    ]
+    return _finish(results, started)
+
+
 def experiments_results(suite: str, experiments: list[Experiment], quick: bool) -> dict[str, Any]:
     """Run each before/after experiment; `before` is always this checkout."""
     SOURCE["edgeserve"] = REPO
@@ -582,4 +612,5 @@ SUITES = {
     "fastpath": fastpath_suite,
     "scaling": scaling_suite,
     "change": change_suite,
+    "quantize": quantize_suite,
 }

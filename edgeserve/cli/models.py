@@ -1,4 +1,5 @@
-"""edgeserve models: inspect an ONNX classifier, rebuild the demo models."""
+"""edgeserve models: inspect an ONNX classifier, start its sidecar, quantize it, rebuild the
+demo models."""
 
 from __future__ import annotations
 
@@ -21,11 +22,13 @@ class Preset(StrEnum):
     torchvision = "torchvision"
     timm = "timm"
     caffe = "caffe"
+    paddle = "paddle"
     letterbox = "letterbox"
 
 
 models_app = App(
-    help="Inspect models, start their sidecar, rebuild the demo ones.", no_args_is_help=True
+    help="Inspect models, start their sidecar, quantize them, rebuild the demo ones.",
+    no_args_is_help=True,
 )
 
 
@@ -191,3 +194,88 @@ def demo(
     for entry in written:
         table.add_row(entry["path"], entry["version"])
     console.print(table)
+
+
+@models_app.command("quantize")
+def quantize(
+    path: Annotated[Path, typer.Argument(help="The fp32 .onnx model to quantize.")],
+    calibrate: Annotated[
+        Path, typer.Option(help="A folder of the model's kind of PNG/JPEG images.")
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option("-o", "--out", help="Where to write it [default: NAME.int8.onnx]."),
+    ] = None,
+    held_out: Annotated[
+        float,
+        typer.Option(min=0.01, max=0.9, help="Share of the images kept out to check agreement."),
+    ] = 0.2,
+    threads: Annotated[int, typer.Option(min=1, help="Threads per model while timing.")] = 1,
+    seconds: Annotated[float, typer.Option(min=0.1, help="Time spent timing both.")] = 6.0,
+    force: Annotated[bool, typer.Option(help="Overwrite an existing output.")] = False,
+    as_json: AsJson = False,
+) -> None:
+    """Write a static int8 copy of a model, calibrated on your images; compare it with fp32."""
+    from edgeserve.errors import EdgeserveError
+    from edgeserve.inference.comparison import compare
+    from edgeserve.inference.metadata import sidecar_path
+    from edgeserve.inference.model import Model
+    from edgeserve.inference.quantize import model_inputs, quantize, split_images
+
+    target = out or path.with_name(f"{path.stem}.int8.onnx")
+    if target.exists() and not force:
+        fail(
+            f"{target} already exists: pass --force to replace it, or -o another path", USAGE_ERROR
+        )
+    try:
+        fp32 = Model.load(path, intra_op_threads=threads)
+        split = split_images(calibrate, held_out)
+        quantize(fp32, model_inputs(fp32, split.calibration), target)
+        int8 = Model.load(target, intra_op_threads=threads)
+        result = compare(fp32, int8, model_inputs(fp32, split.held_out), seconds)
+    except EdgeserveError as error:
+        fail(error.message)
+    except OSError as error:
+        fail(f"cannot read or write a file ({error.strerror or error}): check the paths")
+    sidecar = sidecar_path(target)
+    files = [target, sidecar] if sidecar.is_file() else [target]
+    command = (
+        f"cp {' '.join(map(str, files))} $MODEL_DIR/ && "
+        f"edgeserve admin load B {target.name} && edgeserve admin config set --shadow"
+    )
+    if as_json:
+        emit_json(
+            {
+                "model": str(path),
+                "quantized": str(target),
+                "calibration_images": len(split.calibration),
+                "held_out_images": result.images,
+                "size_bytes": {"fp32": result.sizes[0], "int8": result.sizes[1]},
+                "images_per_s": {"fp32": result.images_per_s[0], "int8": result.images_per_s[1]},
+                "speedup": result.speedup,
+                "top1_agreement": result.agreement,
+                "max_abs_delta_p": result.max_delta,
+                "load_as_b": command,
+            }
+        )
+        return
+    console.print(f"wrote {target} (int8, calibrated on {len(split.calibration)} images)")
+    table = Table(title_justify="left")
+    for column in ("", "fp32", "int8", "int8 / fp32"):
+        table.add_column(column, justify="right" if column else "left")
+    mb = [size / 1e6 for size in result.sizes]
+    table.add_row("size (MB)", f"{mb[0]:.2f}", f"{mb[1]:.2f}", f"{mb[1] / mb[0]:.2f}x")
+    speed = result.images_per_s
+    table.add_row(
+        f"images/s ({threads} thread)",
+        f"{speed[0]:.1f}",
+        f"{speed[1]:.1f}",
+        f"{result.speedup:.2f}x",
+    )
+    console.print(table)
+    console.print(
+        f"on {result.images} held-out images: top-1 agreement {result.agreement:.1%} "
+        f"({result.agreeing}/{result.images}), max |Δp| {result.max_delta:.4f}"
+    )
+    console.print("load it as B with shadow on:")
+    console.print(command, soft_wrap=True, highlight=False)  # whole, to copy and paste

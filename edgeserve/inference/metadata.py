@@ -9,6 +9,7 @@ live in `inference.description`: vocabulary, sources, coerce, labels, shapes, pr
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -33,8 +34,10 @@ from edgeserve.inference.description.vocabulary import (
     LAYOUTS,
     META_KEYS,
     MODEL,
+    OPENCV_INTERPOLATIONS,
     OUTPUTS,
     PREPROCESSING_KEYS,
+    RESIZE_BACKENDS,
     RESIZES,
     SIDECAR,
 )
@@ -59,6 +62,8 @@ class ModelMeta:
     resize_size: int | None = None
     crop_pct: float | None = None
     interpolation: str = "bilinear"
+    resize_backend: str = "pillow"
+    """Whose resize: Pillow's filters (torchvision, timm) or OpenCV's (cv2.resize pipelines)."""
     pad_value: tuple[int, ...] = (0, 0, 0)
     color: str = "rgb"
     exif_transpose: bool = False
@@ -106,6 +111,7 @@ class ModelMeta:
             "resize_size": self.resize_size,
             "crop_pct": self.crop_pct,
             "interpolation": self.interpolation,
+            "resize_backend": self.resize_backend,
             "pad_value": list(self.pad_value),
             "color": self.color,
             "channel_order": self.channel_order,
@@ -176,7 +182,15 @@ def build_meta(
         sources["input_size"] = MODEL  # read off the input shape
     resize = choice(merged, "resize", RESIZES, fail, lower=True) or "stretch"
     resize_size, crop_pct = preprocessing.crop(merged, resize, input_size, fail)
-    interpolation = choice(merged, "interpolation", INTERPOLATIONS, fail, lower=True)
+    backend = choice(merged, "resize_backend", RESIZE_BACKENDS, fail, lower=True) or "pillow"
+    interpolations = OPENCV_INTERPOLATIONS if backend == "opencv" else INTERPOLATIONS
+    interpolation = choice(merged, "interpolation", interpolations, fail, lower=True)
+    if backend == "opencv" and not opencv_installed():
+        raise fail(
+            "resize_backend",
+            "is opencv but OpenCV is not installed: pip install 'edgeserve[opencv]' "
+            "(opencv-python-headless) or remove the key to resize with Pillow",
+        )
     channel_order = choice(merged, "channel_order", CHANNEL_ORDERS, fail) or "RGB"
     if channels == 1 and channel_order == "BGR":
         raise fail("channel_order", "is BGR but the model input has 1 channel: drop it")
@@ -206,12 +220,18 @@ def build_meta(
         resize_size=resize_size,
         crop_pct=crop_pct,
         interpolation=interpolation or "bilinear",
+        resize_backend=backend,
         pad_value=pad_value,
         color=color,
         exif_transpose=flag(merged, "exif_transpose", fail),
         described=bool(set(merged) - set(LABEL_KEYS)),
         sources={key: value for key, value in sources.items() if key in META_KEYS},
     )
+
+
+def opencv_installed() -> bool:
+    """cv2 is an optional extra; find it without importing it (the import takes 0.1 s)."""
+    return importlib.util.find_spec("cv2") is not None
 
 
 def _renamed(values: dict[str, Any]) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import pybase64
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from edgeserve.errors import BadRequest, ImageError
+from edgeserve.inference import opencv_resize
 from edgeserve.inference.metadata import ModelMeta
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -187,6 +188,8 @@ def to_tensor(image: Image.Image, meta: ModelMeta, size: int | tuple[int, int]) 
 
 def _fit(image: Image.Image, meta: ModelMeta, height: int, width: int) -> np.ndarray:
     """The image's pixels at exactly height x width, by the model's resize rule."""
+    if meta.resize_backend == "opencv":
+        return opencv_resize.fit(image, meta, height, width)
     resample = RESAMPLING[meta.interpolation]
     if meta.resize == "center_crop":
         image = resize_shorter_side(image, meta.crop_resize((height, width)), resample)

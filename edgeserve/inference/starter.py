@@ -17,7 +17,7 @@ from edgeserve.inference.description.vocabulary import (
     IMAGENET_MEAN,
     IMAGENET_STD,
 )
-from edgeserve.inference.metadata import build_meta
+from edgeserve.inference.metadata import build_meta, opencv_installed
 from edgeserve.inference.model import check_io
 
 IMAGENET = {"scale": "1/255", "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}
@@ -36,6 +36,13 @@ PRESETS: dict[str, dict[str, Any]] = {
         "scale": 1,
         "mean": [103.939, 116.779, 123.68],
         "std": [1, 1, 1],
+    },
+    # PaddleClas / PaddleOCR eval (ResizeImage resize_short, CropImage): cv2.resize, INTER_LINEAR
+    "paddle": {
+        "resize": "center_crop",
+        "resize_backend": "opencv",
+        "interpolation": "bilinear",
+        **IMAGENET,
     },
     "letterbox": {
         "resize": "letterbox",
@@ -85,7 +92,8 @@ def starting_sidecar(path: Path, preset: str | None) -> tuple[dict[str, Any], li
     if preset is None:
         todo.append(
             "resize, interpolation, scale, mean, std, channel_order: copy them from the model's "
-            "training or evaluation code, or start from --preset torchvision|timm|caffe|letterbox"
+            "training or evaluation code, or start from a --preset "
+            "(torchvision|timm|caffe|paddle|letterbox)"
         )
     elif declared.channels == 1:
         pipeline.pop("channel_order", None)
@@ -96,6 +104,8 @@ def starting_sidecar(path: Path, preset: str | None) -> tuple[dict[str, Any], li
             f"check the {preset} preset against the model's evaluation code "
             "(resize_size or crop_pct, interpolation, mean, std)"
         )
+    if pipeline.get("resize_backend") == "opencv" and not opencv_installed():
+        todo.append("resize_backend opencv needs the extra: pip install 'edgeserve[opencv]'")
     if pipeline.get("resize") == "center_crop" and "crop_pct" not in pipeline:
         pipeline["resize_size"] = round(max(size) / DEFAULT_CROP_PCT)
     values = declared.to_dict()

@@ -139,7 +139,7 @@ def copy_of(model: Path, tmp_path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("preset", [None, "torchvision", "timm", "caffe", "letterbox"])
+@pytest.mark.parametrize("preset", [None, "torchvision", "timm", "caffe", "paddle", "letterbox"])
 def test_init_writes_a_sidecar_the_model_then_loads_with(run, tmp_path, preset):
     path = copy_of(VA, tmp_path)
     strip_metadata(path, keep=("labels",))
@@ -153,8 +153,17 @@ def test_init_writes_a_sidecar_the_model_then_loads_with(run, tmp_path, preset):
     assert all(meta.sources[k] == "sidecar" for k in written), meta.sources
     assert {"input_size", "scale", "mean", "std", "output"} <= set(written), written
     if preset:
-        want = {"torchvision": "center_crop", "timm": "center_crop", "caffe": "center_crop"}
-        assert meta.resize == want.get(preset, "letterbox"), meta
+        want = {"letterbox": "letterbox"}
+        assert meta.resize == want.get(preset, "center_crop"), meta
+
+
+def test_init_paddle_preset_resizes_with_opencv(run, tmp_path):
+    pytest.importorskip("cv2", reason="the opencv extra is not installed")
+    path = copy_of(VA, tmp_path)
+    strip_metadata(path, keep=("labels",))
+    assert run("models", "init", str(path), "--preset", "paddle").exit_code == 0
+    meta = Model.load(path).meta
+    assert (meta.resize_backend, meta.resize, meta.resize_size) == ("opencv", "center_crop", 256)
 
 
 def test_init_torchvision_preset_is_the_imagenet_eval_pipeline(run, tmp_path):

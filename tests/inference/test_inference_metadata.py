@@ -249,3 +249,22 @@ def test_sidecar_keys_starting_with_underscore_are_comments(tiny_model):
     path = tiny_model()
     sidecar_path(path).write_text(json.dumps({"_comment": "from models init", "mean": 0.5}))
     assert Model.load(path).meta.mean == (0.5, 0.5, 0.5)
+
+
+def test_opencv_backend_without_opencv_installed_is_one_line_naming_the_extra(monkeypatch):
+    monkeypatch.setattr("edgeserve.inference.metadata.opencv_installed", lambda: False)
+    with pytest.raises(ModelLoadError) as error:
+        build_meta({"resize_backend": "opencv"}, NCHW, OUT3)
+    assert "pip install 'edgeserve[opencv]'" in error.value.message
+    assert "\n" not in error.value.message
+
+
+def test_labels_are_read_from_a_newline_encoded_character_key():
+    meta = build_meta({}, NCHW, OUT3, embedded={"character": "0\n90\n180"})
+    assert meta.labels == ("0", "90", "180")
+
+
+def test_a_character_alphabet_that_is_not_one_name_per_class_is_skipped():
+    # A PaddleOCR recogniser's character key is its alphabet, not the output's class names.
+    meta = build_meta({}, NCHW, OUT3, embedded={"character": "a\nb\nc\nd\ne"})
+    assert meta.labels == ("class_0", "class_1", "class_2")

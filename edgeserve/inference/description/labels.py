@@ -2,8 +2,9 @@
 
 Labels are read under any of LABEL_KEYS, as a JSON list, one name a line, or an {index: name}
 map, and must give exactly one non-empty name per class when the class count is fixed. The
-model's `classes` and `names` entries are read leniently: other tools use those keys for
-other things, so one that is not a label list is skipped rather than refused.
+model's `classes`, `names` and `character` entries are read leniently: other tools use those
+keys for other things (a PaddleOCR recogniser's `character` is its alphabet, not one name per
+output), so one that is not a label list is skipped rather than refused.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ def pick_labels(
     fail: Fail,
     sources: dict[str, str],
 ) -> tuple[str, ...] | None:
-    """The sidecar's labels, else the model's under labels/classes/names, else class_<i>.
+    """The sidecar's labels, else the model's under LABEL_KEYS, else class_<i>.
 
     Records in `sources["labels"]` where they came from; None when nothing gives labels and
     the class count is not fixed."""

@@ -12,13 +12,15 @@ DEFAULT_IMG_SIZE = 224
 MAX_IMG_SIZE = 4096
 DEFAULT_CROP_PCT = 0.875  # torchvision's ImageNet eval: resize 256, crop 224
 
-LABEL_KEYS = ("labels", "classes", "names")  # the names exporters store class names under
+# The names exporters store class names under; PaddleOCR-style models use "character".
+LABEL_KEYS = ("labels", "classes", "names", "character")
 PREPROCESSING_KEYS = (
     "input_size",
     "resize",
     "resize_size",
     "crop_pct",
     "interpolation",
+    "resize_backend",
     "pad_value",
     "color",
     "channel_order",
@@ -36,5 +38,8 @@ CHANNEL_ORDERS = ("RGB", "BGR")
 OUTPUTS = ("logits", "probabilities", "sigmoid")
 RESIZES = ("stretch", "center_crop", "letterbox")
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos", "box", "hamming")
+RESIZE_BACKENDS = ("pillow", "opencv")
+# OpenCV has no box or hamming filter; "area" is its INTER_AREA, which Pillow lacks.
+OPENCV_INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos", "area")
 COLORS = ("rgb", "grayscale")
 SIDECAR, MODEL, ASSUMED = "sidecar", "model", "assumed"
