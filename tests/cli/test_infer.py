@@ -55,6 +55,18 @@ def test_model_path_overrides_the_variant(run):
     assert record["model"]["name"] == "vB" and record["variant"] is None, record
 
 
+def test_a_model_path_works_outside_the_repository_whatever_model_va_path_says(
+    run, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)  # the default MODEL_VA_PATH, models/vA.onnx, is not here
+    model = REPO / "models" / "vB.onnx"
+    unset = {"MODEL_VA_PATH": None, "MODEL_VB_PATH": None}
+    result = run("infer", str(IMAGES / "red.png"), "--model", str(model), "--json", env=unset)
+    assert result.exit_code == 0, result.output
+    (record,) = json_lines(result.stdout)
+    assert record["model"]["name"] == "vB", record
+
+
 def test_top_k_is_honoured(run):
     result = run("infer", str(IMAGES / "red.png"), "--top-k", "2", "--json")
     assert result.exit_code == 0, result.output
