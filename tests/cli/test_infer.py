@@ -67,6 +67,15 @@ def test_a_model_path_works_outside_the_repository_whatever_model_va_path_says(
     assert record["model"]["name"] == "vB", record
 
 
+def test_output_that_is_not_a_terminal_keeps_long_lines_whole(run, tmp_path):
+    image = tmp_path / ("a-long-name-of-an-image-" * 6 + ".png")
+    shutil.copy(IMAGES / "red.png", image)
+    result = run("infer", str(image), env={"COLUMNS": None})
+    assert result.exit_code == 0, result.output
+    heading = [line for line in result.stdout.splitlines() if line.startswith(str(image))]
+    assert heading and "(vA " in heading[0], result.stdout
+
+
 def test_top_k_is_honoured(run):
     result = run("infer", str(IMAGES / "red.png"), "--top-k", "2", "--json")
     assert result.exit_code == 0, result.output
