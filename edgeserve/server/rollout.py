@@ -10,6 +10,8 @@ from typing import Any
 
 from edgeserve.errors import NoModelB
 from edgeserve.inference.compat import check_labels
+from edgeserve.inference.description.vocabulary import ASSUMED
+from edgeserve.inference.metadata import sidecar_path
 from edgeserve.inference.model import Model
 from edgeserve.server.runtime import Runtime
 from edgeserve.state.schema import RuntimeState, SlotModel, validate_update
@@ -41,9 +43,9 @@ async def promote(runtime: Runtime) -> tuple[dict[str, str], dict[str, str]]:
 
 async def load_into(
     runtime: Runtime, variant: Variant, requested: str, *, allow_label_change: bool = False
-) -> Model:
+) -> tuple[Model, list[str]]:
     """Keep the file's bytes, admit them (load, warm, verify), then record them as the slot's
-    model."""
+    model; answers it and what looks doubtful about it (Model.doubts), for the operator."""
     registry = runtime.registry
     kept, model = await registry.load_file(requested, variant)
 
@@ -59,6 +61,15 @@ async def load_into(
             beside.meta.labels if beside else None,
             slot=variant,
             allowed=allow_label_change,
+            unnamed=unnamed_labels(model if variant == CANDIDATE else beside),
         )
+        warnings = await registry.doubts(model)
         await runtime.sync.commit(change)
-    return model
+    return model, warnings
+
+
+def unnamed_labels(model: Model | None) -> str | None:
+    """The sidecar that would name B's classes, when its labels are the class_N defaults."""
+    if model is None or model.meta.sources.get("labels") != ASSUMED:
+        return None
+    return sidecar_path(model.path).name
