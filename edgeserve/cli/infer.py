@@ -219,5 +219,9 @@ def _slot_path(variant: Variant) -> Path:
     settings = _settings()
     path = settings.model_va_path if variant == CURRENT else settings.model_vb_path
     if path is None:
-        fail("no model B is configured (MODEL_VB_PATH is empty): use --model PATH", USAGE_ERROR)
+        fail(
+            "no model B is configured (MODEL_VB_PATH is empty, or unset while MODEL_VA_PATH is "
+            "set): use --model PATH",
+            USAGE_ERROR,
+        )
     return path
