@@ -94,7 +94,7 @@ def serve_command(
     stderr.print(banner(settings))
     try:
         serve(settings)
-    except SettingsError as error:  # found only when the state backend is opened
+    except SettingsError as error:  # found at start: the model pair, the state backend
         fail(str(error), USAGE_ERROR)
     except ListenError as error:
         fail(str(error))

@@ -27,9 +27,21 @@ def check_labels(
     if other is None or allowed:
         return
     labels_a, labels_b = (other, new) if slot == CANDIDATE else (new, other)
+    problem = labels_problem(labels_a, labels_b, unnamed)
+    if problem is not None:
+        raise ModelLoadError(
+            f'{problem}, or send "allow_label_change": true if the change is intended',
+            code="labels_mismatch",
+        )
+
+
+def labels_problem(
+    labels_a: Sequence[str], labels_b: Sequence[str], unnamed: str | None
+) -> str | None:
+    """What B lacks of A's labels and how to fix it, or None when B names them all."""
     missing = sorted(set(labels_a) - set(labels_b))
     if not missing:
-        return
+        return None
     shown = ", ".join(missing[:SHOWN]) + (", ..." if len(missing) > SHOWN else "")
     fix = (
         f"its labels are the class_0, class_1, ... defaults as nothing names its classes: put "
@@ -37,8 +49,4 @@ def check_labels(
         if unnamed
         else "load a model that keeps A's labels (it may add new ones)"
     )
-    raise ModelLoadError(
-        f"slot B's model has no label for {len(missing)} of slot A's labels ({shown}): {fix}, "
-        'or send "allow_label_change": true if the change is intended',
-        code="labels_mismatch",
-    )
+    return f"slot B's model has no label for {len(missing)} of slot A's labels ({shown}): {fix}"

@@ -10,8 +10,7 @@ from typing import Any
 
 from edgeserve.errors import NoModelB
 from edgeserve.inference.compat import check_labels
-from edgeserve.inference.description.vocabulary import ASSUMED
-from edgeserve.inference.metadata import sidecar_path
+from edgeserve.inference.metadata import unnamed_sidecar
 from edgeserve.inference.model import Model
 from edgeserve.server.runtime import Runtime
 from edgeserve.state.schema import RuntimeState, SlotModel, validate_update
@@ -56,20 +55,14 @@ async def load_into(
 
     with registry.preloading(model):  # refused or not, a model no slot takes is let go
         beside = registry.get(other(variant))
+        model_b = model if variant == CANDIDATE else beside
         check_labels(
             model.meta.labels,
             beside.meta.labels if beside else None,
             slot=variant,
             allowed=allow_label_change,
-            unnamed=unnamed_labels(model if variant == CANDIDATE else beside),
+            unnamed=None if model_b is None else unnamed_sidecar(model_b.meta, model_b.path),
         )
         warnings = await registry.doubts(model)
         await runtime.sync.commit(change)
     return model, warnings
-
-
-def unnamed_labels(model: Model | None) -> str | None:
-    """The sidecar that would name B's classes, when its labels are the class_N defaults."""
-    if model is None or model.meta.sources.get("labels") != ASSUMED:
-        return None
-    return sidecar_path(model.path).name
