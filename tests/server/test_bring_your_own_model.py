@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from edgeserve.cli import app
 from tests.support.metrics import metric_sum
+from tests.support.models import save_nhwc_probabilities
 from tests.support.pipelines import (
     LABELS,
     PIPELINES,
@@ -136,6 +137,18 @@ def test_a_hot_load_answers_the_warnings_it_logged(server, model_dir):
         r = admin.post("/admin/models/A", json=body)
     assert r.status_code == 200, r.text
     assert any("describes no preprocessing" in w for w in r.json()["warnings"]), r.text
+
+
+def test_a_hot_load_answers_that_scores_described_as_logits_look_like_probabilities(
+    server, model_dir
+):
+    save_nhwc_probabilities(model_dir / "softmaxed.onnx")
+    (model_dir / "softmaxed.json").write_text(json.dumps({"output": "logits"}))
+    with server.admin() as admin:
+        body = {"path": "softmaxed.onnx", "allow_label_change": True}  # whatever B holds
+        r = admin.post("/admin/models/A", json=body)
+    assert r.status_code == 200, r.text
+    assert any("sum to 1" in w for w in r.json()["warnings"]), r.text
 
 
 def test_admin_load_prints_the_warnings_of_the_model_it_loaded(server, model_dir):
