@@ -236,7 +236,7 @@ class Settings:
     model_va_path: Path = setting(Path("models/vA.onnx"), _path)  # noqa: RUF009
     """Model served in slot A."""
     model_vb_path: Path | None = setting(Path("models/vB.onnx"), _optional_path)  # noqa: RUF009
-    """Model served in slot B; empty means single-model mode."""
+    """Model served in slot B; empty, or unset while MODEL_VA_PATH is set, means no B."""
     model_dir: Path | None = setting(None, _optional_path)  # noqa: RUF009
     """The only folder hot model loads may read from; empty means the folder of MODEL_VA_PATH."""
     state_path: Path | None = setting(None, _optional_path)  # noqa: RUF009
@@ -326,6 +326,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         if raw is None:
             continue
         values[field.name] = field.metadata["parse"](env_name(field.name), raw)
+    if "MODEL_VA_PATH" in env and "MODEL_VB_PATH" not in env:
+        values["model_vb_path"] = None  # B only when given: see Settings.model_vb_path
     settings = Settings(**values)
     _check_together(settings, env)
     return settings

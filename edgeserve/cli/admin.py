@@ -6,10 +6,10 @@ from typing import Annotated, Any
 
 import typer
 
-from edgeserve.cli.fleet import run_on_each, settle
+from edgeserve.cli.fleet import Outcome, run_on_each, settle
 from edgeserve.cli.helpstyle import App
 from edgeserve.cli.options import AsJson, Token, Urls
-from edgeserve.cli.output import USAGE_ERROR, console, fail, stderr
+from edgeserve.cli.output import USAGE_ERROR, console, fail, stderr, warning_line
 from edgeserve.cli.render import (
     CONFIG_COLUMNS,
     config_row,
@@ -158,6 +158,17 @@ def promote(
     )
 
 
+def say_load_warnings(outcomes: list[Outcome]) -> None:
+    """What the server found doubtful about the model it loaded, once per distinct message
+    (every instance of a fleet finds the same about the same file)."""
+    seen: list[str] = []
+    for outcome in outcomes:
+        for message in (outcome.data or {}).get("warnings") or []:
+            if message not in seen:
+                seen.append(message)
+                warning_line(message)
+
+
 @admin_app.command("load")
 def load(
     slot: Annotated[str, typer.Argument(callback=_slot, help="Slot to load into: A or B.")],
@@ -181,6 +192,8 @@ def load(
         token,
         lambda client: client.load_model(variant, path, allow_label_change=allow_label_change),
     )
+    if not as_json:  # --json carries them in each instance's result
+        say_load_warnings(outcomes)
     report(
         f"load {variant}", ["slot", "model", "path"], row, outcomes, token=token, as_json=as_json
     )

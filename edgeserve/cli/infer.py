@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from contextlib import ExitStack
+from dataclasses import fields
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -162,8 +164,7 @@ def _offline(model_path: Path, slot: str | None, top_k: int, img_size: int | Non
         fail(error.message.replace("img_size", "--img-size", 1), USAGE_ERROR)
     for _event, message in classifier.doubts():
         warning_line(message)
-    settings = _settings()
-    decoding = Decoding(settings.max_image_pixels, settings.jpeg_draft)
+    decoding = Decoding(*_decoding_settings())
 
     def classify_file(file: Path) -> dict[str, Any]:
         data = read_image(file)
@@ -190,6 +191,23 @@ def _settings() -> Settings:
         fail(str(error), USAGE_ERROR)
 
 
+def _decoding_settings() -> tuple[int, bool]:
+    """MAX_IMAGE_PIXELS and JPEG_DRAFT as the server reads them, and no other variable: a
+    model file given on the command line needs none of the server's (MODEL_VA_PATH, ...)."""
+    from edgeserve.settings import SettingsError, env_name
+
+    wanted = ("max_image_pixels", "jpeg_draft")
+    values = {name: getattr(Settings, name) for name in wanted}
+    for field in fields(Settings):
+        raw = os.environ.get(env_name(field.name))
+        if field.name in wanted and raw is not None:
+            try:
+                values[field.name] = field.metadata["parse"](env_name(field.name), raw)
+            except SettingsError as error:
+                fail(str(error), USAGE_ERROR)
+    return values["max_image_pixels"], values["jpeg_draft"]
+
+
 def _slot(text: str) -> Variant:
     variant = parse_variant(text)
     if variant is None:
@@ -201,5 +219,9 @@ def _slot_path(variant: Variant) -> Path:
     settings = _settings()
     path = settings.model_va_path if variant == CURRENT else settings.model_vb_path
     if path is None:
-        fail("no model B is configured (MODEL_VB_PATH is empty): use --model PATH", USAGE_ERROR)
+        fail(
+            "no model B is configured (MODEL_VB_PATH is empty, or unset while MODEL_VA_PATH is "
+            "set): use --model PATH",
+            USAGE_ERROR,
+        )
     return path

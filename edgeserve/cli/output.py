@@ -3,15 +3,32 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import Any, NoReturn
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
+PIPED_WIDTH = 4096
+"""Columns of results written to a pipe or file: every line whole, never cut at 80."""
+
+
+class ResultConsole(Console):
+    """A terminal's width on a terminal; elsewhere (a pipe, a file, a CI log) PIPED_WIDTH, so a
+    script reads every column, unless COLUMNS names a width."""
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        size = super().size
+        if self.is_terminal or os.environ.get("COLUMNS", "").isdigit():
+            return size
+        return ConsoleDimensions(PIPED_WIDTH, size.height)
+
+
 # markup off: model labels, paths and server messages may hold [brackets] that must print as-is
-console = Console(markup=False, highlight=False)
+console = ResultConsole(markup=False, highlight=False)
 stderr = Console(stderr=True, markup=False, highlight=False, soft_wrap=True)
 
 USAGE_ERROR = 2

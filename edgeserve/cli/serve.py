@@ -47,6 +47,23 @@ def serve_command(
     workers: Annotated[
         int | None, _env_option("WORKERS", Settings.workers, "Worker processes")
     ] = None,
+    model_a: Annotated[
+        Path | None,
+        typer.Option(
+            "--model-a",
+            help="Model file for slot A (overrides MODEL_VA_PATH); without --model-b or "
+            "MODEL_VB_PATH, slot B stays empty.",
+            show_default="models/vA.onnx",
+        ),
+    ] = None,
+    model_b: Annotated[
+        Path | None,
+        typer.Option(
+            "--model-b",
+            help="Model file for slot B, the candidate (overrides MODEL_VB_PATH).",
+            show_default="models/vB.onnx if no A is given, else none",
+        ),
+    ] = None,
     env_file: Annotated[
         Path | None,
         typer.Option(help="File of KEY=VALUE settings; the environment wins over it."),
@@ -58,7 +75,13 @@ def serve_command(
         if not env_file.is_file():
             fail(f"env file {env_file} does not exist: give an existing file", USAGE_ERROR)
         from_file = read_env_file(env_file)
-    options = {"HOST": host, "PORT": port, "WORKERS": workers}
+    options = {
+        "HOST": host,
+        "PORT": port,
+        "WORKERS": workers,
+        "MODEL_VA_PATH": model_a,
+        "MODEL_VB_PATH": model_b,
+    }
     environ = layered_environment(os.environ, from_file, options)
     from edgeserve.server.tls import server_context
 
@@ -74,7 +97,7 @@ def serve_command(
     stderr.print(banner(settings))
     try:
         serve(settings)
-    except SettingsError as error:  # found only when the state backend is opened
+    except SettingsError as error:  # found at start: the model pair, the state backend
         fail(str(error), USAGE_ERROR)
     except ListenError as error:
         fail(str(error))

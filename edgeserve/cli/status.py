@@ -17,7 +17,15 @@ from rich.text import Text
 from edgeserve.cli.analysis import wilson
 from edgeserve.cli.fleet import run_on_each
 from edgeserve.cli.options import Token, Urls
-from edgeserve.cli.output import FAILURE, console, error_line
+from edgeserve.cli.output import (
+    FAILURE,
+    USAGE_ERROR,
+    console,
+    error_line,
+    fail,
+    stderr,
+    warning_line,
+)
 from edgeserve.cli.render import ms_cell, percent_cell
 from edgeserve.cli.scrape import Scrape, VariantView, parse, shadow_agreement, variant_views
 from edgeserve.client import ClientError, EdgeserveClient
@@ -89,6 +97,11 @@ def admin_config(client: EdgeserveClient) -> dict | None:
         return None
 
 
+LATENCY_HEADINGS = ("p50 in server", "p95 in server")
+"""What p50/p95 time: an answered request from arrival to answer (decode, preprocess, model run),
+not the network."""
+
+
 def _rate(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
@@ -101,7 +114,7 @@ def traffic_table(url: str, after: Scrape, views: list[VariantView], windowed: b
     )
     headings = ["variant", "model", "weight", "traffic", "requests"]
     headings += ["req/s"] if windowed else []
-    for heading in (*headings, "errors", "p50", "p95"):
+    for heading in (*headings, "errors", *LATENCY_HEADINGS):
         table.add_column(heading, justify="left" if heading in ("variant", "model") else "right")
     for view in views:
         cells = [view.variant, view.model or "(none)", percent_cell(view.weight)]
@@ -173,14 +186,18 @@ def status_command(
     urls: Urls = None,
     token: Token = None,
     once: Annotated[bool, typer.Option("--once", help="Print one frame and exit.")] = False,
-    window: Annotated[
+    measure: Annotated[
         float | None,
         typer.Option(
             min=0.1,
             max=3600,
             show_default="since the server started",
-            help="Seconds of traffic the figures cover; --once waits this long.",
+            help="Measure for SECONDS, then show figures over the last SECONDS: the server "
+            "keeps only totals since it started, so the first frame waits this long.",
         ),
+    ] = None,
+    window: Annotated[
+        float | None, typer.Option(min=0.1, max=3600, hidden=True, help="Old name of --measure.")
     ] = None,
     interval: Annotated[
         float, typer.Option(min=0.1, max=3600, help="Seconds between refreshes.")
@@ -190,11 +207,13 @@ def status_command(
     ] = None,
 ) -> None:
     """Traffic share, requests, errors, latency and shadow agreement per variant and instance."""
+    window = measured_seconds(measure, window)
     watches = [Watch(url) for url in urls or []]
     frames = 1 if once else count
     try:
         refresh(watches, window, token)
         if window is not None and any(w.history for w in watches):
+            stderr.print(f"measuring {window:g} s of traffic (the server keeps no history)")
             time.sleep(window)  # figures over a window need a scrape at each end
             refresh(watches, window, token)
     except KeyboardInterrupt:
@@ -210,6 +229,20 @@ def status_command(
             raise typer.Exit(FAILURE)
         return
     _live(watches, window, interval, frames, token)
+
+
+def measured_seconds(measure: float | None, window: float | None) -> float | None:
+    """--measure, or its old name --window (kept for scripts), which did the same: it waited
+    rather than looked back, as its name let an operator expect."""
+    if window is None:
+        return measure
+    if measure is not None:
+        fail("--window is the old name of --measure: give only --measure", USAGE_ERROR)
+    warning_line(
+        f"--window {window:g} waits {window:g} s to measure (the server keeps no history to "
+        "look back on): it is now called --measure"
+    )
+    return window
 
 
 def _live(

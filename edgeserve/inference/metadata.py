@@ -129,6 +129,12 @@ def sidecar_path(path: Path) -> Path:
     return Path(path).with_suffix(".json")
 
 
+def unnamed_sidecar(meta: ModelMeta, path: Path) -> str | None:
+    """The sidecar that would name a model's classes, when its labels are the class_N defaults
+    (the usual cause of a labels mismatch: that file is missing)."""
+    return sidecar_path(path).name if meta.sources.get("labels") == ASSUMED else None
+
+
 def read_meta(path: Path, session: Any) -> ModelMeta:
     """Merge the model's metadata_props with its sidecar JSON (sidecar wins) and validate.
 

@@ -191,6 +191,10 @@ class ModelRegistry:
         except ModelHazard as hazard:
             raise unsafe(hazard, model.name, model.version, "on recent real inputs") from None
 
+    async def doubts(self, model: Model) -> list[str]:
+        """What looks wrong about a model (Model.doubts runs it once), off the event loop."""
+        return [message for _event, message in await self._in_loader(model.doubts)]
+
     @contextmanager
     def preloading(self, model: Model) -> Iterator[None]:
         """Offer a model loaded before a commit to the `follow` that applies it."""

@@ -10,6 +10,7 @@ from typing import Any
 
 from edgeserve.errors import NoModelB
 from edgeserve.inference.compat import check_labels
+from edgeserve.inference.metadata import unnamed_sidecar
 from edgeserve.inference.model import Model
 from edgeserve.server.runtime import Runtime
 from edgeserve.state.schema import RuntimeState, SlotModel, validate_update
@@ -41,9 +42,9 @@ async def promote(runtime: Runtime) -> tuple[dict[str, str], dict[str, str]]:
 
 async def load_into(
     runtime: Runtime, variant: Variant, requested: str, *, allow_label_change: bool = False
-) -> Model:
+) -> tuple[Model, list[str]]:
     """Keep the file's bytes, admit them (load, warm, verify), then record them as the slot's
-    model."""
+    model; answers it and what looks doubtful about it (Model.doubts), for the operator."""
     registry = runtime.registry
     kept, model = await registry.load_file(requested, variant)
 
@@ -54,11 +55,14 @@ async def load_into(
 
     with registry.preloading(model):  # refused or not, a model no slot takes is let go
         beside = registry.get(other(variant))
+        model_b = model if variant == CANDIDATE else beside
         check_labels(
             model.meta.labels,
             beside.meta.labels if beside else None,
             slot=variant,
             allowed=allow_label_change,
+            unnamed=None if model_b is None else unnamed_sidecar(model_b.meta, model_b.path),
         )
+        warnings = await registry.doubts(model)
         await runtime.sync.commit(change)
-    return model
+    return model, warnings

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeserve.server.listener import bind
-from edgeserve.settings import Settings
+from edgeserve.settings import Settings, SettingsError
 
 EXIT_MODELS_FAILED = 1
 
@@ -51,6 +51,29 @@ def prepare_state(settings: Settings) -> tuple[Path, dict[str, Any]]:
     return path, settle(settings, path).to_dict()
 
 
+def check_start_pair(settings: Settings) -> None:
+    """The pair the environment names passes the labels check a hot load of it would (422
+    labels_mismatch there; here a refused start, before anything is kept or seeded)."""
+    from edgeserve.inference.compat import labels_problem
+    from edgeserve.inference.declared import declared_meta
+    from edgeserve.inference.metadata import unnamed_sidecar
+
+    path_a, path_b = settings.model_va_path, settings.model_vb_path
+    if path_b is None:
+        return
+    meta_a, meta_b = declared_meta(path_a), declared_meta(path_b)
+    if meta_a is None or meta_b is None:
+        return  # a file that cannot tell is refused by its load, in a load's words
+    problem = labels_problem(meta_a.labels, meta_b.labels, unnamed_sidecar(meta_b, path_b))
+    if problem is not None:
+        raise SettingsError(
+            f"MODEL_VB_PATH={str(path_b)!r} is not allowed beside MODEL_VA_PATH="
+            f"{str(path_a)!r}: {problem}; if the change is intended, start without B "
+            "(MODEL_VB_PATH= or no --model-b) and load it with "
+            "'edgeserve admin load B FILE --allow-label-change'"
+        )
+
+
 def serve(settings: Settings) -> None:
     # Bound here, not by Sanic, so the one socket is known to every process: stopping it is the
     # drain's first step, and a main process left without workers still answers on it. First,
@@ -63,6 +86,7 @@ def serve(settings: Settings) -> None:
 
 
 def serve_on(settings: Settings, listener: socket.socket) -> None:
+    check_start_pair(settings)
     # Workers' metrics meet in files (PROMETHEUS_MULTIPROC_DIR, from the environment or an env
     # file). One process keeps them in memory unless the folder was in the environment before
     # start.

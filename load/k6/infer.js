@@ -92,6 +92,16 @@ export function inferBinary() {
   record(http.post(BINARY_URL, FILES[i], BINARY_PARAMS), i);
 }
 
+// `k6 run --vus N --duration D` replaces the scenarios above with one that runs this export:
+// it alternates the two forms, so that run still loads both.
+export default function () {
+  if (__ITER % 2 === 0) {
+    inferJson();
+  } else {
+    inferBinary();
+  }
+}
+
 function record(res, i) {
   const variant = res.headers['X-Edgeserve-Variant'] || 'none';
   const body = jsonBody(res);

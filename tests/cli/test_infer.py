@@ -55,6 +55,27 @@ def test_model_path_overrides_the_variant(run):
     assert record["model"]["name"] == "vB" and record["variant"] is None, record
 
 
+def test_a_model_path_works_outside_the_repository_whatever_model_va_path_says(
+    run, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)  # the default MODEL_VA_PATH, models/vA.onnx, is not here
+    model = REPO / "models" / "vB.onnx"
+    unset = {"MODEL_VA_PATH": None, "MODEL_VB_PATH": None}
+    result = run("infer", str(IMAGES / "red.png"), "--model", str(model), "--json", env=unset)
+    assert result.exit_code == 0, result.output
+    (record,) = json_lines(result.stdout)
+    assert record["model"]["name"] == "vB", record
+
+
+def test_output_that_is_not_a_terminal_keeps_long_lines_whole(run, tmp_path):
+    image = tmp_path / ("a-long-name-of-an-image-" * 6 + ".png")
+    shutil.copy(IMAGES / "red.png", image)
+    result = run("infer", str(image), env={"COLUMNS": None})
+    assert result.exit_code == 0, result.output
+    heading = [line for line in result.stdout.splitlines() if line.startswith(str(image))]
+    assert heading and "(vA " in heading[0], result.stdout
+
+
 def test_top_k_is_honoured(run):
     result = run("infer", str(IMAGES / "red.png"), "--top-k", "2", "--json")
     assert result.exit_code == 0, result.output

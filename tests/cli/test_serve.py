@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
+from pathlib import Path
 
 import httpx
 
 from edgeserve.cli.serve import layered_environment
-from tests.support.server import base_env, free_port, start_server, stop_server
+from tests.support.server import REPO, base_env, free_port, start_server, stop_server
 
 
 def test_the_banner_names_the_url_models_versions_and_weights(server):
@@ -62,3 +64,34 @@ def test_options_win_over_the_environment_which_wins_over_the_env_file():
     environ = {"PORT": "2222", "AB_WEIGHT_B": "1"}
     layered = layered_environment(environ, from_file, {"PORT": 3333, "HOST": None})
     assert layered == {"PORT": "3333", "AB_WEIGHT_B": "1", "LOG_FORMAT": "console"}, layered
+
+
+def served_models(folder: Path, *options: str) -> dict:
+    """The models a server started from `folder` with `options` (and no MODEL_V* variable)
+    serves, by slot."""
+    port = free_port()
+    env = {k: v for k, v in base_env().items() if not k.startswith("MODEL_V")}
+    command = [sys.executable, "-m", "edgeserve", "serve", "--port", str(port), *options]
+    server = start_server(env, command=command, port=port, cwd=folder)
+    try:
+        headers = {"Authorization": f"Bearer {env['ADMIN_TOKEN']}"}
+        return httpx.get(server.url + "/admin/config", headers=headers).json()["models"]
+    finally:
+        stop_server(server)
+
+
+def test_model_a_alone_serves_that_model_with_slot_b_empty(tmp_path):
+    shutil.copy(REPO / "models" / "vA.onnx", tmp_path / "mine.onnx")
+    models = served_models(tmp_path, "--model-a", str(tmp_path / "mine.onnx"))
+    assert set(models) == {"A"} and models["A"]["name"] == "mine", models
+
+
+def test_model_a_and_model_b_serve_that_pair(tmp_path):
+    shutil.copy(REPO / "models" / "vA.onnx", tmp_path / "mine.onnx")
+    shutil.copy(REPO / "models" / "vB.onnx", tmp_path / "candidate.onnx")
+    models = served_models(
+        tmp_path,
+        *("--model-a", str(tmp_path / "mine.onnx")),
+        *("--model-b", str(tmp_path / "candidate.onnx")),
+    )
+    assert (models["A"]["name"], models["B"]["name"]) == ("mine", "candidate"), models

@@ -132,15 +132,36 @@ def test_status_once_counts_the_traffic_since_the_server_started(run, server):
     assert "generation 1" in result.stdout and "shadow agreement" in result.stdout
 
 
-def test_status_window_gives_rates_over_that_window(run, server):
+def test_status_measure_gives_rates_over_the_seconds_it_measured(run, server):
     with Traffic(server.url):
-        result = run("status", "--url", server.url, "--once", "--window", "0.5")
+        result = run("status", "--url", server.url, "--once", "--measure", "0.5")
     assert result.exit_code == 0, result.output
     headings = next(line for line in result.stdout.splitlines() if "variant" in line)
     assert headings.split("┃")[6].strip() == "req/s", headings
     assert float(rows_of(result.stdout)["A"][5]) > 0, result.stdout
     span = re.search(r"figures over the last ([0-9.]+)s", result.stdout)
     assert span and float(span[1]) >= 0.5, result.stdout  # the time between the two scrapes
+
+
+def test_status_says_on_stderr_that_it_waits_to_measure(run, server):
+    result = run("status", "--url", server.url, "--once", "--measure", "0.2")
+    assert result.exit_code == 0, result.output
+    assert "measuring 0.2 s of traffic" in result.stderr, result.stderr
+
+
+def test_status_window_still_measures_and_warns_it_is_now_called_measure(run, server):
+    result = run("status", "--url", server.url, "--once", "--window", "0.2")
+    assert result.exit_code == 0, result.output
+    assert "figures over the last" in result.stdout, result.stdout
+    assert "it is now called --measure" in result.stderr, result.stderr
+
+
+def test_status_latency_columns_say_they_time_the_request_in_the_server(run, server):
+    result = run("status", "--url", server.url, "--once")
+    assert result.exit_code == 0, result.output
+    headings = next(line for line in result.stdout.splitlines() if "variant" in line)
+    cells = [cell.strip() for cell in headings.split("┃")[1:-1]]
+    assert cells[-2:] == ["p50 in server", "p95 in server"], headings
 
 
 def test_status_says_when_there_is_no_traffic(run):

@@ -38,6 +38,20 @@ def test_empty_model_vb_path_means_single_model_mode():
     assert load_settings({**MODELS, "MODEL_VB_PATH": ""}).model_vb_path is None
 
 
+def test_a_model_a_given_without_a_model_b_leaves_slot_b_empty():
+    settings = load_settings({"MODEL_VA_PATH": MODELS["MODEL_VA_PATH"]})
+    assert settings.model_vb_path is None, settings.model_vb_path
+
+
+def test_with_no_model_given_the_demo_pair_is_served(monkeypatch):
+    monkeypatch.chdir(REPO)  # the defaults are relative: models/vA.onnx, models/vB.onnx
+    settings = load_settings({})
+    assert (settings.model_va_path, settings.model_vb_path) == (
+        Path("models/vA.onnx"),
+        Path("models/vB.onnx"),
+    ), settings
+
+
 @pytest.mark.parametrize(
     ("name", "value", "fragment"),
     [

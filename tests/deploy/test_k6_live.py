@@ -78,3 +78,23 @@ def test_k6_script_passes_every_check(k6_run: K6Run) -> None:
     checks = k6_run.summary.get("metrics", {}).get("checks")
     assert checks, f"{k6_run.script}: no checks in the summary:\n{k6_run.output}"
     assert checks["passes"] > 0 and checks["fails"] == 0, (checks, k6_run.output)
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_k6_script_runs_with_only_vus_and_duration_on_the_command_line(
+    script: str, server: Server, k6_bin: str
+) -> None:
+    # The most common way to run k6: --vus/--duration replace the scenarios with one that runs
+    # the script's default export.
+    result = subprocess.run(
+        [
+            *(k6_bin, "run", "--quiet", "--no-color", "--vus", "2", "--duration", "3s"),
+            *("-e", f"BASE_URL={server.url}", str(K6_DIR / script)),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=K6_TIMEOUT_S,
+    )
+    output = (result.stdout + result.stderr)[-4000:]
+    assert result.returncode == 0, f"{script} exited {result.returncode}:\n{output}"

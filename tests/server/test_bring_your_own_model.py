@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from edgeserve.cli import app
 from tests.support.metrics import metric_sum
+from tests.support.models import save_nhwc_probabilities
 from tests.support.pipelines import (
     LABELS,
     PIPELINES,
@@ -22,7 +23,7 @@ from tests.support.pipelines import (
     sample_images,
     save_probe_model,
 )
-from tests.support.server import running_server
+from tests.support.server import ADMIN_TOKEN, running_server
 from tests.support.waiting import wait_until
 
 IMAGES = sample_images()
@@ -126,3 +127,49 @@ def test_allow_label_change_must_be_a_boolean(server):
     with server.admin() as admin:
         r = admin.post("/admin/models/B", json={"path": "timm.onnx", "allow_label_change": "yes"})
     assert r.status_code == 422 and "allow_label_change" in r.json()["error"]["message"], r.text
+
+
+def test_a_hot_load_answers_the_warnings_it_logged(server, model_dir):
+    save_probe_model(model_dir / "undescribed.onnx", PIPELINES["torchvision"])
+    (model_dir / "undescribed.json").unlink()
+    with server.admin() as admin:
+        body = {"path": "undescribed.onnx", "allow_label_change": True}  # whatever B holds
+        r = admin.post("/admin/models/A", json=body)
+    assert r.status_code == 200, r.text
+    assert any("describes no preprocessing" in w for w in r.json()["warnings"]), r.text
+
+
+def test_a_hot_load_answers_that_scores_described_as_logits_look_like_probabilities(
+    server, model_dir
+):
+    save_nhwc_probabilities(model_dir / "softmaxed.onnx")
+    (model_dir / "softmaxed.json").write_text(json.dumps({"output": "logits"}))
+    with server.admin() as admin:
+        body = {"path": "softmaxed.onnx", "allow_label_change": True}  # whatever B holds
+        r = admin.post("/admin/models/A", json=body)
+    assert r.status_code == 200, r.text
+    assert any("sum to 1" in w for w in r.json()["warnings"]), r.text
+
+
+def test_admin_load_prints_the_warnings_of_the_model_it_loaded(server, model_dir):
+    save_probe_model(model_dir / "bare_cli.onnx", PIPELINES["timm"])
+    (model_dir / "bare_cli.json").unlink()
+    args = ["admin", "load", "A", "bare_cli.onnx", "--allow-label-change"]
+    args += ["--url", server.url, "--token", ADMIN_TOKEN]
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "warning: model bare_cli describes no preprocessing" in result.stderr, result.stderr
+
+
+def test_labels_mismatch_names_the_missing_sidecar_when_b_has_class_n_labels(server, model_dir):
+    save_probe_model(model_dir / "unlabelled.onnx", PIPELINES["torchvision"])
+    (model_dir / "unlabelled.json").unlink()
+    with server.admin() as admin:
+        body = {"path": "torchvision.onnx", "allow_label_change": True}  # whatever B holds
+        assert admin.post("/admin/models/A", json=body).status_code == 200
+        refused = admin.post("/admin/models/B", json={"path": "unlabelled.onnx"})
+    assert refused.status_code == 422, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == "labels_mismatch", refused.text
+    assert "class_0, class_1, ... defaults" in error["message"], error
+    assert "unlabelled.json" in error["message"], error
