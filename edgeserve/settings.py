@@ -3,293 +3,132 @@
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import os
-import re
-import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
-from functools import partial
 from pathlib import Path
 from typing import Any
 
-TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
-FALSE_WORDS = frozenset({"0", "false", "no", "off"})
-MIN_ADMIN_TOKEN_CHARS = 16
-# RFC 6265 cookie-name = token (RFC 7230 tchar): what a browser keeps and sends back.
-COOKIE_TOKEN_CHARS = frozenset(string.ascii_letters + string.digits + "!#$%&'*+-.^_`|~")
-MIN_FEEDBACK_SECRET_CHARS = 32
-# Secrets the docs have shown (README, runbook, before they said `openssl rand -hex 32`), and
-# the placeholder words they used: anyone who read the docs knows such a value.
-DOCUMENTED_EXAMPLE_SECRETS = frozenset(
-    {"change-me-to-a-long-secret", "change-me-to-16-chars-or-more"}
-)
-PLACEHOLDER_WORDS = ("change-me", "changeme", "change_me")
-REDIS_URL = re.compile(
-    r"^redis://(?:[^@/\s]+@)?(?P<host>[A-Za-z0-9._-]+):(?P<port>\d{1,5})/\d{1,2}$"
-)
+from edgeserve import setting_values as parse
+from edgeserve.setting_values import SettingsError
 
 
-class SettingsError(ValueError):
-    """One variable has a value we cannot start with; the message names it."""
-
-
-def _fail(name: str, raw: str, allowed: str) -> SettingsError:
-    return SettingsError(f"{name}={raw!r} is not allowed: expected {allowed}")
-
-
-# The parsers are module functions bound with partial, not closures, so that what they check
-# is code a test (and `make mutate`) reaches at parse time rather than at import time.
-def _integer(minimum: int, maximum: int | None = None) -> Callable[[str, str], int]:
-    return partial(_parse_integer, minimum=minimum, maximum=maximum)
-
-
-def _parse_integer(name: str, raw: str, *, minimum: int, maximum: int | None) -> int:
-    bounds = f">= {minimum}" if maximum is None else f"{minimum}..{maximum}"
-    try:
-        value = int(raw)
-    except ValueError:
-        raise _fail(name, raw, f"a whole number {bounds}") from None
-    if value < minimum or (maximum is not None and value > maximum):
-        raise _fail(name, raw, f"a whole number {bounds}")
-    return value
-
-
-def _number(minimum: float) -> Callable[[str, str], float]:
-    return partial(_parse_number, minimum=minimum)
-
-
-def _parse_number(name: str, raw: str, *, minimum: float) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise _fail(name, raw, f"a number >= {minimum:g}") from None
-    if not value >= minimum or value == float("inf"):
-        raise _fail(name, raw, f"a finite number >= {minimum:g}")
-    return value
-
-
-def _boolean(name: str, raw: str) -> bool:
-    word = raw.strip().lower()
-    if word in TRUE_WORDS:
-        return True
-    if word in FALSE_WORDS:
-        return False
-    raise _fail(name, raw, "true or false (also 1/0, yes/no, on/off)")
-
-
-def _choice(*options: str) -> Callable[[str, str], str]:
-    return partial(_parse_choice, options=options)
-
-
-def _parse_choice(name: str, raw: str, *, options: tuple[str, ...]) -> str:
-    word = raw.strip().lower()
-    if word not in options:
-        raise _fail(name, raw, "one of " + ", ".join(options))
-    return word
-
-
-def _text(name: str, raw: str) -> str:
-    return raw
-
-
-def _path(name: str, raw: str) -> Path:
-    if not raw.strip():
-        raise _fail(name, raw, "a file path")
-    return Path(raw)
-
-
-def _optional_path(name: str, raw: str) -> Path | None:
-    return Path(raw) if raw.strip() else None
-
-
-def _redis_url(name: str, raw: str) -> str:
-    if not raw.strip():
-        return ""
-    match = REDIS_URL.match(raw.strip())
-    if match is None or not 0 < int(match["port"]) <= 65535:
-        shown = re.sub(r"//[^@/]*@", "//***@", raw)  # a URL may carry a password: never echo it
-        raise SettingsError(
-            f"{name}={shown!r} is not allowed: expected redis://host:port/db "
-            "(for example redis://127.0.0.1:6379/0), or leave it empty for STATE_PATH"
-        )
-    return raw.strip()
-
-
-def _refuse_examples(name: str, raw: str) -> None:
-    lowered = raw.lower()
-    if raw in DOCUMENTED_EXAMPLE_SECRETS or any(word in lowered for word in PLACEHOLDER_WORDS):
-        raise SettingsError(
-            f"{name} is an example value from the docs, which is not allowed: anyone who read "
-            f'them knows it; set a random one, e.g. {name}="$(openssl rand -hex 32)"'
-        )
-
-
-def _token(name: str, raw: str) -> str:
-    # The token itself is never echoed: only its length or the position of a bad character.
-    if not raw:
-        return raw
-    _refuse_examples(name, raw)
-    invisible = next((i for i, char in enumerate(raw) if not "!" <= char <= "~"), None)
-    if invisible is not None:
-        raise SettingsError(
-            f"{name} has a space, control or non-ASCII character at position {invisible + 1}, "
-            "which is not allowed: expected visible ASCII characters only (it is sent in "
-            "an Authorization header)"
-        )
-    if len(raw) < MIN_ADMIN_TOKEN_CHARS:
-        raise SettingsError(
-            f"{name} has {len(raw)} characters, which is not allowed: expected at least "
-            f"{MIN_ADMIN_TOKEN_CHARS} characters, or leave it empty to turn it off"
-        )
-    return raw
-
-
-def _cookie_name(name: str, raw: str) -> str:
-    if not raw or any(char not in COOKIE_TOKEN_CHARS for char in raw):
-        raise _fail(name, raw, "an RFC 6265 cookie name: letters, digits and !#$%&'*+-.^_`|~")
-    return raw
-
-
-def _networks(name: str, raw: str) -> tuple[str, ...]:
-    items = tuple(item.strip() for item in raw.split(",") if item.strip())
-    for item in items:
-        try:
-            ipaddress.ip_network(item, strict=False)
-        except ValueError:
-            raise _fail(
-                name, raw, "comma-separated IP addresses or CIDRs, e.g. 10.0.0.0/8,127.0.0.1"
-            ) from None
-    return items
-
-
-def _feedback_secret(name: str, raw: str) -> str:
-    if raw:
-        _refuse_examples(name, raw)
-    if raw and len(raw) < MIN_FEEDBACK_SECRET_CHARS:
-        raise SettingsError(
-            f"{name} has {len(raw)} characters, which is not allowed: expected at least "
-            f"{MIN_FEEDBACK_SECRET_CHARS} random characters, or leave it empty to turn feedback off"
-        )
-    return raw
-
-
-def setting(default: Any, parse: Callable[[str, str], Any]) -> Any:
+def setting(default: Any, parser: Callable[[str, str], Any]) -> Any:
     """A Settings field: its default and the parser of its variable; its docstring follows it."""
-    return dataclasses.field(default=default, metadata={"parse": parse})
+    return dataclasses.field(default=default, metadata={"parse": parser})
 
 
 # Each variable is declared once, below: name, default, parser, then its one-line meaning.
 # The Path fields carry `noqa: RUF009`: ruff cannot see setting() is a field; a Path is immutable.
 @dataclass(frozen=True)
 class Settings:
-    host: str = setting("127.0.0.1", _text)
+    host: str = setting("127.0.0.1", parse.text)
     """Listen address (the container sets 0.0.0.0)."""
-    port: int = setting(8080, _integer(0, 65535))
+    port: int = setting(8080, parse.integer(0, 65535))
     """Listen port."""
-    workers: int = setting(1, _integer(1, 64))
+    workers: int = setting(1, parse.integer(1, 64))
     """Sanic worker processes."""
-    max_body_bytes: int = setting(8_388_608, _integer(1))
+    max_body_bytes: int = setting(8_388_608, parse.integer(1))
     """Larger request bodies get 413 before the body is read."""
-    max_header_bytes: int = setting(8192, _integer(1024, 16384))
+    max_header_bytes: int = setting(8192, parse.integer(1024, 16384))
     """A longer request line gets 414, larger headers 431 (Sanic's ceiling is 16384)."""
-    header_timeout_seconds: float = setting(10.0, _number(0.1))
+    header_timeout_seconds: float = setting(10.0, parse.number(0.1))
     """Whole deadline for a request's line and headers; trickled bytes do not extend it (408)."""
-    body_timeout_seconds: float = setting(30.0, _number(0.1))
+    body_timeout_seconds: float = setting(30.0, parse.number(0.1))
     """Whole deadline for a request's body once its headers are in (408)."""
-    keep_alive_timeout_seconds: float = setting(15.0, _number(0.1))
+    keep_alive_timeout_seconds: float = setting(15.0, parse.number(0.1))
     """An idle keep-alive connection is closed after this long."""
-    max_connections: int = setting(512, _integer(2))
+    max_connections: int = setting(512, parse.integer(2))
     """Open connections per worker; at the cap an idle one is closed, else the new one refused."""
-    trusted_proxies: tuple[str, ...] = setting((), _networks)
+    trusted_proxies: tuple[str, ...] = setting((), parse.networks)
     """Comma-separated proxy IPs/CIDRs whose X-Forwarded-For / Forwarded name the client."""
-    max_image_pixels: int = setting(25_000_000, _integer(1))
+    max_image_pixels: int = setting(25_000_000, parse.integer(1))
     """Images with more pixels are refused before decoding (decompression bombs)."""
-    jpeg_draft: bool = setting(False, _boolean)
+    jpeg_draft: bool = setting(False, parse.boolean)
     """Decode big JPEGs at 1/2, 1/4 or 1/8 scale: faster, but scores differ from a full decode."""
-    rate_limit_rps: float = setting(100.0, _number(0))
+    rate_limit_rps: float = setting(100.0, parse.number(0))
     """Token refill per second per client address on /v1/infer and /admin/*; 0 disables."""
-    rate_limit_burst: int = setting(200, _integer(0))
+    rate_limit_burst: int = setting(200, parse.integer(0))
     """Token bucket size per client address."""
-    ab_weight_a: float = setting(1.0, _number(0))
+    ab_weight_a: float = setting(1.0, parse.number(0))
     """Traffic weight of variant A (normalised with B's)."""
-    ab_weight_b: float = setting(0.0, _number(0))
+    ab_weight_b: float = setting(0.0, parse.number(0))
     """Traffic weight of variant B."""
-    shadow_enabled: bool = setting(False, _boolean)
+    shadow_enabled: bool = setting(False, parse.boolean)
     """Mirror A's traffic to B and compare the answers."""
-    canary_enabled: bool = setting(False, _boolean)
+    canary_enabled: bool = setting(False, parse.boolean)
     """Honour X-Canary forcing and run the canary guard."""
-    sticky_cookie: bool = setting(True, _boolean)
+    sticky_cookie: bool = setting(True, parse.boolean)
     """Assign variants by a client id cookie."""
-    sticky_cookie_name: str = setting("edgeserve_ab", _cookie_name)
+    sticky_cookie_name: str = setting("edgeserve_ab", parse.cookie_name)
     """Name of the sticky assignment cookie (an RFC 6265 token)."""
-    sticky_cookie_secure: bool = setting(False, _boolean)
+    sticky_cookie_secure: bool = setting(False, parse.boolean)
     """Mark the sticky cookie Secure (HTTPS only); required by a __Host- name."""
-    admin_token: str = setting("", _token)
+    admin_token: str = setting("", parse.token)
     """Bearer token for /admin/*; empty disables the admin API."""
-    metrics_token: str = setting("", _token)
+    metrics_token: str = setting("", parse.token)
     """Bearer token GET /metrics requires; empty leaves /metrics open."""
-    admin_lockout_failures: int = setting(10, _integer(1))
+    admin_lockout_failures: int = setting(10, parse.integer(1))
     """Wrong admin tokens in a row from one client address before it must wait (429, per worker)."""
-    admin_lockout_seconds: float = setting(1.0, _number(0.1))
+    admin_lockout_seconds: float = setting(1.0, parse.number(0.1))
     """First wait after ADMIN_LOCKOUT_FAILURES; each further wrong token doubles it, up to 900 s."""
-    model_va_path: Path = setting(Path("models/vA.onnx"), _path)  # noqa: RUF009
+    model_va_path: Path = setting(Path("models/vA.onnx"), parse.path)  # noqa: RUF009
     """Model served in slot A."""
-    model_vb_path: Path | None = setting(Path("models/vB.onnx"), _optional_path)  # noqa: RUF009
+    model_vb_path: Path | None = setting(Path("models/vB.onnx"), parse.optional_path)  # noqa: RUF009
     """Model served in slot B; empty, or unset while MODEL_VA_PATH is set, means no B."""
-    model_dir: Path | None = setting(None, _optional_path)  # noqa: RUF009
+    model_dir: Path | None = setting(None, parse.optional_path)  # noqa: RUF009
     """The only folder hot model loads may read from; empty means the folder of MODEL_VA_PATH."""
-    state_path: Path | None = setting(None, _optional_path)  # noqa: RUF009
+    state_path: Path | None = setting(None, parse.optional_path)  # noqa: RUF009
     """File where admin changes persist across restarts (one host)."""
-    state_url: str = setting("", _redis_url)
+    state_url: str = setting("", parse.redis_url)
     """Redis holding the state for a fleet, redis://host:port/db; wins over STATE_PATH."""
-    log_level: str = setting("info", _choice("debug", "info", "warning", "error"))
+    log_level: str = setting("info", parse.choice("debug", "info", "warning", "error"))
     """debug, info, warning or error."""
-    log_format: str = setting("json", _choice("json", "console"))
+    log_format: str = setting("json", parse.choice("json", "console"))
     """json, or console for humans."""
-    prometheus_multiproc_dir: Path | None = setting(None, _optional_path)  # noqa: RUF009
+    prometheus_multiproc_dir: Path | None = setting(None, parse.optional_path)  # noqa: RUF009
     """prometheus-client's multiprocess folder, wiped at start; empty: a temp one if WORKERS > 1."""
-    shadow_max_inflight: int = setting(4, _integer(0))
+    shadow_max_inflight: int = setting(4, parse.integer(0))
     """Shadow runs in flight per worker; beyond it shadow work is dropped and counted."""
-    canary_window: int = setting(200, _integer(10))
+    canary_window: int = setting(200, parse.integer(10))
     """Recent requests per variant the canary guard looks at."""
-    canary_min_samples: int = setting(20, _integer(1))
+    canary_min_samples: int = setting(20, parse.integer(1))
     """Requests B must have served in the window before the guard judges it."""
-    canary_max_error_rate: float = setting(0.05, _number(0))
+    canary_max_error_rate: float = setting(0.05, parse.number(0))
     """B's error rate above which the guard sets B's weight to 0."""
-    canary_max_latency_ratio: float = setting(2.0, _number(1))
+    canary_max_latency_ratio: float = setting(2.0, parse.number(1))
     """B's p95 inference time over A's (same input size) above which the guard rolls B back."""
-    canary_min_latency_delta_ms: float = setting(5.0, _number(0))
+    canary_min_latency_delta_ms: float = setting(5.0, parse.number(0))
     """B's p95 must also exceed A's by this many ms (one GIL switch interval) to roll back."""
-    canary_max_consecutive_failures: int = setting(5, _integer(1))
+    canary_max_consecutive_failures: int = setting(5, parse.integer(1))
     """B model failures in a row (A failing none) that roll B back at once."""
-    feedback_secret: str = setting("", _feedback_secret)
+    feedback_secret: str = setting("", parse.feedback_secret)
     """HMAC key for feedback tokens, the same on every instance; empty turns feedback off."""
-    feedback_token_ttl_seconds: int = setting(86400, _integer(1))
+    feedback_token_ttl_seconds: int = setting(86400, parse.integer(1))
     """How long a feedback token is accepted after its answer."""
-    feedback_replay_memory: int = setting(100000, _integer(1))
+    feedback_replay_memory: int = setting(100000, parse.integer(1))
     """Feedback tokens each worker remembers so a token counts once (about 100 bytes each)."""
-    max_inflight: int = setting(64, _integer(1))
+    max_inflight: int = setting(64, parse.integer(1))
     """Inference requests in progress per worker; beyond it 503 overloaded."""
-    intra_op_threads: int = setting(0, _integer(0))
+    intra_op_threads: int = setting(0, parse.integer(0))
     """ONNX Runtime threads per session; 0 means 1 (parallelism comes from one caller per core)."""
-    batch_max_size: int = setting(1, _integer(1, 256))
+    batch_max_size: int = setting(1, parse.integer(1, 256))
     """Dynamic micro-batching: largest batch; 1 turns batching off."""
-    batch_max_wait_ms: float = setting(2.0, _number(0))
+    batch_max_wait_ms: float = setting(2.0, parse.number(0))
     """Dynamic micro-batching: longest wait for a batch to fill."""
-    warmup_runs: int = setting(3, _integer(0))
+    warmup_runs: int = setting(3, parse.integer(0))
     """Inferences run on each model before it serves."""
-    tls_cert_file: Path | None = setting(None, _optional_path)  # noqa: RUF009
+    tls_cert_file: Path | None = setting(None, parse.optional_path)  # noqa: RUF009
     """PEM certificate (chain) for HTTPS; with TLS_KEY_FILE the server speaks only HTTPS."""
-    tls_key_file: Path | None = setting(None, _optional_path)  # noqa: RUF009
+    tls_key_file: Path | None = setting(None, parse.optional_path)  # noqa: RUF009
     """PEM private key of TLS_CERT_FILE."""
-    tls_client_ca_file: Path | None = setting(None, _optional_path)  # noqa: RUF009
+    tls_client_ca_file: Path | None = setting(None, parse.optional_path)  # noqa: RUF009
     """PEM CA certificate: /admin/* then also needs a client certificate it signed (mutual TLS)."""
-    inference_timeout_ms: int = setting(10000, _integer(1))
+    inference_timeout_ms: int = setting(10000, parse.integer(1))
     """Longest a model may take on one input; past it the run is stopped and is a model failure."""
-    model_memory_limit_mb: int = setting(2048, _integer(0))
+    model_memory_limit_mb: int = setting(2048, parse.integer(0))
     """Address space of the process a candidate (B) runs and is admitted in; 0: no cap."""
-    graceful_shutdown_seconds: float = setting(15.0, _number(0))
+    graceful_shutdown_seconds: float = setting(15.0, parse.number(0))
     """How long in-flight requests may take to finish on SIGTERM."""
 
     def __post_init__(self) -> None:
