@@ -177,20 +177,17 @@ def _from_json(name: str, datatype: str, shape: list[int], count: int, data: Any
 
 def _from_binary(name: str, datatype: str, shape: list[int], count: int, raw: bytes) -> Tensor:
     if datatype == "BYTES":
-        images = []
-        while raw:
-            if len(raw) < _LENGTH.size or _LENGTH.unpack_from(raw)[0] > len(raw) - _LENGTH.size:
-                raise BadRequest(
-                    f"input {name!r} BYTES data is cut short: each element is a 4-byte "
-                    "little-endian length, then that many bytes",
-                    code="invalid_binary_data",
-                )
-            length = _LENGTH.unpack_from(raw)[0]
-            images.append(raw[_LENGTH.size : _LENGTH.size + length])
-            raw = raw[_LENGTH.size + length :]
-        if count != 1 or len(images) != 1:
+        if len(raw) < _LENGTH.size or _LENGTH.unpack_from(raw)[0] > len(raw) - _LENGTH.size:
+            raise BadRequest(
+                f"input {name!r} BYTES data is cut short: each element is a 4-byte "
+                "little-endian length, then that many bytes",
+                code="invalid_binary_data",
+            )
+        end = _LENGTH.size + _LENGTH.unpack_from(raw)[0]
+        # Only the first element is read: a second one is refused, never walked through.
+        if count != 1 or end != len(raw):
             raise InvalidTensor(f"input {name!r} takes one image: shape [1], one BYTES element")
-        return Tensor(datatype, shape, None, images)
+        return Tensor(datatype, shape, None, [raw[_LENGTH.size : end]])
     wire = _WIRE[datatype]
     if len(raw) != count * wire.itemsize:
         raise BadRequest(

@@ -154,3 +154,21 @@ def test_model_names_sent_never_become_metric_labels(server):
         metric_sum(server, "edgeserve_http_requests_total", route="/v2/models/<name:str>/infer")
         >= 1
     )
+
+
+def test_more_than_one_image_per_request_is_invalid_tensor(server):
+    png = image_bytes((255, 0, 0))
+    element = struct.pack("<I", len(png)) + png
+    header = {
+        "inputs": [
+            {
+                "name": "image",
+                "datatype": "BYTES",
+                "shape": [2],
+                "parameters": {"binary_data_size": 2 * len(element)},
+            }
+        ]
+    }
+    body, headers = binary_request(header, element * 2)
+    with server.client() as client:
+        refused(client.post(INFER, content=body, headers=headers), 422, "invalid_tensor")
