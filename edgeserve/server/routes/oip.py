@@ -103,15 +103,14 @@ async def infer(request: Request, name: str) -> HTTPResponse:
                 size = model.size_for(None)
                 return await runtime.classify(model, tensor.images[0], size, model.num_classes)
             assert tensor.values is not None
-            batch = model_input(model, tensor.datatype, tensor.shape, tensor.values)
-            return await asyncio.get_running_loop().run_in_executor(
-                runtime.executor_for(model),
-                classify_tensor,
-                model,
-                batch,
-                model.num_classes,
-                runtime.cpu_timed,
-            )
+            values = tensor.values
+
+            def check_and_run() -> Classified:  # the tensor maths too, off the event loop
+                batch = model_input(model, tensor.datatype, tensor.shape, values)
+                return classify_tensor(model, batch, model.num_classes, runtime.cpu_timed)
+
+            executor = runtime.executor_for(model)
+            return await asyncio.get_running_loop().run_in_executor(executor, check_and_run)
 
         result = await run_chosen(runtime, choice, None, run)
     await after_answer(
