@@ -16,6 +16,7 @@ CODES: dict[str, int] = {
     "empty_image": 400,
     "invalid_request_target": 400,
     "invalid_feedback_token": 400,
+    "invalid_binary_data": 400,
     # 401 / 403: admin and metrics access
     "unauthorized": 401,
     "admin_disabled": 403,
@@ -23,6 +24,7 @@ CODES: dict[str, int] = {
     "feedback_disabled": 403,
     # 404 / 405: no such path or method
     "not_found": 404,
+    "unknown_model": 404,
     "method_not_allowed": 405,
     # 408: the client was too slow
     "request_timeout": 408,
@@ -43,6 +45,7 @@ CODES: dict[str, int] = {
     "unknown_field": 422,
     "invalid_field": 422,
     "invalid_img_size": 422,
+    "invalid_tensor": 422,
     "not_an_image": 422,
     "unsupported_image_format": 422,
     "truncated_image": 422,
@@ -148,6 +151,18 @@ class InvalidField(EdgeserveError):
     """A well-formed body whose field (or query parameter) is missing, repeated or wrong."""
 
     code = "invalid_field"
+
+
+class InvalidTensor(EdgeserveError):
+    """An inference protocol tensor whose name, datatype, shape or data the model cannot take."""
+
+    code = "invalid_tensor"
+
+
+class UnknownModel(EdgeserveError):
+    """An inference protocol path naming a model this server does not serve."""
+
+    code = "unknown_model"
 
 
 class UnsupportedMediaType(EdgeserveError):

@@ -47,7 +47,7 @@ class Settings:
     jpeg_draft: bool = setting(False, parse.boolean)
     """Decode big JPEGs at 1/2, 1/4 or 1/8 scale: faster, but scores differ from a full decode."""
     rate_limit_rps: float = setting(100.0, parse.number(0))
-    """Token refill per second per client address on /v1/infer and /admin/*; 0 disables."""
+    """Token refill per second per client address on /v1/*, /v2/models/*, /admin/*; 0: off."""
     rate_limit_burst: int = setting(200, parse.integer(0))
     """Token bucket size per client address."""
     ab_weight_a: float = setting(1.0, parse.number(0))

@@ -46,7 +46,8 @@ class Decoding:
 @dataclass
 class Classified:
     predictions: list[Prediction]
-    image: Image
+    image: Image | None
+    """The decoded upload (None for a preprocessed tensor): what shadow runs B on."""
     decode_seconds: float
     inference_seconds: float
     run_seconds: float

@@ -31,6 +31,7 @@ from edgeserve.server.routes.admin import admin
 from edgeserve.server.routes.feedback import feedback
 from edgeserve.server.routes.health import health
 from edgeserve.server.routes.infer import infer
+from edgeserve.server.routes.oip import oip
 from edgeserve.server.routes.openapi import openapi
 from edgeserve.server.runtime import Runtime
 from edgeserve.server.tls import cert_loader
@@ -42,7 +43,7 @@ from edgeserve.state.schema import parse_state
 from edgeserve.state.start import state_from_env
 from edgeserve.traffic.feedback import SeenTokens
 
-RATE_LIMITED_PREFIXES = ("/v1/", "/admin/")
+RATE_LIMITED_PREFIXES = ("/v1/", "/v2/models/", "/admin/")
 # Metric labels come from closed sets: any other method token is "other".
 STANDARD_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 APP_NAME = "edgeserve"
@@ -110,6 +111,7 @@ def create_app(
     client_address = ClientAddress(settings.trusted_proxies)
     app.blueprint(health)
     app.blueprint(infer)
+    app.blueprint(oip)
     app.blueprint(admin)
     app.blueprint(feedback)
     app.blueprint(openapi)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from asyncio import CancelledError
 from typing import Any
 
@@ -14,6 +15,8 @@ from edgeserve.errors import SANIC_CODES, EdgeserveError, one_line, status_of
 from edgeserve.observability.logging import log
 from edgeserve.server.tracing import trace_id_from
 
+OIP_PATH = re.compile(r"^/v2(/|$)")
+ERROR_CODE_HEADER = "X-Edgeserve-Error-Code"
 MESSAGES = {
     "not_found": "no such endpoint: see docs/operations.md for the API",
     "payload_too_large": "request body is larger than MAX_BODY_BYTES allows: send a smaller image",
@@ -63,8 +66,17 @@ def error_response(
     message: str,
     headers: dict[str, str] | None = None,
 ) -> HTTPResponse:
-    """The error answer for a catalogued code, with that code's one status."""
+    """The error answer for a catalogued code, with that code's one status.
+
+    Under /v2 the body is the inference protocol's {"error": "..."}, which its clients read,
+    and the code goes in a header."""
     trace_id = trace_id_of(request)
+    if request is not None and OIP_PATH.match(request.path):
+        return json(
+            {"error": message},
+            status=status_of(code),
+            headers={"Trace-Id": trace_id, ERROR_CODE_HEADER: code, **(headers or {})},
+        )
     return json(
         envelope(code, message, trace_id),
         status=status_of(code),

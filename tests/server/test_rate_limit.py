@@ -1,4 +1,5 @@
-"""The per-client token bucket: 429 with Retry-After on /v1/infer and /admin/*, never on health."""
+"""The per-client token bucket: 429 with Retry-After on /v1/*, /v2/models/* and /admin/*, never on
+health."""
 
 from __future__ import annotations
 
@@ -31,7 +32,24 @@ def test_admin_is_rate_limited_too(limited):
     assert 429 in statuses
 
 
-@pytest.mark.parametrize("path", ["/healthz", "/health", "/ready", "/metrics"])
+def test_inference_protocol_requests_are_rate_limited_in_the_protocol_s_error_shape(limited):
+    body = {
+        "inputs": [
+            {"name": "image", "datatype": "BYTES", "shape": [1], "data": [image_b64((255, 0, 0))]}
+        ]
+    }
+    with limited.client() as client:
+        answers = [client.post("/v2/models/edgeserve/infer", json=body) for _ in range(6)]
+    refused = answers[-1]
+    assert refused.status_code == 429, refused.text
+    assert list(refused.json()) == ["error"], refused.text
+    assert refused.headers["X-Edgeserve-Error-Code"] == "rate_limited"
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/healthz", "/health", "/ready", "/metrics", "/v2/health/live", "/v2/health/ready", "/v2"],
+)
 def test_health_ready_and_metrics_are_never_limited(limited, path):
     with limited.client() as client:
         statuses = {client.get(path).status_code for _ in range(20)}
