@@ -7,7 +7,7 @@ big images or unusual sizes sent to B cannot make it look slow.
 
 The guard looks after every request, so every significance test in it is sequential
 (traffic.sequential): its chance of ever crossing under the null, however long B serves, is
-bounded. The three tests share a 1 % budget (a third each). Counts accumulate from the time the
+bounded. The three tests share a 0.5 % budget (a third each). Counts accumulate from the time the
 current B started serving; nothing is forgotten until B changes (`reset`).
 
 Verdicts (any one rolls B back):
@@ -35,9 +35,10 @@ from edgeserve.traffic.pairing import Pairing
 from edgeserve.traffic.sequential import SequentialTest
 from edgeserve.variants import CANDIDATE, CURRENT, VARIANTS, Variant, other
 
-ALPHA = 0.01
+ALPHA = 0.005
 """The chance of ever rolling back a B that runs and fails exactly like A, split between the
-paired error test, the error-rate limit test and the latency test."""
+paired error test, the error-rate limit test and the latency test: half of the 1 % the
+contract allows, so the bound still holds with two workers judging on their own."""
 MATCH_PER_OTHER = 2
 """An arm keeps at most this many outcomes per outcome of the other arm at the same size."""
 MAX_SIZES = 16

@@ -89,19 +89,23 @@ CASES_SLOWER = [
 
 
 def main(runs: int = 200, requests: int = 100_000) -> None:
-    print("| case | runs | rolled back | B requests to rollback (median, max) |")
+    print("| case | runs x requests | rolled back | B requests to rollback (median, max) |")
     print("|---|--:|--:|--:|")
     cases = (
         [(case, requests) for case in CASES_SAME]
-        + [(case, requests) for case in CASES_WORSE]
+        # twice the requests that bring B 10,000 on average, so a run can show B is not out yet
+        + [(case, round(20_000 / case.share_b)) for case in CASES_WORSE]
         + [(case, 5_000) for case in CASES_SLOWER]
     )
     with Pool(os.cpu_count()) as pool:
         for case, length in cases:
-            result = simulate(case, runs, length, pool=pool)
-            served = sorted(result.b_requests_to_rollback)
-            shown = f"{served[len(served) // 2]}, {served[-1]}" if served else "-"
-            print(f"| {case.name} | {runs} | {result.rollbacks} | {shown} |", flush=True)
+            print(row(case, simulate(case, runs, length, pool=pool), length), flush=True)
+
+
+def row(case: Case, result: Result, requests: int) -> str:
+    served = sorted(result.b_requests_to_rollback)
+    shown = f"{served[len(served) // 2]}, {served[-1]}" if served else "-"
+    return f"| {case.name} | {result.runs} x {requests:,} | {result.rollbacks} | {shown} |"
 
 
 if __name__ == "__main__":

@@ -158,9 +158,9 @@ def test_a_size_only_a_served_does_not_count_in_the_error_rate():
 def test_b_failures_at_a_size_a_has_not_answered_count_once_a_answered_anything():
     guard = CanaryGuard(LIMITS)
     interleave(guard, 0, [True] * 20, [True] * 20, 0.0)
-    for at in range(30):  # B alone at 512 (forced there), failing often, never 5 in a row
+    for at in range(60):  # B alone at 512 (forced there), failing often, never 5 in a row
         guard.record("B", 512, at % 3 != 2, 0.001, 100.0 + at)
-    assert guard.verdict().startswith("B error rate 20.0% (10 model failures in 50 requests)")
+    assert guard.verdict().startswith("B error rate 25.0% (20 model failures in 80 requests)")
 
 
 def test_b_failures_at_a_size_a_has_not_answered_count_against_a_at_its_own_sizes():
