@@ -188,15 +188,28 @@ def _agreement_gate(window: StepWindow, minimum: float, need: int, a_serves: boo
     elif window.compared < need:
         outcome = WAIT
     else:
-        outcome = PASS if (share or 0.0) >= minimum else FAIL
+        outcome = proportion_verdict(window.agree, window.compared, minimum)
+    limit = f">= {minimum:.1%}"
+    if outcome == INCONCLUSIVE:
+        low, high = wilson(window.agree, window.compared, ONE_SIDED_Z) or (0.0, 1.0)
+        limit += f" (in [{low:.1%}, {high:.1%}])"
     return GateResult(
         "shadow agreement",
         outcome,
         percent_cell(share),
         "(A's answer)",
-        f">= {minimum:.1%}",
+        limit,
         f"{window.compared:.0f} / {need}",
     )
+
+
+def proportion_verdict(successes: float, n: float, minimum: float) -> str:
+    """pass when the share is surely at least `minimum`, fail when surely below, else
+    inconclusive (a 90 % Wilson interval: each claim at 95 % confidence)."""
+    low, high = wilson(successes, n, ONE_SIDED_Z) or (0.0, 1.0)
+    if low >= minimum:
+        return PASS
+    return FAIL if high < minimum else INCONCLUSIVE
 
 
 def _accuracy_gate(a: Arm, b: Arm, delta: float, need: int, a_serves: bool) -> GateResult:

@@ -75,6 +75,12 @@ def test_low_agreement_fails():
     assert outcomes(window(arm(), arm(), agree=100, compared=200))["shadow agreement"] == FAIL
 
 
+def test_agreement_whose_interval_holds_the_limit_is_inconclusive():
+    near = {r.gate: r for r in evaluate(window(arm(), arm(), agree=182, compared=200), GATES, 20)}
+    assert near["shadow agreement"].outcome == INCONCLUSIVE, near
+    assert near["shadow agreement"].limit == ">= 90.0% (in [87.1%, 93.8%])", near
+
+
 def test_worse_accuracy_beyond_the_delta_fails():
     worse = window(arm(correct=190, judged=200), arm(correct=170, judged=200))
     assert outcomes(worse)["accuracy (feedback)"] == FAIL
