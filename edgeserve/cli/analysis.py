@@ -150,16 +150,21 @@ def evaluate(window: StepWindow, gates: Gates, b_percent: float) -> list[GateRes
 
 
 def _error_gate(a: Arm, b: Arm, gates: Gates, need: int) -> GateResult:
+    limit = f"<= {gates.max_error_rate:.1%}"
     if b.requests < need:
         outcome = WAIT
     else:
-        outcome = PASS if (b.error_rate or 0.0) <= gates.max_error_rate else FAIL
+        # B answering is the share that must surely reach 1 - the limit
+        outcome = proportion_verdict(b.requests - b.errors, b.requests, 1 - gates.max_error_rate)
+    if outcome == INCONCLUSIVE:
+        low, high = wilson(b.errors, b.requests, ONE_SIDED_Z) or (0.0, 1.0)
+        limit += f" (in [{low:.1%}, {high:.1%}])"
     return GateResult(
         "error rate",
         outcome,
         percent_cell(b.error_rate),
         percent_cell(a.error_rate),
-        f"<= {gates.max_error_rate:.1%}",
+        limit,
         f"{b.requests:.0f} / {need}",
     )
 

@@ -58,7 +58,9 @@ def test_wilson_interval_matches_the_textbook_value():
 
 
 def test_a_healthy_b_passes_every_gate():
-    good = window(arm(correct=1800, judged=2000), arm(correct=1820, judged=2000))
+    good = window(
+        arm(requests=2000, correct=1800, judged=2000), arm(requests=2000, correct=1820, judged=2000)
+    )
     assert set(outcomes(good).values()) == {PASS}
 
 
@@ -73,6 +75,14 @@ def test_b_slower_by_ratio_and_margin_fails_but_by_ratio_alone_passes():
 
 def test_low_agreement_fails():
     assert outcomes(window(arm(), arm(), agree=100, compared=200))["shadow agreement"] == FAIL
+
+
+def test_no_errors_in_too_few_requests_to_show_the_limit_is_inconclusive():
+    # 0 errors in 200: B's error rate may still be up to 1.3 %, above the 1 % limit
+    few = {r.gate: r for r in evaluate(window(arm(), arm(requests=200)), GATES, 20)}
+    assert few["error rate"].outcome == INCONCLUSIVE, few
+    assert few["error rate"].limit == "<= 1.0% (in [0.0%, 1.3%])", few
+    assert outcomes(window(arm(), arm(requests=300)))["error rate"] == PASS
 
 
 def test_agreement_whose_interval_holds_the_limit_is_inconclusive():
@@ -126,7 +136,7 @@ def test_without_feedback_the_accuracy_gate_does_not_apply():
 
 
 def test_at_100_percent_gates_that_need_a_do_not_apply():
-    judged = outcomes(window(arm(requests=0), arm()), percent=100)
+    judged = outcomes(window(arm(requests=0), arm(requests=2000)), percent=100)
     assert judged["p95 inference"] == SKIP and judged["shadow agreement"] == SKIP
     assert judged["error rate"] == PASS
 
