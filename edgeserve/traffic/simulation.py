@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass
-from multiprocessing import Pool
+from multiprocessing.pool import Pool
 
 import numpy as np
 
