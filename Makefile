@@ -11,7 +11,7 @@ DEV := $(VENV)/.dev-installed
 # Empty when PYTHON is missing or not 3.11 to 3.13; checked before the venv is made.
 PYTHON_OK = $(shell $(PYTHON) -c 'import sys; print((3, 11) <= sys.version_info[:2] < (3, 14) or "")' 2>/dev/null)
 
-.PHONY: install serve test lint format models bench mutate clean
+.PHONY: install serve test lint format models bench simulate mutate clean
 
 $(RUNTIME): requirements.lock pyproject.toml
 	$(if $(PYTHON_OK),,$(error $(PYTHON) is not Python 3.11, 3.12 or 3.13: install one, or run make PYTHON=/path/to/python3.12))
@@ -48,6 +48,10 @@ models: $(RUNTIME)
 
 bench: $(DEV)
 	$(BIN)/python -m benchmarks
+
+# The canary guard's seeded Monte Carlo run (minutes): the table in docs/operations.md, 3a.
+simulate: $(RUNTIME)
+	$(BIN)/python -m edgeserve.traffic.simulation
 
 # Mutation testing of the pure modules (not in CI: minutes per module); see README, Development.
 mutate: $(DEV)

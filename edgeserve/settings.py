@@ -91,11 +91,11 @@ class Settings:
     shadow_max_inflight: int = setting(4, parse.integer(0))
     """Shadow runs in flight per worker; beyond it shadow work is dropped and counted."""
     canary_window: int = setting(200, parse.integer(10))
-    """Recent requests per variant the canary guard looks at."""
+    """Recent runs per arm and size behind the guard's p95s, and A's for the fast path."""
     canary_min_samples: int = setting(20, parse.integer(1))
-    """Requests B must have served in the window before the guard judges it."""
+    """Requests each arm must have served (answered runs, for latency) before the guard judges."""
     canary_max_error_rate: float = setting(0.05, parse.number(0))
-    """B's error rate above which the guard sets B's weight to 0."""
+    """B's error rate which, once significantly exceeded (and above A's), rolls B back."""
     canary_max_latency_ratio: float = setting(2.0, parse.number(1))
     """B's p95 inference time over A's (same input size) above which the guard rolls B back."""
     canary_min_latency_delta_ms: float = setting(5.0, parse.number(0))

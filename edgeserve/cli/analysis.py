@@ -14,6 +14,10 @@ from edgeserve.cli.scrape import VARIANTS, Scrape, histogram_quantile, increase
 from edgeserve.variants import CANDIDATE, CURRENT
 
 PASS, FAIL, WAIT, SKIP = "pass", "fail", "wait", "n/a"
+INCONCLUSIVE = "inconclusive"
+"""Enough samples, but they cannot yet tell B from the limit: more data may settle it."""
+ONE_SIDED_Z = 1.645
+"""A 90 % two-sided interval: each of pass and fail is claimed at 95 % confidence."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,27 @@ def wilson(successes: float, n: float, z: float = 1.96) -> tuple[float, float] |
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+def difference_interval(b: Arm, a: Arm) -> tuple[float, float]:
+    """Newcombe's hybrid score interval for B's accuracy minus A's, from two Wilson intervals
+    (sound at a few dozen samples, where a normal interval on the difference is not)."""
+    b_low, b_high = wilson(b.correct, b.judged, ONE_SIDED_Z) or (0.0, 1.0)
+    a_low, a_high = wilson(a.correct, a.judged, ONE_SIDED_Z) or (0.0, 1.0)
+    b_rate, a_rate = b.accuracy or 0.0, a.accuracy or 0.0
+    difference = b_rate - a_rate
+    return (
+        difference - math.hypot(b_rate - b_low, a_high - a_rate),
+        difference + math.hypot(b_high - b_rate, a_rate - a_low),
+    )
+
+
+def accuracy_verdict(b: Arm, a: Arm, delta: float) -> str:
+    """pass when B minus A is surely at least `delta`, fail when surely below, else inconclusive."""
+    low, high = difference_interval(b, a)
+    if low >= delta:
+        return PASS
+    return FAIL if high < delta else INCONCLUSIVE
+
+
 def _accuracy(arm: Arm) -> str:
     interval = wilson(arm.correct, arm.judged)
     if interval is None:
@@ -125,16 +150,21 @@ def evaluate(window: StepWindow, gates: Gates, b_percent: float) -> list[GateRes
 
 
 def _error_gate(a: Arm, b: Arm, gates: Gates, need: int) -> GateResult:
+    limit = f"<= {gates.max_error_rate:.1%}"
     if b.requests < need:
         outcome = WAIT
     else:
-        outcome = PASS if (b.error_rate or 0.0) <= gates.max_error_rate else FAIL
+        # B answering is the share that must surely reach 1 - the limit
+        outcome = proportion_verdict(b.requests - b.errors, b.requests, 1 - gates.max_error_rate)
+    if outcome == INCONCLUSIVE:
+        low, high = wilson(b.errors, b.requests, ONE_SIDED_Z) or (0.0, 1.0)
+        limit += f" (in [{low:.1%}, {high:.1%}])"
     return GateResult(
         "error rate",
         outcome,
         percent_cell(b.error_rate),
         percent_cell(a.error_rate),
-        f"<= {gates.max_error_rate:.1%}",
+        limit,
         f"{b.requests:.0f} / {need}",
     )
 
@@ -163,15 +193,28 @@ def _agreement_gate(window: StepWindow, minimum: float, need: int, a_serves: boo
     elif window.compared < need:
         outcome = WAIT
     else:
-        outcome = PASS if (share or 0.0) >= minimum else FAIL
+        outcome = proportion_verdict(window.agree, window.compared, minimum)
+    limit = f">= {minimum:.1%}"
+    if outcome == INCONCLUSIVE:
+        low, high = wilson(window.agree, window.compared, ONE_SIDED_Z) or (0.0, 1.0)
+        limit += f" (in [{low:.1%}, {high:.1%}])"
     return GateResult(
         "shadow agreement",
         outcome,
         percent_cell(share),
         "(A's answer)",
-        f">= {minimum:.1%}",
+        limit,
         f"{window.compared:.0f} / {need}",
     )
+
+
+def proportion_verdict(successes: float, n: float, minimum: float) -> str:
+    """pass when the share is surely at least `minimum`, fail when surely below, else
+    inconclusive (a 90 % Wilson interval: each claim at 95 % confidence)."""
+    low, high = wilson(successes, n, ONE_SIDED_Z) or (0.0, 1.0)
+    if low >= minimum:
+        return PASS
+    return FAIL if high < minimum else INCONCLUSIVE
 
 
 def _accuracy_gate(a: Arm, b: Arm, delta: float, need: int, a_serves: bool) -> GateResult:
@@ -179,22 +222,26 @@ def _accuracy_gate(a: Arm, b: Arm, delta: float, need: int, a_serves: bool) -> G
     limit = f"B - A >= {delta:+.1%}"
     if a.judged + b.judged == 0 or not a_serves:
         outcome = SKIP  # no feedback flows (or no A to compare with)
-    elif min(a.judged, b.judged) < need or a.accuracy is None or b.accuracy is None:
+    elif min(a.judged, b.judged) < need:
         outcome = WAIT
     else:
-        outcome = PASS if b.accuracy - a.accuracy >= delta else FAIL
-    return GateResult("accuracy (feedback)", outcome, _accuracy(b), _accuracy(a), limit, samples)
+        outcome = accuracy_verdict(b, a, delta)
+    low, high = difference_interval(b, a) if outcome != SKIP else (0.0, 0.0)
+    shown = f"{limit} (B - A in [{low:+.1%}, {high:+.1%}])" if outcome == INCONCLUSIVE else limit
+    return GateResult("accuracy (feedback)", outcome, _accuracy(b), _accuracy(a), shown, samples)
 
 
 def overall(results: list[GateResult]) -> str:
-    """fail if any gate failed, else wait if any lacks samples, else pass."""
+    """fail if any gate failed, else wait if any lacks samples, else inconclusive if any cannot
+    tell yet, else pass."""
     outcomes = {r.outcome for r in results}
-    if FAIL in outcomes:
-        return FAIL
-    return WAIT if WAIT in outcomes else PASS
+    for outcome in (FAIL, WAIT, INCONCLUSIVE):
+        if outcome in outcomes:
+            return outcome
+    return PASS
 
 
-def failure_reason(results: list[GateResult], b_percent: float) -> str:
-    failed = [r for r in results if r.outcome == FAIL]
+def failure_reason(results: list[GateResult], b_percent: float, outcome: str = FAIL) -> str:
+    failed = [r for r in results if r.outcome == outcome]
     parts = [f"{r.gate} B {r.b} vs A {r.a}, limit {r.limit}" for r in failed]
     return f"admin rollout stopped at B {b_percent:g}%: " + "; ".join(parts)

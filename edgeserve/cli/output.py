@@ -34,6 +34,8 @@ stderr = Console(stderr=True, markup=False, highlight=False, soft_wrap=True)
 USAGE_ERROR = 2
 FAILURE = 1
 INTERRUPTED = 130
+INCONCLUSIVE_EXIT = 3
+"""admin rollout: the gates could not decide in time; B was not promoted."""
 
 
 def fail(message: str, code: int = FAILURE) -> NoReturn:

@@ -12,13 +12,13 @@ import time
 from collections.abc import Callable
 from typing import Annotated, Any
 
-import httpx
 import typer
 from rich.table import Table
 from rich.text import Text
 
 from edgeserve.cli.analysis import (
     FAIL,
+    INCONCLUSIVE,
     PASS,
     WAIT,
     GateResult,
@@ -30,7 +30,8 @@ from edgeserve.cli.analysis import (
 )
 from edgeserve.cli.fleet import Outcome, run_on_each
 from edgeserve.cli.options import Token, Urls, normalise_url
-from edgeserve.cli.output import INTERRUPTED, USAGE_ERROR, console, fail, stderr
+from edgeserve.cli.output import INCONCLUSIVE_EXIT, INTERRUPTED, USAGE_ERROR, console, fail, stderr
+from edgeserve.cli.prometheus import prometheus_scrape
 from edgeserve.cli.scrape import Scrape
 from edgeserve.cli.shift import weights_for
 from edgeserve.cli.status import scrape
@@ -38,12 +39,16 @@ from edgeserve.client import ClientError, EdgeserveClient
 from edgeserve.variants import CANDIDATE, share, weights_of
 
 POLL_SECONDS = 1.0
-OUTCOME_STYLE = {PASS: "green", FAIL: "bold red", WAIT: "yellow"}
+OUTCOME_STYLE = {PASS: "green", FAIL: "bold red", WAIT: "yellow", INCONCLUSIVE: "yellow"}
 ReadMetrics = Callable[[], list[Scrape]]
 
 
 class Stop(Exception):
     """The rollout must stop with B at 0; the message says why."""
+
+
+class Undecided(Stop):
+    """The gates could not tell B from their limits in time: stop without promoting."""
 
 
 def parse_steps(value: str) -> list[float]:
@@ -79,40 +84,6 @@ def metric_reader(urls: list[str], prometheus: str | None) -> ReadMetrics:
 
         return read_instances
     return lambda: [prometheus_scrape(prometheus)]
-
-
-PROMETHEUS_QUERIES = {
-    "requests": "sum by (variant, outcome) (edgeserve_inferences_total)",
-    "run": 'sum by (variant, le) (edgeserve_inference_duration_seconds_bucket{stage="inference"})',
-    "shadow": "sum by (result) (edgeserve_shadow_comparisons_total)",
-    "feedback": "sum by (variant, outcome) (edgeserve_feedback_total)",
-}
-
-
-def prometheus_scrape(base: str) -> Scrape:
-    """The same counters as a /metrics scrape, summed over every instance Prometheus scrapes."""
-    result = Scrape(at=time.monotonic())
-    for name, query in PROMETHEUS_QUERIES.items():
-        try:
-            answer = httpx.get(f"{base}/api/v1/query", params={"query": query}, timeout=10)
-            answer.raise_for_status()
-            series = answer.json()["data"]["result"]
-        except (httpx.HTTPError, ValueError, KeyError) as error:
-            raise ClientError(
-                f"cannot query Prometheus at {base} ({error}): check --prometheus"
-            ) from None
-        for item in series:
-            labels, value = item["metric"], float(item["value"][1])
-            variant = labels.get("variant", "")
-            if name == "requests":
-                result.requests[(variant, labels.get("outcome", ""))] = value
-            elif name == "run":
-                result.run_buckets[variant][float(labels["le"])] = value
-            elif name == "shadow":
-                result.shadow[labels.get("result", "")] = value
-            else:
-                result.feedback[(variant, labels.get("outcome", ""))] = value
-    return result
 
 
 def analysis_table(percent: float, results: list[GateResult], elapsed: float) -> Table:
@@ -185,10 +156,16 @@ def judge_step(
             raise Stop(reason)
         results = evaluate(step_window(list(zip(before, read(), strict=True))), gates, percent)
         verdict = overall(results)
-        if verdict != WAIT or time.monotonic() >= deadline:
+        if verdict not in (WAIT, INCONCLUSIVE) or time.monotonic() >= deadline:
             console.print(analysis_table(percent, results, time.monotonic() - started))
             if verdict == FAIL:
                 raise Stop(failure_reason(results, percent))
+            if verdict == INCONCLUSIVE:
+                raise Undecided(
+                    failure_reason(results, percent, INCONCLUSIVE)
+                    + f": still inconclusive after {interval + max_wait:g}s, not promoted "
+                    "(collect more samples: raise --max-wait)"
+                )
             if verdict == WAIT:
                 short = ", ".join(r.gate for r in results if r.outcome == WAIT)
                 raise Stop(
@@ -198,7 +175,7 @@ def judge_step(
             return results
         stderr.print(
             f"B {percent:g}%: waiting for samples ("
-            + ", ".join(f"{r.gate} {r.samples}" for r in results if r.outcome == WAIT)
+            + ", ".join(f"{r.gate} {r.samples}" for r in results if r.outcome == verdict)
             + ")"
         )
         time.sleep(POLL_SECONDS)
@@ -269,6 +246,10 @@ def rollout_command(
     promote: Annotated[
         bool, typer.Option("--promote", help="Promote B to A after the last step passes.")
     ] = False,
+    hold: Annotated[
+        bool,
+        typer.Option("--hold", help="Keep B's share when the gates stay inconclusive (exit 3)."),
+    ] = False,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the plan and change nothing.")
     ] = False,
@@ -301,10 +282,11 @@ def rollout_command(
     if dry_run:
         _print_plan(plan, current, gates, interval)
         return
-    _run(plan, urls, token, metric_reader(urls, prometheus), gates, interval, max_wait, promote)
+    read = metric_reader(urls, prometheus)
+    _run(plan, urls, token, read, gates, interval, max_wait, promote, hold)
 
 
-def _run(plan, urls, token, read, gates, interval, max_wait, promote) -> None:
+def _run(plan, urls, token, read, gates, interval, max_wait, promote, hold) -> None:
     reached = plan[0] if plan else 0.0
     try:
         for percent in plan:
@@ -313,6 +295,11 @@ def _run(plan, urls, token, read, gates, interval, max_wait, promote) -> None:
             reached = percent
             stderr.print(f"B at {percent:g}% on {len(urls)} instance(s); judging in {interval:g}s")
             judge_step(percent, urls, token, read, gates, interval, max_wait or interval)
+    except Undecided as undecided:
+        if hold:
+            fail(f"{undecided}; B stays at {reached:g}% (--hold)", INCONCLUSIVE_EXIT)
+        roll_back(urls, token, str(undecided))
+        fail(f"{undecided}; B is back at 0% on every instance", INCONCLUSIVE_EXIT)
     except Stop as stop:
         roll_back(urls, token, str(stop))
         fail(f"{stop}; B is back at 0% on every instance")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import threading
 
 import httpx
@@ -17,20 +18,35 @@ def admin_args(url: str | list[str], token: str | None = ADMIN_TOKEN) -> list[st
 
 
 class Traffic:
-    """Background /v1/infer requests, so the server has something to measure."""
+    """Background /v1/infer requests, so the server has something to measure; with `feedback`
+    each answer's token is posted back, labelled right on a seeded coin flip (50 % accuracy)."""
 
-    def __init__(self, url: str, colour: tuple[int, int, int] = (255, 0, 0)):
+    def __init__(
+        self, url: str, colour: tuple[int, int, int] = (255, 0, 0), feedback: bool = False
+    ):
         self.stop = threading.Event()
         self.statuses: list[int] = []
-        body = {"image_b64": image_b64(colour)}
+        body = {"image_b64": image_b64(colour), **({"top_k": 2} if feedback else {})}
+        coin = random.Random(url)
 
         def loop() -> None:
             with httpx.Client(base_url=url, timeout=10) as client:
                 while not self.stop.is_set():
                     client.cookies.clear()  # a new client each time: no sticky variant
-                    self.statuses.append(client.post("/v1/infer", json=body).status_code)
+                    answer = client.post("/v1/infer", json=body)
+                    self.statuses.append(answer.status_code)
+                    if feedback and answer.status_code == 200:
+                        self.label(client, answer.json(), coin.randrange(2))
 
         self.thread = threading.Thread(target=loop, daemon=True)
+
+    @staticmethod
+    def label(client: httpx.Client, answer: dict, rank: int) -> None:
+        """Post the `rank`-th label of the answer (0: its own answer, right) as the truth."""
+        label = answer["predictions"][rank]["label"]
+        client.post(
+            "/v1/feedback", json={"feedback_token": answer["feedback_token"], "label": label}
+        )
 
     def __enter__(self) -> Traffic:
         self.thread.start()

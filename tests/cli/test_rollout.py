@@ -18,8 +18,11 @@ FAST = ["--interval", "1", "--max-wait", "20", "--min-samples", "8"]
 
 
 @contextmanager
-def fleet(tmp_path, a, b, colour=(255, 0, 0), **settings: str) -> Iterator[list[Server]]:
-    """Two instances serving models a and b (callables that write a model), with traffic."""
+def fleet(
+    tmp_path, a, b, colour=(255, 0, 0), feedback=False, **settings: str
+) -> Iterator[list[Server]]:
+    """Two instances serving models a and b (callables that write a model), with traffic
+    (labelled through feedback, right half the time, when `feedback`)."""
     a(tmp_path / "a.onnx")
     b(tmp_path / "b.onnx")
     env = base_env(
@@ -33,7 +36,7 @@ def fleet(tmp_path, a, b, colour=(255, 0, 0), **settings: str) -> Iterator[list[
     try:
         with ExitStack() as stack:
             for server in servers:
-                stack.enter_context(Traffic(server.url, colour))
+                stack.enter_context(Traffic(server.url, colour, feedback))
             yield servers
     finally:
         for server in servers:
@@ -116,3 +119,34 @@ def test_a_disagreeing_b_is_held_by_min_agreement(run, tmp_path):
         assert result.exit_code == 1, result.output
         assert "shadow agreement" in result.stderr, result.stderr
         assert all(c["ab_weight_b"] == 0 for c in configs(servers))
+
+
+SECRET = "rollout-feedback-secret-0123456789abcdef"
+UNDECIDED = ["--steps", "50", "--min-accuracy-delta", "-0.03", "--max-wait", "2"]
+UNDECIDED += ["--min-latency-delta-ms", "1000"]  # B runs in its own process: not judged here
+"""A and B right half the time each: a few seconds of feedback cannot place B within 3 points."""
+
+
+def test_an_accuracy_gate_still_inconclusive_at_max_wait_stops_with_exit_3_and_b_at_zero(
+    run, tmp_path
+):
+    with fleet(
+        tmp_path, demo("vA.onnx"), demo("vA.onnx"), feedback=True, FEEDBACK_SECRET=SECRET
+    ) as servers:
+        result = rollout(run, servers, *UNDECIDED, "--promote")
+        assert result.exit_code == 3, result.output
+        assert "inconclusive" in result.stderr and "not promoted" in result.stderr, result.stderr
+        for config in configs(servers):
+            assert config["ab_weight_b"] == 0 and "inconclusive" in config["last_rollback"], config
+            assert config["models"]["A"]["name"] == "a", config
+
+
+def test_with_hold_an_inconclusive_rollout_keeps_b_at_its_step(run, tmp_path):
+    with fleet(
+        tmp_path, demo("vA.onnx"), demo("vA.onnx"), feedback=True, FEEDBACK_SECRET=SECRET
+    ) as servers:
+        result = rollout(run, servers, *UNDECIDED, "--hold")
+        assert result.exit_code == 3, result.output
+        assert "B stays at 50% (--hold)" in result.stderr, result.stderr
+        for config in configs(servers):
+            assert config["ab_weight_b"] == config["ab_weight_a"], config

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import numpy as np
 import pytest
 
 from edgeserve.cli.analysis import (
     FAIL,
+    INCONCLUSIVE,
     PASS,
     SKIP,
     WAIT,
     Arm,
     Gates,
     StepWindow,
+    accuracy_verdict,
     evaluate,
     overall,
     step_window,
@@ -27,6 +32,8 @@ GATES = Gates(
     min_accuracy_delta=-0.02,
     min_samples=100,
 )
+OPERATOR = replace(GATES, min_accuracy_delta=-0.03, min_samples=50)
+"""The int8 rollout of the issue: a 3 point limit, feedback from about 50 answers per arm."""
 
 
 def arm(requests=200, errors=0, run_ms=2.0, correct=0, judged=0) -> Arm:
@@ -51,7 +58,9 @@ def test_wilson_interval_matches_the_textbook_value():
 
 
 def test_a_healthy_b_passes_every_gate():
-    good = window(arm(correct=180, judged=200), arm(correct=182, judged=200))
+    good = window(
+        arm(requests=2000, correct=1800, judged=2000), arm(requests=2000, correct=1820, judged=2000)
+    )
     assert set(outcomes(good).values()) == {PASS}
 
 
@@ -68,9 +77,52 @@ def test_low_agreement_fails():
     assert outcomes(window(arm(), arm(), agree=100, compared=200))["shadow agreement"] == FAIL
 
 
+def test_no_errors_in_too_few_requests_to_show_the_limit_is_inconclusive():
+    # 0 errors in 200: B's error rate may still be up to 1.3 %, above the 1 % limit
+    few = {r.gate: r for r in evaluate(window(arm(), arm(requests=200)), GATES, 20)}
+    assert few["error rate"].outcome == INCONCLUSIVE, few
+    assert few["error rate"].limit == "<= 1.0% (in [0.0%, 1.3%])", few
+    assert outcomes(window(arm(), arm(requests=300)))["error rate"] == PASS
+
+
+def test_agreement_whose_interval_holds_the_limit_is_inconclusive():
+    near = {r.gate: r for r in evaluate(window(arm(), arm(), agree=182, compared=200), GATES, 20)}
+    assert near["shadow agreement"].outcome == INCONCLUSIVE, near
+    assert near["shadow agreement"].limit == ">= 90.0% (in [87.1%, 93.8%])", near
+
+
 def test_worse_accuracy_beyond_the_delta_fails():
     worse = window(arm(correct=190, judged=200), arm(correct=170, judged=200))
     assert outcomes(worse)["accuracy (feedback)"] == FAIL
+
+
+def test_the_operators_overlapping_intervals_are_inconclusive_not_a_fail():
+    # B 88.0 % of 66 against A 94.1 % of 51, limit -3 points: the gap may be inside it.
+    operator = window(arm(correct=48, judged=51), arm(correct=58, judged=66))
+    result = {r.gate: r for r in evaluate(operator, OPERATOR, 20)}["accuracy (feedback)"]
+    assert result.outcome == INCONCLUSIVE, result
+    assert "B - A in [-15.1%, +3.2%]" in result.limit, result
+
+
+def test_equal_accuracy_with_enough_feedback_passes():
+    equal = window(arm(correct=1800, judged=2000), arm(correct=1800, judged=2000))
+    assert outcomes(equal)["accuracy (feedback)"] == PASS
+
+
+def test_inconclusive_outranks_pass_and_yields_to_waiting():
+    operator = window(arm(correct=48, judged=51), arm(correct=58, judged=66))
+    assert overall(evaluate(operator, OPERATOR, 20)) == INCONCLUSIVE
+    operator.compared = 10  # the agreement gate still lacks samples
+    assert overall(evaluate(operator, OPERATOR, 20)) == WAIT
+
+
+def test_equal_accuracy_with_a_3_point_margin_fails_in_at_most_5_percent_of_runs():
+    rng = np.random.default_rng(22)
+    fails = 0
+    for _ in range(1000):
+        a, b = (Arm(correct=int(rng.binomial(200, 0.9)), judged=200) for _ in range(2))
+        fails += accuracy_verdict(b, a, -0.03) == FAIL
+    assert fails <= 50, fails
 
 
 def test_too_few_samples_waits_instead_of_judging():
@@ -84,7 +136,7 @@ def test_without_feedback_the_accuracy_gate_does_not_apply():
 
 
 def test_at_100_percent_gates_that_need_a_do_not_apply():
-    judged = outcomes(window(arm(requests=0), arm()), percent=100)
+    judged = outcomes(window(arm(requests=0), arm(requests=2000)), percent=100)
     assert judged["p95 inference"] == SKIP and judged["shadow agreement"] == SKIP
     assert judged["error rate"] == PASS
 

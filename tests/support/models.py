@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -21,11 +22,18 @@ COLOUR_META = {
 
 
 def save_fails_on_real_images(path: Path) -> Path:
-    """Passes warm-up (a zero image) but fails at run time on any non-black image.
+    """Passes warm-up (a zero image) but fails at run time on any non-black image."""
+    return save_fails_from_brightness(path, 1)
 
-    Its output is multiplied by table[int(1000 * max(x))], and the table holds one element,
-    so ONNX Runtime raises an out-of-bounds Gather for every real picture.
+
+def save_fails_from_brightness(path: Path, brightness: int) -> Path:
+    """Fails at run time, deterministically, on every image with a pixel of `brightness` or
+    more (0 to 255, with `scale` 1/255); answers the rest like a mean-colour classifier.
+
+    Its output is multiplied by table[int(1000 * max(x))], and the table holds only the
+    elements below `brightness`, so ONNX Runtime raises an out-of-bounds Gather from there.
     """
+    table = np.ones(max(1, math.ceil(brightness * 1000 / 255) - 1), dtype=np.float32)
     weights = np.random.default_rng(0).normal(size=(3, len(LABELS))).astype(np.float32)
     nodes = [
         helper.make_node("GlobalAveragePool", ["image"], ["pooled"]),
@@ -42,7 +50,7 @@ def save_fails_on_real_images(path: Path) -> Path:
         numpy_helper.from_array(weights, "weights"),
         numpy_helper.from_array(np.array(1000.0, dtype=np.float32), "thousand"),
         numpy_helper.from_array(np.array([0], dtype=np.int64), "axis0"),
-        numpy_helper.from_array(np.array([1.0], dtype=np.float32), "table"),
+        numpy_helper.from_array(table, "table"),
     ]
     graph = helper.make_graph(
         nodes,

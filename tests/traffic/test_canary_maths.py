@@ -4,101 +4,54 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import pytest
-
 from edgeserve.traffic.canary import (
     MAX_SIZES,
     CanaryGuard,
     GuardLimits,
     Outcome,
     SizeWindow,
-    error_verdict,
-    fisher_greater,
     latency_verdict,
-    mann_whitney_greater,
 )
+from edgeserve.traffic.sequential import SequentialTest
 from tests.support.guard import LIMITS
 
 FAST, SLOW = [0.25] * 20, [1.0] * 20  # seconds: B 4x and +750 ms, no overlap at all
 
 
-def test_mann_whitney_with_ties_matches_the_formula_to_the_last_digit():
-    # 5, 6 and 7 appear in both arms: U_B = 51.5, variance 64/12 * (17 - 18/240) = 90.2667.
-    b, a = [5, 6, 7, 8, 9, 10, 11, 12], [1, 2, 3, 4, 5, 6, 7, 13]
-    assert mann_whitney_greater(b, a) == pytest.approx(0.0227601030, rel=1e-8)
-
-
-def test_mann_whitney_when_b_holds_the_smallest_value():
-    # The same samples the other way round: U_B = 12.5, z = -2.105.
-    b, a = [1, 2, 3, 4, 5, 6, 7, 13], [5, 6, 7, 8, 9, 10, 11, 12]
-    assert mann_whitney_greater(b, a) == pytest.approx(0.9823573399, rel=1e-8)
-
-
-def test_mann_whitney_with_a_small_variance_still_gives_its_p_value():
-    # U_B = 2, mean 1, variance 2/12 * 4 = 0.667 (below 1, still a real test).
-    assert mann_whitney_greater([5.0, 6.0], [1.0]) == pytest.approx(0.2701456873, rel=1e-8)
-
-
-@pytest.mark.parametrize(
-    ("b", "a"), [([], [1.0]), ([1.0], []), ([], []), ([2.0] * 5, [2.0] * 5)], ids=str
-)
-def test_mann_whitney_without_two_arms_or_any_spread_says_nothing(b, a):
-    assert mann_whitney_greater(b, a) == 1.0
-
-
-def test_fisher_when_b_could_not_hold_every_failure():
-    # 8 failures in 13 requests, B drew 3 and all 3 failed: C(8,3) / C(13,3) = 56 / 286.
-    assert fisher_greater(3, 3, 5, 10) == pytest.approx(56 / 286, rel=1e-12)
+def crossed() -> SequentialTest:
+    """The paired sign test of run times, already convinced that B is slower."""
+    slower = SequentialTest(0.5, 0.01)
+    for _ in range(20):
+        slower.add(True)
+    return slower
 
 
 def test_latency_verdict_needs_min_samples_in_each_arm_and_no_more():
-    assert latency_verdict(0, FAST, SLOW, LIMITS) is not None
-    assert latency_verdict(0, FAST[1:], SLOW * 2, LIMITS) is None
-    assert latency_verdict(0, FAST * 2, SLOW[1:], LIMITS) is None
+    assert latency_verdict(0, FAST, SLOW, crossed(), LIMITS) is not None
+    assert latency_verdict(0, FAST[1:], SLOW * 2, crossed(), LIMITS) is None
+    assert latency_verdict(0, FAST * 2, SLOW[1:], crossed(), LIMITS) is None
+
+
+def test_latency_verdict_needs_the_sequential_test_to_have_crossed():
+    assert latency_verdict(0, FAST, SLOW, SequentialTest(0.5, 0.01), LIMITS) is None
 
 
 def test_latency_exactly_at_the_ratio_is_tolerated():
-    assert latency_verdict(0, FAST, [0.5] * 20, LIMITS) is None  # exactly 2x, +250 ms
+    assert latency_verdict(0, FAST, [0.5] * 20, crossed(), LIMITS) is None  # exactly 2x, +250 ms
 
 
 def test_latency_exactly_at_the_margin_is_tolerated():
     at_margin = replace(LIMITS, min_latency_delta_ms=750.0)
-    assert latency_verdict(0, FAST, SLOW, at_margin) is None  # 4x, exactly +750 ms
+    assert latency_verdict(0, FAST, SLOW, crossed(), at_margin) is None  # 4x, exactly +750 ms
 
 
 def test_latency_verdict_names_the_figures_and_the_size():
-    assert latency_verdict(512, FAST, SLOW, LIMITS) == (
+    assert latency_verdict(512, FAST, SLOW, crossed(), LIMITS) == (
         "B p95 inference time 1000.0 ms is 4.0x A's 250.0 ms (+750.0 ms) at img_size 512, "
-        "above 2x and +5 ms (20 vs 20 requests, Mann-Whitney p=2.3e-10)"
+        "above 2x and +5 ms (20 vs 20 requests; B slower in 20 of 20 time-matched pairs, "
+        "e-value 8.24e+04)"
     )
-    assert "at the default img_size, above" in latency_verdict(0, FAST, SLOW, LIMITS)
-
-
-def test_error_verdict_needs_min_samples_in_each_arm_and_no_more():
-    assert error_verdict(0, 20, 8, 20, LIMITS) is not None
-    assert error_verdict(0, 19, 8, 40, LIMITS) is None
-    assert error_verdict(0, 40, 8, 19, LIMITS) is None
-
-
-def test_an_error_rate_equal_to_a_is_tolerated_even_above_the_limit():
-    assert error_verdict(10, 20, 10, 20, LIMITS) is None
-
-
-def test_an_error_rate_above_a_but_not_significant_and_at_the_limit_is_tolerated():
-    assert error_verdict(0, 20, 1, 20, LIMITS) is None  # 5.0 % is not above 5.0 %, p = 0.5
-
-
-def test_a_significant_error_rate_is_named_with_both_rates_and_the_p_value():
-    assert error_verdict(1, 20, 9, 20, LIMITS) == (
-        "B error rate 45.0% (9 model failures in 20 requests) is significantly above A's 5.0% "
-        "(Fisher p=0.0042)"
-    )
-
-
-def test_an_error_rate_over_the_limit_but_not_significant_is_named_by_the_limit():
-    assert error_verdict(2, 20, 9, 20, LIMITS) == (
-        "B error rate 45.0% (9 model failures in 20 requests) is above 5.0%"
-    )
+    assert "at the default img_size, above" in latency_verdict(0, FAST, SLOW, crossed(), LIMITS)
 
 
 def add_all(window: SizeWindow, variants: str) -> None:
@@ -144,7 +97,7 @@ def test_the_guard_bounds_every_size_window():
     for at in range(10):
         guard.record("A", 0, True, 0.001, at)
         guard.record("B", 0, True, 0.001, at + 0.5)
-    assert [len(arm) for arm in guard.sizes[0].arms.values()] == [3, 3]
+    assert [len(arm) for arm in guard.sizes[0].window.arms.values()] == [3, 3]
 
 
 def test_the_guard_tracks_max_sizes_and_forgets_the_least_recent():
@@ -183,13 +136,13 @@ def interleave(guard: CanaryGuard, size: int, a: list[bool], b: list[bool], star
 
 def test_failures_add_up_over_every_size_both_arms_served():
     guard = CanaryGuard(LIMITS)
-    twelve = [False] + [True] * 11
-    interleave(guard, 0, twelve, [False] * 4 + [True] * 8, 0.0)
+    twelve = [True] * 11 + [False]
+    interleave(guard, 0, twelve, [False] * 6 + [True] * 6, 0.0)
     interleave(guard, 512, twelve, [False] * 6 + [True] * 6, 100.0)
-    # 12 per arm and size: below min_samples alone, 24 together (Fisher p = 0.0087 by hand).
+    # 12 per arm and size: below min_samples alone, 24 together.
     assert guard.verdict() == (
-        "B error rate 41.7% (10 model failures in 24 requests) is significantly above A's 8.3% "
-        "(Fisher p=0.0087)"
+        "B error rate 50.0% (12 model failures in 24 requests) is significantly above 5.0% "
+        "(e-value 8.45e+07)"
     )
 
 
@@ -197,31 +150,32 @@ def test_a_size_only_a_served_does_not_count_in_the_error_rate():
     guard = CanaryGuard(LIMITS)
     for at in range(20):  # A alone, failing, at a size B never served
         guard.record("A", 512, False, 0.0, at)
-    interleave(guard, 0, [True] * 20, [True] * 17 + [False] * 3, 100.0)
-    assert guard.verdict() == "B error rate 15.0% (3 model failures in 20 requests) is above 5.0%"
+    interleave(guard, 0, [True] * 20, [True] * 11 + [False] * 9, 100.0)
+    assert guard.errors.total["A"] == 20, guard.errors.total
+    assert guard.verdict().startswith("B error rate 45.0% (9 model failures in 20 requests)")
 
 
 def test_b_failures_at_a_size_a_has_not_answered_count_once_a_answered_anything():
     guard = CanaryGuard(LIMITS)
     interleave(guard, 0, [True] * 20, [True] * 20, 0.0)
-    for at in range(20):  # B alone at 512 (forced there), failing now and then, never in a row
-        guard.record("B", 512, at % 6 != 5, 0.001, 100.0 + at)
-    assert guard.verdict() == "B error rate 7.5% (3 model failures in 40 requests) is above 5.0%"
+    for at in range(60):  # B alone at 512 (forced there), failing often, never 5 in a row
+        guard.record("B", 512, at % 3 != 2, 0.001, 100.0 + at)
+    assert guard.verdict().startswith("B error rate 25.0% (20 model failures in 80 requests)")
 
 
 def test_b_failures_at_a_size_a_has_not_answered_count_against_a_at_its_own_sizes():
     guard = CanaryGuard(LIMITS)
-    for at in range(20):  # no size in common: A at its default size, B forced to 512
+    for at in range(30):  # no size in common: A at its default size, B forced to 512
         guard.record("A", 0, True, 0.001, at)
-        guard.record("B", 512, at % 6 != 5, 0.001, at)
-    assert guard.verdict() == "B error rate 15.0% (3 model failures in 20 requests) is above 5.0%"
+        guard.record("B", 512, at % 3 != 2, 0.001, at)
+    assert guard.verdict().startswith("B error rate 33.3% (10 model failures in 30 requests)")
 
 
 def test_b_failures_alone_count_only_once_a_has_answered_anything():
     guard = CanaryGuard(LIMITS)
-    for at in range(20):  # A has only failed: maybe nothing can serve these inputs yet
+    for at in range(30):  # A has only failed: maybe nothing can serve these inputs yet
         guard.record("A", 0, False, 0.0, at)
-        guard.record("B", 512, at % 6 != 5, 0.001, at)
+        guard.record("B", 512, at % 3 != 2, 0.001, at)
     assert guard.verdict() is None
 
 

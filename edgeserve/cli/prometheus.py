@@ -1,0 +1,43 @@
+"""The rollout's counters read from Prometheus instead of each instance's /metrics."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+
+from edgeserve.cli.scrape import Scrape
+from edgeserve.client import ClientError
+
+PROMETHEUS_QUERIES = {
+    "requests": "sum by (variant, outcome) (edgeserve_inferences_total)",
+    "run": 'sum by (variant, le) (edgeserve_inference_duration_seconds_bucket{stage="inference"})',
+    "shadow": "sum by (result) (edgeserve_shadow_comparisons_total)",
+    "feedback": "sum by (variant, outcome) (edgeserve_feedback_total)",
+}
+
+
+def prometheus_scrape(base: str) -> Scrape:
+    """The same counters as a /metrics scrape, summed over every instance Prometheus scrapes."""
+    result = Scrape(at=time.monotonic())
+    for name, query in PROMETHEUS_QUERIES.items():
+        try:
+            answer = httpx.get(f"{base}/api/v1/query", params={"query": query}, timeout=10)
+            answer.raise_for_status()
+            series = answer.json()["data"]["result"]
+        except (httpx.HTTPError, ValueError, KeyError) as error:
+            raise ClientError(
+                f"cannot query Prometheus at {base} ({error}): check --prometheus"
+            ) from None
+        for item in series:
+            labels, value = item["metric"], float(item["value"][1])
+            variant = labels.get("variant", "")
+            if name == "requests":
+                result.requests[(variant, labels.get("outcome", ""))] = value
+            elif name == "run":
+                result.run_buckets[variant][float(labels["le"])] = value
+            elif name == "shadow":
+                result.shadow[labels.get("result", "")] = value
+            else:
+                result.feedback[(variant, labels.get("outcome", ""))] = value
+    return result
