@@ -174,7 +174,8 @@ def load(
 
     def row(data: dict[str, Any]) -> list[str]:
         loaded = data.get("loaded") or {}
-        return [variant, model_cell(loaded), str(loaded.get("path", ""))]
+        same = "" if loaded.get("changed", True) else " (already served: nothing changed)"
+        return [variant, model_cell(loaded) + same, str(loaded.get("path", ""))]
 
     outcomes = run_on_each(
         urls or [],

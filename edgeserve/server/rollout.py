@@ -41,11 +41,16 @@ async def promote(runtime: Runtime) -> tuple[dict[str, str], dict[str, str]]:
 
 async def load_into(
     runtime: Runtime, variant: Variant, requested: str, *, allow_label_change: bool = False
-) -> Model:
-    """Keep the file's bytes, admit them (load, warm, verify), then record them as the slot's
-    model."""
+) -> tuple[Model, bool]:
+    """Keep the file and its sidecar, admit them (load, warm, verify), then record them as the
+    slot's model; answers the model the slot serves and whether that changed. The version the
+    slot already serves is a no-op: nothing is written, so nothing it counted starts again."""
     registry = runtime.registry
     kept, model = await registry.load_file(requested, variant)
+    served = registry.get(variant)
+    if served is not None and served.sha256 == kept.version:
+        registry.retire(model)  # the admitted twin: the slot keeps the model it serves
+        return served, False
 
     def change(state: RuntimeState) -> RuntimeState:
         # A new B is a new candidate: whatever quarantined the old one does not carry over.
@@ -61,4 +66,4 @@ async def load_into(
             allowed=allow_label_change,
         )
         await runtime.sync.commit(change)
-    return model
+    return model, True

@@ -14,8 +14,8 @@ def test_the_banner_names_the_url_models_versions_and_weights(server):
     output = server.output()
     assert f"on {server.url}" in output, output[:2000]
     rows = {cells[0]: cells for cells in banner_rows(output)}
-    assert rows["A"][2:] == ["eec50c3e7974", "100%"], rows
-    assert rows["B"][2:] == ["1ba345dc2317", "0%"], rows
+    assert rows["A"][2:] == ["a9fc666bece4", "100%"], rows
+    assert rows["B"][2:] == ["657ade765658", "0%"], rows
     assert "vA.onnx" in rows["A"][1] and "vB.onnx" in rows["B"][1], rows
 
 

@@ -126,7 +126,7 @@ def test_status_once_counts_the_traffic_since_the_server_started(run, server):
     rows = rows_of(result.stdout)
     assert set(rows) == {"A", "B"}, result.stdout
     _, model, _, traffic, requests, _, p50, _ = rows["A"]
-    assert model == "vA eec50c3e7974" and traffic == "100.0%", rows["A"]
+    assert model == "vA a9fc666bece4" and traffic == "100.0%", rows["A"]
     assert float(requests) >= 3 and p50.endswith("ms"), rows["A"]
     assert "figures since the server started" in result.stdout, result.stdout
     assert "generation 1" in result.stdout and "shadow agreement" in result.stdout

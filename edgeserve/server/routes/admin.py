@@ -125,5 +125,8 @@ async def load_model(request: Request, variant: str) -> HTTPResponse:
         )
     if not isinstance(allow, bool):
         raise InvalidField(f"allow_label_change must be true or false, got {allow!r}")
-    model = await rollout.load_into(runtime, variant, body["path"], allow_label_change=allow)
-    return json({"loaded": {"variant": variant, **model.describe()}, **config_view(runtime)})
+    model, changed = await rollout.load_into(
+        runtime, variant, body["path"], allow_label_change=allow
+    )
+    loaded = {"variant": variant, **model.describe(), "changed": changed}
+    return json({"loaded": loaded, **config_view(runtime)})
