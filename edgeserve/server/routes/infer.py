@@ -100,6 +100,7 @@ async def infer_image(request: Request) -> HTTPResponse:
             result.predictions,
             payload.top_k,
             trace_id,
+            model.version,
         )
     await runtime.canary.observe(judged, variant, payload.img_size or 0, True, result.run_seconds)
     settings = runtime.settings
