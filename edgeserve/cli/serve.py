@@ -68,9 +68,8 @@ def serve_command(
     from edgeserve.server.listener import ListenError
     from edgeserve.server.serve import serve
 
-    stderr.print(banner(settings))
     try:
-        serve(settings)
+        serve(settings, announce=lambda state: stderr.print(banner(settings, state)))
     except SettingsError as error:  # found only when the state backend is opened
         fail(str(error), USAGE_ERROR)
     except ListenError as error:

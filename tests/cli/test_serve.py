@@ -62,3 +62,22 @@ def test_options_win_over_the_environment_which_wins_over_the_env_file():
     environ = {"PORT": "2222", "AB_WEIGHT_B": "1"}
     layered = layered_environment(environ, from_file, {"PORT": 3333, "HOST": None})
     assert layered == {"PORT": "3333", "AB_WEIGHT_B": "1", "LOG_FORMAT": "console"}, layered
+
+
+def test_the_banner_after_a_restart_shows_the_state_served_not_the_environment(tmp_path):
+    env = base_env(STATE_PATH=str(tmp_path / "state.json"), WARMUP_RUNS="0")
+    server = start_server(env)
+    try:
+        with server.admin() as admin:
+            assert admin.post("/admin/promote").status_code == 200
+            weights = {"ab_weight_b": 0.25}  # beside A's 1: 80 % and 20 %
+            assert admin.post("/admin/config", json=weights).status_code == 200
+    finally:
+        stop_server(server)
+    restarted = start_server(env)
+    try:
+        rows = {cells[0]: cells for cells in banner_rows(restarted.output())}
+    finally:
+        stop_server(restarted)
+    assert rows["A"][1:] == ["vB.onnx", "657ade765658", "80%"], rows
+    assert rows["B"][2:] == ["657ade765658", "20%"], rows
