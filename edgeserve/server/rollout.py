@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from edgeserve.errors import NoModelB
+from edgeserve.errors import NoModelB, NoPreviousA
 from edgeserve.inference.compat import check_labels
 from edgeserve.inference.model import Model
 from edgeserve.server.runtime import Runtime
@@ -33,10 +33,36 @@ async def promote(runtime: Runtime) -> tuple[dict[str, str], dict[str, str]]:
     with registry.preloading(candidate):
         await runtime.sync.commit(
             lambda state: state.next(
-                ab_weight_a=1.0, ab_weight_b=0.0, models={**state.models, CURRENT: served}
+                ab_weight_a=1.0,
+                ab_weight_b=0.0,
+                models={**state.models, CURRENT: served},
+                previous_a=state.models.get(CURRENT),
+                last_rollback=None,  # the rollout it described ended with this promote
             )
         )
     return (previous.describe() if previous else {}), candidate.describe()
+
+
+async def rollback(runtime: Runtime) -> tuple[dict[str, str], dict[str, str]]:
+    """The A of before the last promote serves A again: loaded and warmed before the change is
+    written, so requests keep flowing on the current A until it is ready. The A it replaces
+    becomes the previous A, so a second rollback undoes the first."""
+    registry = runtime.registry
+    wanted = runtime.state.previous_a
+    if wanted is None:
+        raise NoPreviousA(
+            "no previous A to roll back to: rollback restores the A of before a promote, "
+            "and none was promoted; load a model into A with POST /admin/models/A"
+        )
+    replaced = registry.get(CURRENT)
+    restored = await registry.load(wanted, CURRENT)
+    with registry.preloading(restored):
+        await runtime.sync.commit(
+            lambda state: state.next(
+                models={**state.models, CURRENT: wanted}, previous_a=state.models.get(CURRENT)
+            )
+        )
+    return (replaced.describe() if replaced else {}), restored.describe()
 
 
 async def load_into(

@@ -21,7 +21,7 @@ from edgeserve.server.lockout import FailedLogins
 from edgeserve.server.payload import json_object
 from edgeserve.server.ratelimit import retry_after_header
 from edgeserve.server.runtime import Runtime
-from edgeserve.state.schema import InvalidState
+from edgeserve.state.schema import InvalidState, SlotModel
 
 admin = Blueprint("admin", url_prefix="/admin")
 Handler = Callable[..., Awaitable[HTTPResponse]]
@@ -63,6 +63,13 @@ def check_token(request: Request, token: str) -> None:
     raise Unauthorized("missing or wrong bearer token: send Authorization: Bearer <ADMIN_TOKEN>")
 
 
+def rollback_to(previous_a: SlotModel | None) -> dict[str, str] | None:
+    """The model `POST /admin/rollback` would put back in A, as versions are shown."""
+    if previous_a is None:
+        return None
+    return {"path": previous_a.path, "version": previous_a.version[:12]}
+
+
 def config_view(runtime: Runtime) -> dict[str, Any]:
     state = runtime.state
     return {
@@ -74,6 +81,7 @@ def config_view(runtime: Runtime) -> dict[str, Any]:
         "models": runtime.registry.describe(),
         "generation": state.generation,
         "last_rollback": state.last_rollback,
+        "rollback_to": rollback_to(state.previous_a),
         "quarantine": state.quarantine.to_dict() if state.quarantine else None,
         "state_store": runtime.sync.store_label,
         "in_sync": runtime.in_sync,
@@ -109,6 +117,14 @@ async def promote(request: Request) -> HTTPResponse:
     runtime: Runtime = request.app.ctx.runtime
     previous, promoted = await rollout.promote(runtime)
     return json({"previous_a": previous, "new_a": promoted, **config_view(runtime)})
+
+
+@admin.post("/rollback")
+@require_token
+async def rollback(request: Request) -> HTTPResponse:
+    runtime: Runtime = request.app.ctx.runtime
+    replaced, restored = await rollout.rollback(runtime)
+    return json({"replaced_a": replaced, "restored_a": restored, **config_view(runtime)})
 
 
 @admin.post("/models/<variant:A|B>")
