@@ -6,7 +6,7 @@ import json
 
 from edgeserve.inference.model import file_version
 from tests.cli.helpers import admin_args
-from tests.support.server import ADMIN_TOKEN
+from tests.support.server import ADMIN_TOKEN, running_server
 
 
 def one_line(result) -> str:
@@ -179,3 +179,12 @@ def test_load_into_an_unknown_slot_is_a_usage_error(run, server):
     result = run("admin", "load", "C", "vB.onnx", *admin_args(server.url))
     assert result.exit_code == 2, result.output
     assert "'C' is not a slot: use A or B" in one_line(result)
+
+
+def test_rollback_after_a_promote_prints_the_replaced_and_the_restored_a(run):
+    with running_server(WARMUP_RUNS="0") as server:
+        assert run("admin", "promote", "--yes", *admin_args(server.url)).exit_code == 0
+        result = run("admin", "rollback", *admin_args(server.url))
+    assert result.exit_code == 0, result.output
+    rows = [line for line in result.stdout.splitlines() if "vB 657ade765658" in line]
+    assert rows and "vA a9fc666bece4" in rows[0], result.stdout
