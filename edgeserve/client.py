@@ -153,6 +153,10 @@ class EdgeserveClient:
         """POST /admin/promote: B's model becomes A; answers previous_a, new_a and the config."""
         return self._json(self._send("POST", "/admin/promote"))
 
+    def rollback(self) -> dict[str, Any]:
+        """POST /admin/rollback: the A of before the last promote serves A again."""
+        return self._json(self._send("POST", "/admin/rollback"))
+
     def load_model(
         self, slot: str, path: str, *, allow_label_change: bool = False
     ) -> dict[str, Any]:

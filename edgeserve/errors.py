@@ -30,6 +30,7 @@ CODES: dict[str, int] = {
     "request_timeout": 408,
     # 409: the state does not allow it
     "no_model_b": 409,
+    "no_previous_a": 409,
     "feedback_already_counted": 409,
     # 413 / 414 / 431: too large
     "payload_too_large": 413,
@@ -56,7 +57,6 @@ CODES: dict[str, int] = {
     "path_not_allowed": 422,
     "model_changed": 422,
     "model_missing": 422,
-    "model_conflict": 422,
     "labels_mismatch": 422,
     "model_verification_failed": 422,
     "model_unsafe": 422,
@@ -286,6 +286,12 @@ class NoModelB(EdgeserveError):
     """Promote was asked with no model in slot B."""
 
     code = "no_model_b"
+
+
+class NoPreviousA(EdgeserveError):
+    """Rollback was asked with no previous A recorded (no promote yet)."""
+
+    code = "no_previous_a"
 
 
 class StateUnavailable(EdgeserveError):

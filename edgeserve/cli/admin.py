@@ -169,6 +169,17 @@ def say_load_warnings(outcomes: list[Outcome]) -> None:
                 warning_line(message)
 
 
+@admin_app.command("rollback")
+def rollback(urls: Urls = None, token: Token = None, as_json: AsJson = False) -> None:
+    """Put the A of before the last promote back in slot A (weights unchanged)."""
+
+    def row(data: dict[str, Any]) -> list[str]:
+        return [model_cell(data.get("replaced_a") or {}), model_cell(data.get("restored_a") or {})]
+
+    outcomes = run_on_each(urls or [], token, lambda client: client.rollback())
+    report("rollback", ["replaced A", "restored A"], row, outcomes, token=token, as_json=as_json)
+
+
 @admin_app.command("load")
 def load(
     slot: Annotated[str, typer.Argument(callback=_slot, help="Slot to load into: A or B.")],
@@ -185,7 +196,8 @@ def load(
 
     def row(data: dict[str, Any]) -> list[str]:
         loaded = data.get("loaded") or {}
-        return [variant, model_cell(loaded), str(loaded.get("path", ""))]
+        same = "" if loaded.get("changed", True) else " (already served: nothing changed)"
+        return [variant, model_cell(loaded) + same, str(loaded.get("path", ""))]
 
     outcomes = run_on_each(
         urls or [],

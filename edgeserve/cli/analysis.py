@@ -59,6 +59,8 @@ class StepWindow:
     arms: dict[str, Arm] = field(default_factory=lambda: {v: Arm() for v in VARIANTS})
     agree: float = 0.0
     compared: float = 0.0
+    """agree + disagree: the comparisons with a verdict (scrape.ShadowCounts' definition)."""
+    no_common_label: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,7 @@ def step_window(pairs: list[tuple[Scrape, Scrape]]) -> StepWindow:
         agree = _grew(before.shadow, after.shadow, "agree")
         window.agree += agree
         window.compared += agree + _grew(before.shadow, after.shadow, "disagree")
+        window.no_common_label += _grew(before.shadow, after.shadow, "no_common_label")
     return window
 
 
@@ -188,8 +191,11 @@ def _latency_gate(a: Arm, b: Arm, gates: Gates, need: int, a_serves: bool) -> Ga
 
 def _agreement_gate(window: StepWindow, minimum: float, need: int, a_serves: bool) -> GateResult:
     share = window.agree / window.compared if window.compared else None
+    broken = window.compared == 0 and window.no_common_label >= need
     if not a_serves:
         outcome = SKIP  # shadow mirrors A's traffic, and A has none
+    elif broken:
+        outcome = FAIL  # B could name none of A's answers: it is broken, not undecided
     elif window.compared < need:
         outcome = WAIT
     else:
@@ -201,7 +207,7 @@ def _agreement_gate(window: StepWindow, minimum: float, need: int, a_serves: boo
     return GateResult(
         "shadow agreement",
         outcome,
-        percent_cell(share),
+        "broken: no common label" if broken else percent_cell(share),
         "(A's answer)",
         limit,
         f"{window.compared:.0f} / {need}",

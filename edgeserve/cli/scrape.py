@@ -158,12 +158,42 @@ def variant_views(before: Scrape | None, after: Scrape) -> list[VariantView]:
     return views
 
 
-def shadow_agreement(after: Scrape, before: Scrape | None = None) -> tuple[float | None, int]:
-    """Share of shadow comparisons where B's top-1 matched A's, and how many there were."""
+@dataclass(frozen=True)
+class ShadowCounts:
+    """The three outcomes of shadow comparisons, and the one definition of agreement that the
+    status, the rollout gate, the recording rule and the dashboard share."""
+
+    agree: int
+    disagree: int
+    no_common_label: int
+
+    @property
+    def compared(self) -> int:
+        """Comparisons with a verdict: B could name A's answer."""
+        return self.agree + self.disagree
+
+    @property
+    def agreement(self) -> float | None:
+        """agree / (agree + disagree); None without a comparison that has a verdict."""
+        return self.agree / self.compared if self.compared else None
+
+    @property
+    def no_common_label_share(self) -> float | None:
+        """Share of all comparisons where B has no label of A's answer."""
+        total = self.compared + self.no_common_label
+        return self.no_common_label / total if total else None
+
+    @property
+    def broken(self) -> bool:
+        """Every comparison had no common label: B cannot name any of A's answers."""
+        return self.no_common_label > 0 and self.compared == 0
+
+
+def shadow_counts(after: Scrape, before: Scrape | None = None) -> ShadowCounts:
+    """The shadow comparisons of the window (since the start without `before`)."""
     earlier = before.shadow if before is not None else {}
-    agree, disagree = (
-        increase(earlier.get(result, 0.0), after.shadow.get(result, 0.0))
-        for result in ("agree", "disagree")
+    agree, disagree, no_common = (
+        int(increase(earlier.get(result, 0.0), after.shadow.get(result, 0.0)))
+        for result in ("agree", "disagree", "no_common_label")
     )
-    compared = agree + disagree
-    return (agree / compared if compared else None), int(compared)
+    return ShadowCounts(agree, disagree, no_common)

@@ -94,9 +94,8 @@ def serve_command(
     from edgeserve.server.listener import ListenError
     from edgeserve.server.serve import serve
 
-    stderr.print(banner(settings))
     try:
-        serve(settings)
+        serve(settings, announce=lambda state: stderr.print(banner(settings, state)))
     except SettingsError as error:  # found at start: the model pair, the state backend
         fail(str(error), USAGE_ERROR)
     except ListenError as error:

@@ -27,7 +27,14 @@ from edgeserve.cli.output import (
     warning_line,
 )
 from edgeserve.cli.render import ms_cell, percent_cell
-from edgeserve.cli.scrape import Scrape, VariantView, parse, shadow_agreement, variant_views
+from edgeserve.cli.scrape import (
+    Scrape,
+    ShadowCounts,
+    VariantView,
+    parse,
+    shadow_counts,
+    variant_views,
+)
 from edgeserve.client import ClientError, EdgeserveClient
 from edgeserve.variants import VARIANTS
 
@@ -142,6 +149,24 @@ def feedback_lines(after: Scrape) -> list[Text]:
     return lines
 
 
+def shadow_line(counts: ShadowCounts) -> Text:
+    """Agreement as agree / (agree + disagree), the no-common-label share always beside it;
+    a B that could name none of A's answers is said to be broken, never shown as no figure."""
+    if counts.broken:
+        return Text(
+            f"shadow: B is broken: all {counts.no_common_label} comparisons had no common "
+            "label (B has no label of A's answers): check B's labels",
+            style="bold red",
+        )
+    total = counts.compared + counts.no_common_label
+    return Text(
+        f"shadow agreement {percent_cell(counts.agreement)} of {counts.compared} comparisons "
+        f"({counts.agree} agree, {counts.disagree} disagree) · no common label "
+        f"{percent_cell(counts.no_common_label_share)} ({counts.no_common_label} of {total})",
+        style="dim",
+    )
+
+
 def quarantine_lines(config: dict | None) -> list[Text]:
     if config is None or not config.get("quarantine"):
         return []
@@ -160,14 +185,10 @@ def instance_view(watch: Watch, window: float | None) -> list[RenderableType]:
         if before is None
         else f"over the last {after.at - before.at:.1f}s"
     )
-    agreement, compared = shadow_agreement(after, before)
     parts: list[RenderableType] = [
         traffic_table(watch.url, after, views, windowed=before is not None),
-        Text(
-            f"shadow agreement {percent_cell(agreement)} of {compared} comparisons · "
-            f"canary rollbacks {after.rollbacks:g} · figures {span}",
-            style="dim",
-        ),
+        shadow_line(shadow_counts(after, before)),
+        Text(f"canary rollbacks {after.rollbacks:g} · figures {span}", style="dim"),
     ]
     parts += [*feedback_lines(after), *quarantine_lines(watch.config)]
     if not any(view.requests for view in views):

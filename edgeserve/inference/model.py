@@ -14,8 +14,9 @@ import onnxruntime as ort
 
 from edgeserve.errors import EdgeserveError, InferenceError, ModelHazard, ModelLoadError, one_line
 from edgeserve.inference.deadline import Deadlines
-from edgeserve.inference.metadata import ModelMeta, read_meta
+from edgeserve.inference.metadata import ModelMeta, read_meta, sidecar_path
 from edgeserve.inference.session import Runner, RunStopped, RunTiming, SessionRunner
+from edgeserve.inference.version import version_of
 
 _FLOAT = "tensor(float)"
 _ORT_PREFIX = re.compile(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ")
@@ -49,6 +50,7 @@ class Model:
         self.path = path
         self.name = path.stem
         self.sha256 = sha256
+        """The full version: a sha256 over the bytes and their description (inference.version)."""
         self.version = sha256[:12]
         self.runner = runner
         self.meta = meta
@@ -77,19 +79,21 @@ class Model:
     ) -> Model:
         """Load and validate an image classifier; ModelLoadError says why it cannot serve.
 
-        With `expected_sha256` a file whose bytes changed is refused, never served under the
-        version the rollout state gives it; `hashed` says the caller has just taken that hash
-        of these very bytes (a read-only copy it kept), so it is not taken again. With
+        With `expected_sha256` (a full version) a file whose bytes or sidecar changed is
+        refused, never served under the version the rollout state gives it; `hashed` says the
+        caller has just taken that version of these very files (a read-only copy it kept), so
+        it is not taken again. With
         `deadlines` every run is stopped past the timeout."""
         path = Path(path)
         if not path.is_file():
             what = "is a directory" if path.is_dir() else "does not exist"
             raise ModelLoadError(f"model file {path} {what}: give the path of an .onnx file")
-        sha256 = expected_sha256 if hashed and expected_sha256 else file_sha256(path)
+        sha256 = expected_sha256 if hashed and expected_sha256 else file_model_version(path)
         if expected_sha256 is not None and sha256 != expected_sha256:
             raise ModelLoadError(
                 f"model file {path} has version {sha256[:12]}, not the {expected_sha256[:12]} "
-                "the rollout state names: it changed on disk; load the model again",
+                "the rollout state names: it or its sidecar changed on disk; load the model "
+                "again",
                 code="model_changed",
             )
 
@@ -320,12 +324,17 @@ def check_io(path: Path, session: ort.InferenceSession) -> int | None:
 
 
 def file_version(path: Path) -> str:
-    """First 12 hex characters of the file's sha256: changes whenever the bytes do."""
-    return file_sha256(path)[:12]
+    """The model's version as shown: changes whenever its bytes or its sidecar do."""
+    return file_model_version(path)[:12]
+
+
+def file_model_version(path: Path) -> str:
+    """The full version of the model file at `path` described by the sidecar beside it."""
+    return version_of(file_sha256(path), sidecar_path(path))
 
 
 def file_sha256(path: Path) -> str:
-    """The sha256 of the file's bytes, in hex: the model's identity in the rollout state."""
+    """The sha256 of the file's bytes, in hex: one half of the model's version."""
     digest = hashlib.sha256()
     try:
         with Path(path).open("rb") as fh:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from edgeserve.errors import NoModelB
+from edgeserve.errors import NoModelB, NoPreviousA
 from edgeserve.inference.compat import check_labels
 from edgeserve.inference.metadata import unnamed_sidecar
 from edgeserve.inference.model import Model
@@ -34,19 +34,51 @@ async def promote(runtime: Runtime) -> tuple[dict[str, str], dict[str, str]]:
     with registry.preloading(candidate):
         await runtime.sync.commit(
             lambda state: state.next(
-                ab_weight_a=1.0, ab_weight_b=0.0, models={**state.models, CURRENT: served}
+                ab_weight_a=1.0,
+                ab_weight_b=0.0,
+                models={**state.models, CURRENT: served},
+                previous_a=state.models.get(CURRENT),
+                last_rollback=None,  # the rollout it described ended with this promote
             )
         )
     return (previous.describe() if previous else {}), candidate.describe()
 
 
+async def rollback(runtime: Runtime) -> tuple[dict[str, str], dict[str, str]]:
+    """The A of before the last promote serves A again: loaded and warmed before the change is
+    written, so requests keep flowing on the current A until it is ready. The A it replaces
+    becomes the previous A, so a second rollback undoes the first."""
+    registry = runtime.registry
+    wanted = runtime.state.previous_a
+    if wanted is None:
+        raise NoPreviousA(
+            "no previous A to roll back to: rollback restores the A of before a promote, "
+            "and none was promoted; load a model into A with POST /admin/models/A"
+        )
+    replaced = registry.get(CURRENT)
+    restored = await registry.load(wanted, CURRENT)
+    with registry.preloading(restored):
+        await runtime.sync.commit(
+            lambda state: state.next(
+                models={**state.models, CURRENT: wanted}, previous_a=state.models.get(CURRENT)
+            )
+        )
+    return (replaced.describe() if replaced else {}), restored.describe()
+
+
 async def load_into(
     runtime: Runtime, variant: Variant, requested: str, *, allow_label_change: bool = False
-) -> tuple[Model, list[str]]:
-    """Keep the file's bytes, admit them (load, warm, verify), then record them as the slot's
-    model; answers it and what looks doubtful about it (Model.doubts), for the operator."""
+) -> tuple[Model, bool, list[str]]:
+    """Keep the file and its sidecar, admit them (load, warm, verify), then record them as the
+    slot's model; answers the model the slot serves, whether that changed, and what looks
+    doubtful about it (Model.doubts), for the operator. The version the slot already serves
+    is a no-op: nothing is written, so nothing it counted starts again."""
     registry = runtime.registry
     kept, model = await registry.load_file(requested, variant)
+    served = registry.get(variant)
+    if served is not None and served.sha256 == kept.version:
+        registry.retire(model)  # the admitted twin: the slot keeps the model it serves
+        return served, False, []
 
     def change(state: RuntimeState) -> RuntimeState:
         # A new B is a new candidate: whatever quarantined the old one does not carry over.
@@ -65,4 +97,4 @@ async def load_into(
         )
         warnings = await registry.doubts(model)
         await runtime.sync.commit(change)
-    return model, warnings
+    return model, True, warnings

@@ -129,6 +129,7 @@ async def after_answer(
             result.predictions[:top_k],
             top_k,
             trace_id,
+            choice.model.version,
         )
     await runtime.canary.observe(choice.judged, variant, img_size or 0, True, result.run_seconds)
     return total

@@ -6,6 +6,7 @@ import os
 import shutil
 import socket
 import tempfile
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -74,18 +75,23 @@ def check_start_pair(settings: Settings) -> None:
         )
 
 
-def serve(settings: Settings) -> None:
+def serve(settings: Settings, announce: Callable[[dict[str, Any]], None] | None = None) -> None:
+    """Serve until drained; `announce` gets the settled start state before any worker runs."""
     # Bound here, not by Sanic, so the one socket is known to every process: stopping it is the
     # drain's first step, and a main process left without workers still answers on it. First,
     # so a busy port fails before anything else is set up.
     listener = bind(settings)
     try:
-        serve_on(settings, listener)
+        serve_on(settings, listener, announce)
     finally:
         listener.close()
 
 
-def serve_on(settings: Settings, listener: socket.socket) -> None:
+def serve_on(
+    settings: Settings,
+    listener: socket.socket,
+    announce: Callable[[dict[str, Any]], None] | None = None,
+) -> None:
     check_start_pair(settings)
     # Workers' metrics meet in files (PROMETHEUS_MULTIPROC_DIR, from the environment or an env
     # file). One process keeps them in memory unless the folder was in the environment before
@@ -99,6 +105,8 @@ def serve_on(settings: Settings, listener: socket.socket) -> None:
 
     configure_logging(settings.log_level, settings.log_format)
     state_file, start = prepare_state(settings)
+    if announce is not None:
+        announce(start)
     # A worker that cannot serve writes why here; the main process then exits non-zero, so a
     # supervisor sees a failure rather than a clean stop.
     fatal_file = Path(tempfile.mkstemp(prefix="edgeserve-fatal-")[1])

@@ -1,15 +1,17 @@
 """Content-addressed model copies: the state names bytes, not a path that may change later.
 
-Loading a model keeps a read-only copy at `<folder>/<sha256>/<file name>` (its sidecar JSON
-beside it). Every worker, restart and promote loads that copy, so promote moves exactly the
-bytes B served even when the operator overwrites the original file. A copy, not a hard link:
+Loading a model keeps a read-only copy at `<folder>/<version>/<file name>` (its sidecar JSON
+beside it), where the version covers the bytes and the sidecar (inference.version): a new
+sidecar for the same bytes is a new version in a folder of its own, so a kept copy is never
+changed in place and a restart serves exactly what was served. Every worker, restart and
+promote loads that copy, so promote moves exactly the model B served even when the operator
+overwrites the original file. A copy, not a hard link:
 a hard link shares the inode, and `cp new.onnx vB.onnx` overwrites in place.
 """
 
 from __future__ import annotations
 
 import errno
-import filecmp
 import os
 import shutil
 import tempfile
@@ -22,7 +24,8 @@ from edgeserve.errors import (
     StateUnavailable,
 )
 from edgeserve.inference.metadata import sidecar_path
-from edgeserve.inference.model import file_sha256
+from edgeserve.inference.model import file_model_version, file_sha256
+from edgeserve.inference.version import version_of
 from edgeserve.observability.logging import log
 from edgeserve.state.schema import SlotModel
 
@@ -40,10 +43,10 @@ class ModelStore:
         self.folder = Path(folder)
 
     def keep(self, source: Path) -> SlotModel:
-        """Copy `source` (and its sidecar) in once; answers the copy and its sha256.
+        """Copy `source` (and its sidecar) in once; answers the copy and its version.
 
-        The hash is taken of the copy, so a source changing during the copy cannot give the
-        kept bytes a version that is not theirs. A folder that cannot take the copy refuses:
+        The version is taken of the copy, so a source changing during the copy cannot give the
+        kept files a version that is not theirs. A folder that cannot take the copy refuses:
         InsufficientStorage (507) when it is full, StateUnavailable (503) otherwise; the
         source itself is never named instead, since it can be overwritten later."""
         source = Path(source).resolve()
@@ -73,12 +76,13 @@ class ModelStore:
         return local if local.is_file() else None
 
     def adopt(self, model: SlotModel, folder: Path) -> Path | None:
-        """A file of the same name in `folder` holding the very bytes `model` names, kept.
+        """A file of the same name in `folder` (and its sidecar) of the very version `model`
+        names, kept.
 
         How an instance of a fleet finds a model another instance loaded: its copy lives on that
         host, but the same file is in this host's MODEL_DIR (baked into the image, say)."""
         candidate = folder / Path(model.path).name
-        if not candidate.is_file() or file_sha256(candidate) != model.version:
+        if not candidate.is_file() or file_model_version(candidate) != model.version:
             return None
         try:
             return Path(self.keep(candidate).path)
@@ -93,29 +97,22 @@ class ModelStore:
         try:
             staged = staging / source.name
             shutil.copyfile(source, staged)
-            version = file_sha256(staged)
+            staged_sidecar = staging / sidecar_path(source).name
+            if sidecar_path(source).is_file():
+                shutil.copyfile(sidecar_path(source), staged_sidecar)
+            version = version_of(file_sha256(staged), staged_sidecar)
             target = self.folder / version / source.name
-            sidecar = sidecar_path(source)
-            self._place(staged, target)
-            if sidecar.is_file():
-                staged_sidecar = staging / sidecar.name
-                shutil.copyfile(sidecar, staged_sidecar)
-                self._place(staged_sidecar, sidecar_path(target))
+            if not target.exists():  # a kept version is complete and never touched again
+                if staged_sidecar.is_file():
+                    self._place(staged_sidecar, sidecar_path(target))
+                self._place(staged, target)  # last: a folder with its model file is complete
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return SlotModel(str(target), version)
 
     @staticmethod
     def _place(staged: Path, target: Path) -> None:
-        """Move a staged file to its content address; an existing copy must be identical."""
-        if target.exists():
-            if not filecmp.cmp(staged, target, shallow=False):
-                raise ModelLoadError(
-                    f"{target} is already kept with other contents (a different sidecar for "
-                    "the same model bytes): give the model file another name",
-                    code="model_conflict",
-                )
-            return
+        """Move a staged file to its version's folder, read-only: nothing there is edited."""
         target.parent.mkdir(parents=True, exist_ok=True)
-        staged.chmod(0o444)  # read-only: nothing here is ever edited
+        staged.chmod(0o444)
         os.replace(staged, target)

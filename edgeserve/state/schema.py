@@ -30,6 +30,7 @@ UPDATE_FIELDS = (*RUNTIME_FIELDS, "last_rollback", "quarantine")
 DOCUMENT_FIELDS = (
     *RUNTIME_FIELDS,
     *("models", "generation", "last_rollback", "quarantine", "change_id", "history"),
+    "previous_a",
 )
 
 
@@ -85,6 +86,8 @@ class RuntimeState:
     release."""
     history: tuple[str, ...] = ()
     """The change ids of the generations before this one, oldest first, at most MAX_HISTORY."""
+    previous_a: SlotModel | None = None
+    """The model A served before the last promote: what `edgeserve admin rollback` restores."""
 
     def __post_init__(self) -> None:
         # Frozen all the way down: a state handed to a worker cannot be changed under it.
@@ -101,6 +104,7 @@ class RuntimeState:
             "quarantine": self.quarantine.to_dict() if self.quarantine else None,
             "change_id": self.change_id,
             "history": list(self.history),
+            "previous_a": self.previous_a.to_dict() if self.previous_a else None,
         }
 
     @property
@@ -159,6 +163,7 @@ def parse_state(data: Any) -> RuntimeState:
         quarantine=_parse_quarantine(data.get("quarantine")),
         change_id=data.get("change_id"),
         history=_parse_history(data.get("history", [])),
+        previous_a=_parse_previous_a(data.get("previous_a")),
     )
 
 
@@ -267,6 +272,10 @@ def _parse_models(value: Any) -> dict[str, SlotModel]:
             )
         models[slot] = SlotModel(path, version)
     return models
+
+
+def _parse_previous_a(value: Any) -> SlotModel | None:
+    return None if value is None else _parse_models({CURRENT: value})[CURRENT]
 
 
 def _parse_quarantine(value: Any) -> Quarantine | None:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from edgeserve.errors import EdgeserveError, InsufficientStorage, StateUnavailable
-from edgeserve.inference.model import file_sha256
+from edgeserve.inference.model import file_model_version, file_sha256
 from edgeserve.observability.logging import log
 from edgeserve.settings import Settings
 from edgeserve.state.backend import open_store
@@ -45,7 +45,7 @@ def kept_or_original(model_store: ModelStore, source: Path) -> SlotModel:
     try:
         return model_store.keep(source)
     except (InsufficientStorage, StateUnavailable):
-        return SlotModel(str(Path(source).resolve()), file_sha256(source))
+        return SlotModel(str(Path(source).resolve()), file_model_version(source))
 
 
 def settle(settings: Settings, state_file: Path) -> RuntimeState:
@@ -86,7 +86,7 @@ async def upgrade_legacy(store: StateStore, model_store: ModelStore) -> None:
             kept = await asyncio.to_thread(model_store.keep, Path(spec["path"]))
         except EdgeserveError:
             return
-        if not kept.version.startswith(spec["version"]):
+        if not file_sha256(Path(kept.path)).startswith(spec["version"]):
             return
         upgraded[slot] = kept.to_dict()
     try:
@@ -104,7 +104,7 @@ def missing_models(model_store: ModelStore) -> Callable[[RuntimeState], str | No
             path = model_store.locate(model)
             if path is None:
                 return f"model {slot} file {model.path} is missing"
-            if file_sha256(path) != model.version:
+            if file_model_version(path) != model.version:
                 return f"model {slot} file {path} changed since it was saved"
         return None
 

@@ -36,20 +36,28 @@ class Shadow:
         primary: list[Prediction],
         top_k: int,
         trace_id: str,
+        a_version: str,
     ) -> None:
-        """Run `model` (B) on what A answered, unless there is none or too many are running."""
-        if model is None:
+        """Run `model` (B) on what A's version `a_version` answered, unless there is none, it is
+        that very version (it would agree with itself) or too many are running."""
+        if model is None or model.version == a_version:
             return
         if self.inflight >= self.max_inflight:
             metrics.shadow_dropped.inc()
             return
         self.inflight += 1
-        task = asyncio.create_task(self._run(model, image, primary, top_k, trace_id))
+        task = asyncio.create_task(self._run(model, image, primary, top_k, trace_id, a_version))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
     async def _run(
-        self, model: Model, image: Image, primary: list[Prediction], top_k: int, trace_id: str
+        self,
+        model: Model,
+        image: Image,
+        primary: list[Prediction],
+        top_k: int,
+        trace_id: str,
+        a_version: str,
     ) -> None:
         loop = asyncio.get_running_loop()
         size = model.meta.input_size
@@ -76,6 +84,8 @@ class Shadow:
             log.info(
                 "shadow_disagreement",
                 trace_id=trace_id,
+                a_version=a_version,
+                b_version=model.version,
                 a_top1=primary[0].label,
                 a_score=round(primary[0].score, 4),
                 b_top1=shadow[0].label,

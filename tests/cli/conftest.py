@@ -57,11 +57,13 @@ def run() -> Run:
 
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory) -> os.PathLike:
-    """Models folder of the mutable server: the demo models, a copy vC, and a broken B."""
+    """Models folder of the mutable server: the demo models, vC (vB's bytes described another
+    way: another version), and a broken B."""
     folder = tmp_path_factory.mktemp("models")
     for name in ("vA.onnx", "vB.onnx"):
         shutil.copy(REPO / "models" / name, folder / name)
     shutil.copy(REPO / "models" / "vB.onnx", folder / "vC.onnx")
+    (folder / "vC.json").write_text('{"interpolation": "bicubic"}')
     save_fails_on_real_images(folder / "broken.onnx")
     return folder
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 
+from edgeserve.inference.model import file_version
 from tests.cli.helpers import admin_args
-from tests.support.server import ADMIN_TOKEN
+from tests.support.server import ADMIN_TOKEN, running_server
 
 
 def one_line(result) -> str:
@@ -155,13 +156,13 @@ def test_promote_yes_makes_b_the_new_a_with_all_traffic(run, mutable):
 def test_promote_confirmed_interactively_prints_the_swap(run, mutable):
     result = run("admin", "promote", *admin_args(mutable.url), input="y\n")
     assert result.exit_code == 0, result.output
-    assert "vA eec50c3e7974" in result.stdout and "vB 1ba345dc2317" in result.stdout, result.stdout
+    assert "vA a9fc666bece4" in result.stdout and "vB 657ade765658" in result.stdout, result.stdout
 
 
-def test_load_hot_loads_a_model_into_a_slot(run, mutable):
+def test_load_hot_loads_a_model_into_a_slot(run, mutable, model_dir):
     result = run("admin", "load", "b", "vC.onnx", *admin_args(mutable.url))
     assert result.exit_code == 0, result.output
-    assert "vC 1ba345dc2317" in result.stdout, result.stdout
+    assert f"vC {file_version(model_dir / 'vC.onnx')}" in result.stdout, result.stdout
     with mutable.admin() as admin:
         assert admin.get("/admin/config").json()["models"]["B"]["name"] == "vC"
 
@@ -178,3 +179,12 @@ def test_load_into_an_unknown_slot_is_a_usage_error(run, server):
     result = run("admin", "load", "C", "vB.onnx", *admin_args(server.url))
     assert result.exit_code == 2, result.output
     assert "'C' is not a slot: use A or B" in one_line(result)
+
+
+def test_rollback_after_a_promote_prints_the_replaced_and_the_restored_a(run):
+    with running_server(WARMUP_RUNS="0") as server:
+        assert run("admin", "promote", "--yes", *admin_args(server.url)).exit_code == 0
+        result = run("admin", "rollback", *admin_args(server.url))
+    assert result.exit_code == 0, result.output
+    rows = [line for line in result.stdout.splitlines() if "vB 657ade765658" in line]
+    assert rows and "vA a9fc666bece4" in rows[0], result.stdout

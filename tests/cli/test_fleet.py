@@ -13,7 +13,7 @@ from tests.cli.helpers import admin_args
 from tests.support.server import ADMIN_TOKEN
 
 
-def config(generation: int, a: str = "eec50c3e7974", b: str = "1ba345dc2317") -> dict:
+def config(generation: int, a: str = "a9fc666bece4", b: str = "657ade765658") -> dict:
     return {
         "generation": generation,
         "models": {"A": {"name": "vA", "version": a}, "B": {"name": "vB", "version": b}},
@@ -30,7 +30,7 @@ def test_drift_names_each_field_on_which_reachable_instances_differ():
     assert set(differing) == {"generation", "B"}, differing
     assert describe_drift(differing) == (
         "generation differs (http://a=3, http://b=4); "
-        "model B differs (http://a=vB 1ba345dc2317, http://b=vB 000000000000)"
+        "model B differs (http://a=vB 657ade765658, http://b=vB 000000000000)"
     )
 
 
@@ -101,8 +101,8 @@ def test_fleet_json_has_a_result_per_instance_the_read_back_and_the_drift(run, s
     assert [i["url"] for i in record["instances"]] == [server.url, mutable.url], record
     assert all(i["ok"] for i in record["instances"]), record
     assert {r["url"]: r["B"] for r in record["readback"]} == {
-        server.url: "vB 1ba345dc2317",
-        mutable.url: "vA eec50c3e7974",
+        server.url: "vB 657ade765658",
+        mutable.url: "vA a9fc666bece4",
     }, record
     assert set(record["drift"]) >= {"B"}, record
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -150,3 +151,19 @@ def test_with_hold_an_inconclusive_rollout_keeps_b_at_its_step(run, tmp_path):
         assert "B stays at 50% (--hold)" in result.stderr, result.stderr
         for config in configs(servers):
             assert config["ab_weight_b"] == config["ab_weight_a"], config
+
+
+def alien_labels(path) -> None:
+    """vB's bytes with labels A never answers: every shadow comparison has no common label."""
+    shutil.copy(REPO / "models" / "vB.onnx", path)
+    path.with_suffix(".json").write_text(json.dumps({"labels": [f"x{i}" for i in range(9)]}))
+
+
+def test_a_b_that_shares_no_label_with_a_fails_the_agreement_gate(run, tmp_path):
+    with fleet(tmp_path, demo("vA.onnx"), alien_labels, SHADOW_ENABLED="true") as servers:
+        # B runs in a process of its own: only the agreement gate may judge it here
+        latency = ["--min-latency-delta-ms", "1000"]
+        result = rollout(run, servers, "--steps", "20,100", "--min-agreement", "0.9", *latency)
+        assert result.exit_code == 1, result.output
+        assert "broken: no common label" in result.stderr, result.stderr
+        assert all(c["ab_weight_b"] == 0 for c in configs(servers))

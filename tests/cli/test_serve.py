@@ -16,8 +16,8 @@ def test_the_banner_names_the_url_models_versions_and_weights(server):
     output = server.output()
     assert f"on {server.url}" in output, output[:2000]
     rows = {cells[0]: cells for cells in banner_rows(output)}
-    assert rows["A"][2:] == ["eec50c3e7974", "100%"], rows
-    assert rows["B"][2:] == ["1ba345dc2317", "0%"], rows
+    assert rows["A"][2:] == ["a9fc666bece4", "100%"], rows
+    assert rows["B"][2:] == ["657ade765658", "0%"], rows
     assert "vA.onnx" in rows["A"][1] and "vB.onnx" in rows["B"][1], rows
 
 
@@ -95,3 +95,22 @@ def test_model_a_and_model_b_serve_that_pair(tmp_path):
         *("--model-b", str(tmp_path / "candidate.onnx")),
     )
     assert (models["A"]["name"], models["B"]["name"]) == ("mine", "candidate"), models
+
+
+def test_the_banner_after_a_restart_shows_the_state_served_not_the_environment(tmp_path):
+    env = base_env(STATE_PATH=str(tmp_path / "state.json"), WARMUP_RUNS="0")
+    server = start_server(env)
+    try:
+        with server.admin() as admin:
+            assert admin.post("/admin/promote").status_code == 200
+            weights = {"ab_weight_b": 0.25}  # beside A's 1: 80 % and 20 %
+            assert admin.post("/admin/config", json=weights).status_code == 200
+    finally:
+        stop_server(server)
+    restarted = start_server(env)
+    try:
+        rows = {cells[0]: cells for cells in banner_rows(restarted.output())}
+    finally:
+        stop_server(restarted)
+    assert rows["A"][1:] == ["vB.onnx", "657ade765658", "80%"], rows
+    assert rows["B"][2:] == ["657ade765658", "20%"], rows

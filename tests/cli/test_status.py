@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,7 +14,7 @@ import time
 import httpx
 import pytest
 
-from edgeserve.cli.scrape import histogram_quantile, parse, shadow_agreement, variant_views
+from edgeserve.cli.scrape import histogram_quantile, parse, shadow_counts, variant_views
 from edgeserve.cli.status import Watch
 from tests.cli.helpers import Traffic
 from tests.support.images import image_b64
@@ -72,7 +74,10 @@ def test_rates_come_from_the_increase_between_two_scrapes():
     assert a.weight == 0.75 and after.generation == 4
     assert a.p50 == pytest.approx(0.01) and a.p95 == pytest.approx(0.091)
     assert b.p50 is None and b.error_rate == 0
-    assert shadow_agreement(after) == (pytest.approx(0.9), 10)
+    assert (shadow_counts(after).agreement, shadow_counts(after).compared) == (
+        pytest.approx(0.9),
+        10,
+    )
 
 
 def test_a_restarted_server_counts_from_zero_not_negative():
@@ -95,7 +100,8 @@ def test_shadow_agreement_over_a_window_counts_only_its_comparisons():
     after = parse(
         metrics_text(a_ok=0, a_err=0, b_ok=0, a_fast=0, a_slow=0).replace("} 9", "} 12"), at=1.0
     )
-    assert shadow_agreement(after, before) == (pytest.approx(1.0), 3)
+    counts = shadow_counts(after, before)
+    assert (counts.agreement, counts.compared) == (pytest.approx(1.0), 3)
 
 
 def test_the_baseline_is_the_scrape_a_window_before_the_newest():
@@ -126,7 +132,7 @@ def test_status_once_counts_the_traffic_since_the_server_started(run, server):
     rows = rows_of(result.stdout)
     assert set(rows) == {"A", "B"}, result.stdout
     _, model, _, traffic, requests, _, p50, _ = rows["A"]
-    assert model == "vA eec50c3e7974" and traffic == "100.0%", rows["A"]
+    assert model == "vA a9fc666bece4" and traffic == "100.0%", rows["A"]
     assert float(requests) >= 3 and p50.endswith("ms"), rows["A"]
     assert "figures since the server started" in result.stdout, result.stdout
     assert "generation 1" in result.stdout and "shadow agreement" in result.stdout
@@ -241,3 +247,20 @@ def test_status_stops_cleanly_on_ctrl_c(server):
     assert process.returncode == 0, (process.returncode, stderr)
     assert "Traceback" not in stderr and stderr.strip() == "", stderr
     assert "variant" in stdout, stdout
+
+
+def test_a_b_that_shares_no_label_with_a_is_shown_broken_in_words(run, tmp_path):
+    shutil.copy(REPO / "models" / "vB.onnx", tmp_path / "alien.onnx")
+    labels = {"labels": [f"x{i}" for i in range(9)]}
+    (tmp_path / "alien.json").write_text(json.dumps(labels))
+    env = {"MODEL_VB_PATH": str(tmp_path / "alien.onnx"), "MODEL_DIR": str(tmp_path)}
+    with running_server(**env, SHADOW_ENABLED="true", WARMUP_RUNS="0") as server:
+        send(server.url, 5)
+        wait_until(
+            "the shadow comparisons to be counted",
+            lambda: metric_sum(server, "edgeserve_shadow_comparisons_total") >= 5,
+        )
+        result = run("status", "--url", server.url, "--once")
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.stdout.split())
+    assert "B is broken: all 5 comparisons had no common label" in text, result.stdout

@@ -10,6 +10,7 @@ import pytest
 
 import edgeserve.inference.model
 import edgeserve.state.model_store
+from edgeserve.inference.model import file_model_version
 from edgeserve.inference.recent import RecentInputs
 from edgeserve.inference.registry import ModelRegistry
 from edgeserve.settings import Settings
@@ -60,6 +61,7 @@ def test_promoting_runs_b_s_admitted_model_as_a_in_this_process_without_admittin
 def test_a_hot_load_hashes_the_model_s_bytes_once(registry, monkeypatch):
     hashed: list[Path] = []
     real = edgeserve.inference.model.file_sha256
+    expected = file_model_version(registry.settings.model_dir / "vB.onnx")
 
     def counting(path: Path) -> str:
         hashed.append(Path(path))
@@ -69,5 +71,5 @@ def test_a_hot_load_hashes_the_model_s_bytes_once(registry, monkeypatch):
     monkeypatch.setattr(edgeserve.state.model_store, "file_sha256", counting)
     slot, model = asyncio.run(registry.load_file("vB.onnx", "A"))
     registry.close()
-    assert model.sha256 == slot.version == real(registry.settings.model_dir / "vB.onnx")
+    assert model.sha256 == slot.version == expected
     assert len(hashed) == 1, hashed

@@ -271,6 +271,7 @@ def test_recording_rules_cover_the_rollout_signals():
         "variant:edgeserve_inference_latency_seconds:p95_1m",
         "variant:edgeserve_inference_latency_seconds:p99_1m",
         "edgeserve_shadow_agreement:ratio_rate1m",
+        "edgeserve_shadow_no_common_label:ratio_rate1m",
         "route:edgeserve_rate_limited:rate1m",
         "route_status:edgeserve_http_requests:rate1m",
     }

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+import time
 
+from edgeserve.inference.model import file_version
 from tests.support.images import ORANGE, image_b64
 from tests.support.metrics import metric_sum
 from tests.support.models import save_fails_on_real_images, save_slow
@@ -38,6 +41,30 @@ def test_demo_disagreements_show_up_in_shadow_metrics():
         assert metric_sum(server, "edgeserve_shadow_topk_overlap_count") == 4
         assert '"event": "shadow_disagreement"' in server.output()
         assert '"b_top1": "orange"' in server.output()
+
+
+def disagreements_logged(server) -> list[dict]:
+    lines = (line for line in server.output().splitlines() if line.startswith("{"))
+    return [e for e in map(json.loads, lines) if e.get("event") == "shadow_disagreement"]
+
+
+def test_a_disagreement_log_names_the_versions_of_a_and_b():
+    with running_server(SHADOW_ENABLED="true") as server, server.client() as client:
+        assert client.post("/v1/infer", json={"image_b64": image_b64(ORANGE)}).is_success
+        (line,) = wait_until("the disagreement to be logged", lambda: disagreements_logged(server))
+    a, b = (file_version(REPO / "models" / name) for name in ("vA.onnx", "vB.onnx"))
+    assert (line["a_version"], line["b_version"]) == (a, b), line
+
+
+def test_a_b_of_the_version_a_serves_is_not_shadowed(tmp_path):
+    shutil.copy(REPO / "models" / "vA.onnx", tmp_path / "twin.onnx")
+    env = {"MODEL_VB_PATH": str(tmp_path / "twin.onnx"), "MODEL_DIR": str(REPO / "models")}
+    with running_server(SHADOW_ENABLED="true", **env) as server, server.client() as client:
+        for _ in range(5):
+            assert client.post("/v1/infer", json=RED).is_success
+        time.sleep(0.5)  # an absence cannot be polled for: give shadow runs time to be counted
+        served = metric_sum(server, "edgeserve_inferences_total")
+        assert (served, metric_sum(server, "edgeserve_shadow_comparisons_total")) == (5, 0)
 
 
 def test_failing_shadow_never_fails_the_request(tmp_path):

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from edgeserve.inference.model import file_sha256
+from edgeserve.inference.model import file_model_version, file_sha256
 from tests.support.folders import read_only
 from tests.support.images import ORANGE, image_b64
 from tests.support.metrics import metric_sum
@@ -18,13 +18,13 @@ from tests.support.server import ADMIN_TOKEN, REPO, Server, running_server
 from tests.support.waiting import wait_until
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-VB_VERSION = file_sha256(REPO / "models" / "vB.onnx")
+VB_VERSION = file_model_version(REPO / "models" / "vB.onnx")
 SYNC_ERRORS = "edgeserve_state_sync_errors_total"
 
 
 def valid_document(**changes: Any) -> dict[str, Any]:
     models = {
-        slot: {"path": str(REPO / "models" / f"v{slot}.onnx"), "version": file_sha256(path)}
+        slot: {"path": str(REPO / "models" / f"v{slot}.onnx"), "version": file_model_version(path)}
         for slot, path in (("A", REPO / "models" / "vA.onnx"), ("B", REPO / "models" / "vB.onnx"))
     }
     document = {

@@ -28,7 +28,7 @@ from edgeserve.server.payload import json_object
 from edgeserve.server.ratelimit import retry_after_header
 from edgeserve.server.runtime import Runtime
 from edgeserve.server.tls import has_client_certificate
-from edgeserve.state.schema import InvalidState
+from edgeserve.state.schema import InvalidState, SlotModel
 
 admin = Blueprint("admin", url_prefix="/admin")
 Handler = Callable[..., Awaitable[HTTPResponse]]
@@ -78,6 +78,13 @@ def check_token(request: Request, token: str) -> None:
     raise Unauthorized("missing or wrong bearer token: send Authorization: Bearer <ADMIN_TOKEN>")
 
 
+def rollback_to(previous_a: SlotModel | None) -> dict[str, str] | None:
+    """The model `POST /admin/rollback` would put back in A, as versions are shown."""
+    if previous_a is None:
+        return None
+    return {"path": previous_a.path, "version": previous_a.version[:12]}
+
+
 def config_view(runtime: Runtime) -> dict[str, Any]:
     state = runtime.state
     return {
@@ -89,6 +96,7 @@ def config_view(runtime: Runtime) -> dict[str, Any]:
         "models": runtime.registry.describe(),
         "generation": state.generation,
         "last_rollback": state.last_rollback,
+        "rollback_to": rollback_to(state.previous_a),
         "quarantine": state.quarantine.to_dict() if state.quarantine else None,
         "state_store": runtime.sync.store_label,
         "in_sync": runtime.in_sync,
@@ -126,6 +134,14 @@ async def promote(request: Request) -> HTTPResponse:
     return json({"previous_a": previous, "new_a": promoted, **config_view(runtime)})
 
 
+@admin.post("/rollback")
+@require_token
+async def rollback(request: Request) -> HTTPResponse:
+    runtime: Runtime = request.app.ctx.runtime
+    replaced, restored = await rollout.rollback(runtime)
+    return json({"replaced_a": replaced, "restored_a": restored, **config_view(runtime)})
+
+
 @admin.post("/models/<variant:A|B>")
 @require_token
 async def load_model(request: Request, variant: str) -> HTTPResponse:
@@ -140,8 +156,8 @@ async def load_model(request: Request, variant: str) -> HTTPResponse:
         )
     if not isinstance(allow, bool):
         raise InvalidField(f"allow_label_change must be true or false, got {allow!r}")
-    model, warnings = await rollout.load_into(
+    model, changed, warnings = await rollout.load_into(
         runtime, variant, body["path"], allow_label_change=allow
     )
-    loaded = {"variant": variant, **model.describe()}
+    loaded = {"variant": variant, **model.describe(), "changed": changed}
     return json({"loaded": loaded, "warnings": warnings, **config_view(runtime)})
