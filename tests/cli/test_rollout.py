@@ -23,18 +23,24 @@ def fleet(
     tmp_path, a, b, colour=(255, 0, 0), feedback=False, **settings: str
 ) -> Iterator[list[Server]]:
     """Two instances serving models a and b (callables that write a model), with traffic
-    (labelled through feedback, right half the time, when `feedback`)."""
+    (labelled through feedback, right half the time, when `feedback`). B is loaded through
+    the admin API with its label change allowed: start refuses a pair whose labels differ."""
     a(tmp_path / "a.onnx")
     b(tmp_path / "b.onnx")
     env = base_env(
         MODEL_VA_PATH=str(tmp_path / "a.onnx"),
-        MODEL_VB_PATH=str(tmp_path / "b.onnx"),
+        MODEL_VB_PATH="",
         MODEL_DIR=str(tmp_path),
         STICKY_COOKIE="false",
         **settings,
     )
     servers = [start_server(env) for _ in range(2)]
     try:
+        for server in servers:
+            with server.admin() as admin:
+                body = {"path": "b.onnx", "allow_label_change": True}
+                loaded = admin.post("/admin/models/B", json=body)
+                assert loaded.status_code == 200, loaded.text
         with ExitStack() as stack:
             for server in servers:
                 stack.enter_context(Traffic(server.url, colour, feedback))

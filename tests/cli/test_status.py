@@ -253,8 +253,11 @@ def test_a_b_that_shares_no_label_with_a_is_shown_broken_in_words(run, tmp_path)
     shutil.copy(REPO / "models" / "vB.onnx", tmp_path / "alien.onnx")
     labels = {"labels": [f"x{i}" for i in range(9)]}
     (tmp_path / "alien.json").write_text(json.dumps(labels))
-    env = {"MODEL_VB_PATH": str(tmp_path / "alien.onnx"), "MODEL_DIR": str(tmp_path)}
+    env = {"MODEL_VB_PATH": "", "MODEL_DIR": str(tmp_path)}  # such a pair is refused at start
     with running_server(**env, SHADOW_ENABLED="true", WARMUP_RUNS="0") as server:
+        with server.admin() as admin:
+            body = {"path": "alien.onnx", "allow_label_change": True}
+            assert admin.post("/admin/models/B", json=body).status_code == 200
         send(server.url, 5)
         wait_until(
             "the shadow comparisons to be counted",

@@ -68,6 +68,7 @@ ZERO_IS_ALL_WE_CAN_SEE = {
     "edgeserve_canary_rollbacks_total": "canary is off in this stack",
     "edgeserve_shadow_dropped_total": "sequential traffic stays under SHADOW_MAX_INFLIGHT",
     "edgeserve_shadow_errors_total": "model B never fails here",
+    "edgeserve_shadow_no_common_label": "A and B share every label in this stack",
     "edgeserve_inference_errors": "every model answers; a bad image is not a model error",
     "edgeserve_inflight_requests": "nothing is in flight once the traffic is over",
 }

@@ -32,8 +32,9 @@ from tests.support.waiting import wait_until
 
 RED = {"image_b64": image_b64((255, 0, 0))}
 CLIENTS = 4
-NOISE_FLOOR_SECONDS = 0.005
-"""A p99 below it is a shared test machine's scheduling noise, not a slow A."""
+NOISE_FLOOR_SECONDS = 0.010
+"""A p99 below it is scheduling noise on a 2-core test machine running two servers, B's
+process and the clients at once (A's own runs take about a millisecond), not a slow A."""
 
 
 @dataclass(frozen=True)
