@@ -32,6 +32,19 @@ def binary_request(header: dict, data: bytes, length: int | None = None) -> tupl
     return head + data, {"Inference-Header-Content-Length": str(given)}
 
 
+def png_elements(count: int, extra: bytes = b"") -> tuple[bytes, dict]:
+    """A binary request of `count` PNGs as one BYTES input (`extra` bytes after them)."""
+    png = image_bytes((255, 0, 0))
+    element = struct.pack("<I", len(png)) + png
+    image = {
+        "name": "image",
+        "datatype": "BYTES",
+        "shape": [count],
+        "parameters": {"binary_data_size": count * len(element)},
+    }
+    return binary_request({"inputs": [image]}, element * count + extra)
+
+
 def test_the_demo_model_takes_the_shape_these_tests_assume(server):
     with server.client() as client:
         metadata = client.get("/v2/models/edgeserve").json()
@@ -113,19 +126,7 @@ def test_a_header_length_beyond_the_body_is_invalid_binary_data(server):
 
 
 def test_bytes_left_after_the_inputs_are_invalid_binary_data(server):
-    png = image_bytes((255, 0, 0))
-    element = struct.pack("<I", len(png)) + png
-    header = {
-        "inputs": [
-            {
-                "name": "image",
-                "datatype": "BYTES",
-                "shape": [1],
-                "parameters": {"binary_data_size": len(element)},
-            }
-        ]
-    }
-    body, headers = binary_request(header, element + b"extra")
+    body, headers = png_elements(1, extra=b"extra")
     with server.client() as client:
         refused(client.post(INFER, content=body, headers=headers), 400, "invalid_binary_data")
 
@@ -157,18 +158,6 @@ def test_model_names_sent_never_become_metric_labels(server):
 
 
 def test_more_than_one_image_per_request_is_invalid_tensor(server):
-    png = image_bytes((255, 0, 0))
-    element = struct.pack("<I", len(png)) + png
-    header = {
-        "inputs": [
-            {
-                "name": "image",
-                "datatype": "BYTES",
-                "shape": [2],
-                "parameters": {"binary_data_size": 2 * len(element)},
-            }
-        ]
-    }
-    body, headers = binary_request(header, element * 2)
+    body, headers = png_elements(2)
     with server.client() as client:
         refused(client.post(INFER, content=body, headers=headers), 422, "invalid_tensor")
