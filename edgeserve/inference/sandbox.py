@@ -70,17 +70,13 @@ def serve(connection: Connection, threads: int, timeout_seconds: float) -> None:
         except RunStopped as stopped:
             reply = ("stopped", stopped.what, stopped.timed_out)
         except MemoryError:
-            reply = ("stopped", f"ran out of memory (MODEL_MEMORY_LIMIT_MB {_limit_mb()})", False)
+            reply = _out_of_memory()
         except EdgeserveError as error:
             reply = ("refused", error.code, error.message)
         except Exception as error:
             text = str(error)
             if "alloc" in text.lower():  # onnxruntime's std::bad_alloc, under the address cap
-                reply = (
-                    "stopped",
-                    f"ran out of memory (MODEL_MEMORY_LIMIT_MB {_limit_mb()})",
-                    False,
-                )
+                reply = _out_of_memory()
             else:
                 reply = ("failed", text or type(error).__name__)
         try:
@@ -89,9 +85,10 @@ def serve(connection: Connection, threads: int, timeout_seconds: float) -> None:
             connection.send(("stopped", "ran out of memory sending its answer", False))
 
 
-def _limit_mb() -> int:
+def _out_of_memory() -> tuple[str, str, bool]:
     soft, _ = resource.getrlimit(resource.RLIMIT_AS)
-    return soft // (1024 * 1024) if soft != resource.RLIM_INFINITY else 0
+    limit_mb = soft // (1024 * 1024) if soft != resource.RLIM_INFINITY else 0
+    return ("stopped", f"ran out of memory (MODEL_MEMORY_LIMIT_MB {limit_mb})", False)
 
 
 def main(argv: list[str]) -> None:
