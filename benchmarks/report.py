@@ -317,6 +317,20 @@ def render_markdown(results: dict[str, Any]) -> str:
             "baselines run uvloop.",
             "",
         ]
+    if results.get("containment"):
+        lines += [
+            "A's latency with a hazardous B kept busy (concurrency 4, A's traffic only):",
+            "",
+            "| server | A ok | errors | p50 ms | p99 ms | p99 / no B |",
+            "|---|--:|--:|--:|--:|--:|",
+        ]
+        for row in results["containment"]:
+            lines.append(
+                f"| {row['case']} | {row['requests_ok']} | {row['errors']} "
+                f"| {_num(row['p50_ms'], 2)} | {_num(row['p99_ms'], 2)} "
+                f"| {_num(row['p99_ratio'], 2)} |"
+            )
+        lines.append("")
     if results.get("targets"):
         lines += ["| target | measured | verdict |", "|---|--:|---|"]
         for target in results["targets"]:

@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from benchmarks import inprocess
+from benchmarks.containment import containment_suite
 from benchmarks.loadgen import LoadResult, load
 from benchmarks.mobilenet import ensure_mobilenet
 from benchmarks.payloads import build_payloads
@@ -613,4 +614,5 @@ SUITES = {
     "scaling": scaling_suite,
     "change": change_suite,
     "quantize": quantize_suite,
+    "containment": containment_suite,
 }

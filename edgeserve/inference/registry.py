@@ -100,12 +100,11 @@ class ModelRegistry:
     def describe(self) -> dict[str, dict[str, str]]:
         return {variant: model.describe() for variant, model in self.models.items()}
 
-    async def load_file(self, requested: str, variant: Variant) -> tuple[SlotModel, Model]:
-        """Keep a file of MODEL_DIR in the model store (what a state may name), admit the kept
-        copy and make it ready for `variant`; its bytes are hashed once, by the keep."""
+    async def keep_file(self, requested: str) -> SlotModel:
+        """Keep a file of MODEL_DIR in the model store (what a state may name); its bytes are
+        hashed once, here, so loading the kept copy need not hash them again."""
         source = resolve_in_model_dir(self.settings.model_dir, requested)
-        kept = await asyncio.to_thread(self.model_store.keep, source)
-        return kept, await self.load(kept, variant, hashed=True)
+        return await asyncio.to_thread(self.model_store.keep, source)
 
     async def load(self, wanted: SlotModel, variant: Variant, *, hashed: bool = False) -> Model:
         """Admit the bytes `wanted` names (hash checked), then make them ready for `variant`."""

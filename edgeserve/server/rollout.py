@@ -72,13 +72,14 @@ async def load_into(
     """Keep the file and its sidecar, admit them (load, warm, verify), then record them as the
     slot's model; answers the model the slot serves, whether that changed, and what looks
     doubtful about it (Model.doubts), for the operator. The version the slot already serves
-    is a no-op: nothing is written, so nothing it counted starts again."""
+    is a no-op, decided before admission: nothing is loaded or written, so nothing it counted
+    starts again."""
     registry = runtime.registry
-    kept, model = await registry.load_file(requested, variant)
+    kept = await registry.keep_file(requested)
     served = registry.get(variant)
     if served is not None and served.sha256 == kept.version:
-        registry.retire(model)  # the admitted twin: the slot keeps the model it serves
         return served, False, []
+    model = await registry.load(kept, variant, hashed=True)
 
     def change(state: RuntimeState) -> RuntimeState:
         # A new B is a new candidate: whatever quarantined the old one does not carry over.

@@ -10,7 +10,7 @@ import pytest
 
 import edgeserve.inference.model
 import edgeserve.state.model_store
-from edgeserve.inference.model import file_model_version
+from edgeserve.inference.model import Model, file_model_version
 from edgeserve.inference.recent import RecentInputs
 from edgeserve.inference.registry import ModelRegistry
 from edgeserve.settings import Settings
@@ -69,7 +69,12 @@ def test_a_hot_load_hashes_the_model_s_bytes_once(registry, monkeypatch):
 
     monkeypatch.setattr(edgeserve.inference.model, "file_sha256", counting)
     monkeypatch.setattr(edgeserve.state.model_store, "file_sha256", counting)
-    slot, model = asyncio.run(registry.load_file("vB.onnx", "A"))
+
+    async def keep_and_load() -> tuple[SlotModel, Model]:
+        slot = await registry.keep_file("vB.onnx")
+        return slot, await registry.load(slot, "A", hashed=True)
+
+    slot, model = asyncio.run(keep_and_load())
     registry.close()
     assert model.sha256 == slot.version == expected
     assert len(hashed) == 1, hashed
