@@ -115,6 +115,7 @@ class Runtime:
             self.canary.state_applied(state)
             self.report_apply(state, failed)
             metrics.publish_state(state)
+            metrics.forget_untracked(self.tracked_versions())
             self.quarantine_unsafe(state)
 
     def quarantine_unsafe(self, state: RuntimeState) -> None:
@@ -149,6 +150,12 @@ class Runtime:
 
     def report_in_sync(self) -> None:
         metrics.state_in_sync.set(int(self.in_sync))
+
+    def tracked_versions(self) -> frozenset[str]:
+        """The versions whose figures are kept: A's, B's and the previous A's as the state
+        names them, and a model a slot here still serves while this worker is out of sync."""
+        served = {model.version for model in self.registry.models.values()}
+        return metrics.tracked_versions(self.state) | served
 
     def serving_b(self, state: RuntimeState) -> Model | None:
         """B's model while it serves users under `state`, else None."""
