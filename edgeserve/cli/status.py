@@ -228,7 +228,8 @@ def status_command(
         int | None, typer.Option(min=1, help="Stop after this many frames (default: Ctrl-C).")
     ] = None,
 ) -> None:
-    """Traffic share, requests, errors, latency and shadow agreement per variant and instance."""
+    """Traffic share, requests, errors, latency and shadow agreement per slot, model version
+    and instance."""
     window = measured_seconds(measure, window)
     watches = [Watch(url) for url in urls or []]
     frames = 1 if once else count
