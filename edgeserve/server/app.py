@@ -34,7 +34,7 @@ from edgeserve.server.routes.infer import infer
 from edgeserve.server.routes.oip import oip
 from edgeserve.server.routes.openapi import openapi
 from edgeserve.server.runtime import Runtime
-from edgeserve.server.tls import cert_loader
+from edgeserve.server.tls import cert_loader, server_context
 from edgeserve.server.watchdog import watch_workers
 from edgeserve.settings import Settings
 from edgeserve.state.backend import open_store
@@ -127,7 +127,7 @@ def create_app(
         if listening is not None:
             stop_listening_first(app.manager, listening)
         release_sigterm()  # held since serve.py started Sanic (see shield_helper_from_sigterm)
-        watch_workers(app.manager, listening)
+        watch_workers(app.manager, listening, server_context(settings))
 
     @app.before_server_start
     async def open_runtime(app: Sanic) -> None:
