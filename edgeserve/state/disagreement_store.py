@@ -29,6 +29,7 @@ from typing import Any
 
 from edgeserve.inference.model import Prediction
 from edgeserve.inference.preprocess import image_kind
+from edgeserve.settings import Settings
 
 FOLDER_NAME = "disagreements"
 CAPTURE_ID = re.compile(r"^\d{8}T\d{6}-\d{6}-[0-9a-f]{8}$")
@@ -65,6 +66,15 @@ class Disagreement:
 def folder_beside(state_file: Path) -> Path:
     """`<state folder>/disagreements`: beside the state and the kept models."""
     return Path(state_file).parent / FOLDER_NAME
+
+
+def store_for(settings: Settings, state_file: Path) -> DisagreementStore:
+    """CAPTURE_DISAGREEMENTS_DIR, else the folder beside the state file."""
+    return DisagreementStore(
+        settings.capture_disagreements_dir or folder_beside(state_file),
+        settings.capture_disagreements,
+        settings.capture_disagreements_max_bytes,
+    )
 
 
 def new_id(at: float) -> str:
@@ -178,17 +188,15 @@ class DisagreementStore:
             return None
         return record if isinstance(record, dict) else None
 
-    def image(self, capture_id: str) -> tuple[bytes, str] | None:
-        """One capture's image bytes and media type; None for an unknown one."""
+    def read(self, capture_id: str) -> tuple[dict[str, Any], bytes] | None:
+        """One capture's record and image bytes; None for an unknown one."""
         record = self.record(capture_id)
         if record is None:
             return None
-        name = record["image"]["file"]
         try:
-            data = (self.folder / name).read_bytes()
+            return record, (self.folder / record["image"]["file"]).read_bytes()
         except FileNotFoundError:
             return None  # evicted between the two reads
-        return data, record["image"]["media_type"]
 
 
 def _record(capture_id: str, disagreement: Disagreement, extension: str) -> dict[str, Any]:

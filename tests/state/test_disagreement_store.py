@@ -32,7 +32,12 @@ def test_a_kept_disagreement_is_listed_and_read_back_with_its_image(tmp_path):
     assert (
         record["a"]["version"] == A.version and record["b"]["predictions"][0]["label"] == "orange"
     )
-    assert store.image(capture_id) == (image, "image/png")
+    assert store.read(capture_id) == (record, image)
+    assert record["image"] == {
+        "file": f"{capture_id}.png",
+        "media_type": "image/png",
+        "bytes": len(image),
+    }
 
 
 def test_the_count_bound_keeps_the_newest(tmp_path):
@@ -86,7 +91,7 @@ def test_unknown_and_malformed_ids_are_not_found(tmp_path):
     store = DisagreementStore(tmp_path, max_count=10, max_bytes=1_000_000)
     store.keep(disagreement(image_bytes(ORANGE)))
     for capture_id in ("20260101T000000-000000-00000000", "../state", "x" * 40):
-        assert store.record(capture_id) is None and store.image(capture_id) is None
+        assert store.record(capture_id) is None and store.read(capture_id) is None
 
 
 def write_many(folder: str, count: int) -> None:
@@ -107,5 +112,5 @@ def test_two_processes_writing_one_folder_keep_both_bounds_and_whole_captures(tm
     store = DisagreementStore(tmp_path, max_count=20, max_bytes=30_000)
     records = store.records()
     assert 0 < len(records) <= 20 and bytes_on_disk(tmp_path) <= 30_000
-    assert all(store.image(r["id"]) is not None for r in records)
+    assert all(store.read(r["id"]) is not None for r in records)
     assert len(os.listdir(tmp_path)) == 2 * len(records) + 1
