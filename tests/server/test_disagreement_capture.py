@@ -142,3 +142,16 @@ def test_a_capture_folder_that_cannot_be_written_never_fails_a_request(tmp_path)
         )
         logged = server.output().count('"event": "disagreement_capture_failed"')
     assert logged == 1, "a failing folder is logged once, not once per capture"
+
+
+def test_two_workers_capture_into_one_folder_within_the_bounds(tmp_path):
+    env = capturing(tmp_path, CAPTURE_DISAGREEMENTS="3", WORKERS="2")
+    with running_server(**env) as server:
+        for n in range(8):
+            send(server, ORANGE, f"orange-{n}")  # a connection each: either worker serves it
+        records = captured(server, 8)
+    assert len(records) == 3, records
+    files = sorted(path.name for path in (tmp_path / "disagreements").iterdir())
+    assert files == sorted(
+        [".lock"] + [f"{r['id']}.{ext}" for r in records for ext in ("json", "png")]
+    )
