@@ -193,8 +193,11 @@ class DisagreementStore:
         record = self.record(capture_id)
         if record is None:
             return None
+        name = str(record.get("image", {}).get("file", ""))
+        if name.split(".", 1)[0] != capture_id or "/" in name:
+            return None  # a record that names another file is not one this store wrote
         try:
-            return record, (self.folder / record["image"]["file"]).read_bytes()
+            return record, (self.folder / name).read_bytes()
         except FileNotFoundError:
             return None  # evicted between the two reads
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import time
@@ -114,3 +115,14 @@ def test_two_processes_writing_one_folder_keep_both_bounds_and_whole_captures(tm
     assert 0 < len(records) <= 20 and bytes_on_disk(tmp_path) <= 30_000
     assert all(store.read(r["id"]) is not None for r in records)
     assert len(os.listdir(tmp_path)) == 2 * len(records) + 1
+
+
+def test_a_record_naming_a_file_outside_its_capture_is_not_read(tmp_path):
+    store = DisagreementStore(tmp_path / "captures", max_count=10, max_bytes=1_000_000)
+    capture_id = store.keep(disagreement(image_bytes(ORANGE)))
+    (tmp_path / "secret.txt").write_text("not an image")
+    record_file = tmp_path / "captures" / f"{capture_id}.json"
+    record = json.loads(record_file.read_text())
+    record["image"]["file"] = "../secret.txt"
+    record_file.write_text(json.dumps(record))
+    assert store.read(capture_id) is None
