@@ -125,12 +125,10 @@ class DisagreementStore:
         """id -> bytes of every complete capture; orphans (an image without its JSON, a temp
         file) are removed: under the lock no writer is between its two renames."""
         names = os.listdir(self.folder)
-        committed = {name[: -len(".json")] for name in names if name.endswith(".json")}
+        committed = _committed(names)
         for name in names:
-            capture_id = name.split(".", 1)[0]
-            if name.startswith(TEMP_PREFIX) or (
-                CAPTURE_ID.match(capture_id) and capture_id not in committed
-            ):
+            capture_id = _id(name)
+            if name.startswith(TEMP_PREFIX) or (capture_id and capture_id not in committed):
                 (self.folder / name).unlink(missing_ok=True)
         self._sizes = {i: self._sizes.get(i) or self._size_on_disk(i) for i in committed}
         return dict(self._sizes)
@@ -174,8 +172,7 @@ class DisagreementStore:
             names = os.listdir(self.folder)
         except FileNotFoundError:
             return []
-        ids = sorted((n[: -len(".json")] for n in names if n.endswith(".json")), reverse=True)
-        found = (self.record(capture_id) for capture_id in ids if CAPTURE_ID.match(capture_id))
+        found = (self.record(i) for i in sorted(_committed(names), reverse=True))
         return [record for record in found if record is not None]
 
     def record(self, capture_id: str) -> dict[str, Any] | None:
@@ -200,6 +197,17 @@ class DisagreementStore:
             return record, (self.folder / name).read_bytes()
         except FileNotFoundError:
             return None  # evicted between the two reads
+
+
+def _committed(names: list[str]) -> set[str]:
+    """The captures whose record is among the folder's `names`: the complete ones."""
+    return {i for name in names if name.endswith(".json") and (i := _id(name)) is not None}
+
+
+def _id(name: str) -> str | None:
+    """The capture a file of the folder belongs to; None for a file that is no capture's."""
+    capture_id = name.split(".", 1)[0]
+    return capture_id if CAPTURE_ID.match(capture_id) else None
 
 
 def _record(capture_id: str, disagreement: Disagreement, extension: str) -> dict[str, Any]:

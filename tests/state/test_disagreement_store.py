@@ -88,6 +88,15 @@ def test_a_crashed_writers_leftovers_are_removed_and_never_listed(tmp_path):
     assert sorted(os.listdir(tmp_path)) == sorted([".lock", f"{kept}.json", f"{kept}.png"])
 
 
+def test_files_of_no_capture_in_the_folder_are_left_alone_and_never_counted(tmp_path):
+    (tmp_path / "notes.json").write_text("{}")
+    (tmp_path / "notes.png").write_bytes(image_bytes(ORANGE, size=600))
+    store = DisagreementStore(tmp_path, max_count=1, max_bytes=1_000_000)
+    kept = [store.keep(disagreement(image_bytes(ORANGE))) for _ in range(2)]
+    assert [r["id"] for r in store.records()] == kept[1:]
+    assert (tmp_path / "notes.json").exists() and (tmp_path / "notes.png").exists()
+
+
 def test_unknown_and_malformed_ids_are_not_found(tmp_path):
     store = DisagreementStore(tmp_path, max_count=10, max_bytes=1_000_000)
     store.keep(disagreement(image_bytes(ORANGE)))
