@@ -183,6 +183,13 @@ def record_build_info() -> None:
     build_info.labels(__version__, platform.python_version(), onnxruntime.__version__).set(1)
 
 
+def zero_shadow_outcomes(outcomes: Iterable[str]) -> None:
+    """Export each comparison outcome at 0 from the start: rate() ignores what a series held
+    when it was first scraped, so the agreement rule would miss the first comparisons."""
+    for outcome in outcomes:
+        shadow_comparisons.labels(outcome)
+
+
 def publish_state(state: RuntimeState) -> None:
     """The gauges that show the state a worker serves."""
     for variant in VARIANTS:
