@@ -14,6 +14,7 @@ PROMETHEUS_QUERIES = {
     "run": 'sum by (variant, le) (edgeserve_inference_duration_seconds_bucket{stage="inference"})',
     "shadow": "sum by (result) (edgeserve_shadow_comparisons_total)",
     "feedback": "sum by (variant, outcome) (edgeserve_feedback_total)",
+    "class_pairs": "sum by (a_label, b_label) (edgeserve_shadow_class_pairs_total)",
 }
 
 
@@ -38,6 +39,8 @@ def prometheus_scrape(base: str) -> Scrape:
                 result.run_buckets[variant][float(labels["le"])] = value
             elif name == "shadow":
                 result.shadow[labels.get("result", "")] = value
+            elif name == "class_pairs":
+                result.class_pairs[(labels.get("a_label", ""), labels.get("b_label", ""))] = value
             else:
                 result.feedback[(variant, labels.get("outcome", ""))] = value
     return result

@@ -36,6 +36,7 @@ from edgeserve.cli.scrape import Scrape
 from edgeserve.cli.shift import weights_for
 from edgeserve.cli.status import scrape
 from edgeserve.client import ClientError, EdgeserveClient
+from edgeserve.traffic.class_flips import OTHER
 from edgeserve.variants import CANDIDATE, share, weights_of
 
 POLL_SECONDS = 1.0
@@ -64,6 +65,27 @@ def parse_steps(value: str) -> list[float]:
             f"{value!r} must be rising percentages above 0 and at most 100, like 5,10,25,50,100"
         )
     return steps
+
+
+def parse_class_flips(values: list[str]) -> dict[str, float]:
+    """['yellow=0.1', ...] -> {'yellow': 0.1}: A's labels and the share of each B may change."""
+    limits: dict[str, float] = {}
+    for value in values:
+        label, _, rate = value.rpartition("=")
+        try:
+            limit = float(rate)
+        except ValueError:
+            limit = -1.0
+        if not label or not 0 < limit <= 1:
+            raise typer.BadParameter(
+                f"{value!r} must be LABEL=RATE with RATE above 0 and at most 1, like yellow=0.1"
+            )
+        if label == OTHER:
+            raise typer.BadParameter(
+                f"{value!r}: 'other' groups every label past the first 20: name a label"
+            )
+        limits[label] = limit
+    return limits
 
 
 def plan_from(current: float, steps: list[float]) -> list[float]:
@@ -119,9 +141,17 @@ def _check_ready(configs: list[dict[str, Any]], urls: list[str], gates: Gates) -
                 f"{url} holds B in quarantine ({quarantine.get('reason')}): load a new B, or "
                 "clear it with 'edgeserve admin config set --clear-quarantine'"
             )
-        if gates.min_agreement is not None and not config.get("shadow_enabled"):
+        shadow_gates = [
+            option
+            for option, wanted in (
+                ("--min-agreement", gates.min_agreement is not None),
+                ("--max-class-flip", bool(gates.max_class_flips)),
+            )
+            if wanted
+        ]
+        if shadow_gates and not config.get("shadow_enabled"):
             fail(
-                f"--min-agreement needs shadow traffic, which is off on {url}: "
+                f"{' and '.join(shadow_gates)} need(s) shadow traffic, which is off on {url}: "
                 "turn it on with 'edgeserve admin config set --shadow'",
                 USAGE_ERROR,
             )
@@ -205,6 +235,8 @@ def _print_plan(plan: list[float], current: float, gates: Gates, interval: float
         gate_names.append(f"shadow agreement >= {gates.min_agreement:.1%}")
     if gates.min_accuracy_delta is not None:
         gate_names.append(f"accuracy B - A >= {gates.min_accuracy_delta:+.1%}")
+    for label, limit in gates.max_class_flips.items():
+        gate_names.append(f"B changes A's {label} <= {limit:.1%}")
     for index, percent in enumerate(plan, 1):
         resumed = " (current, re-judged)" if percent == current else ""
         table.add_row(str(index), f"{percent:g}%{resumed}", f"{interval:g}s", "; ".join(gate_names))
@@ -243,6 +275,13 @@ def rollout_command(
     min_samples: Annotated[
         int, typer.Option(min=1, help="Samples each gate needs per variant before it counts.")
     ] = 100,
+    max_class_flip: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="LABEL=RATE",
+            help="Highest share of A's LABEL answers B may change (needs shadow; repeatable).",
+        ),
+    ] = None,
     promote: Annotated[
         bool, typer.Option("--promote", help="Promote B to A after the last step passes.")
     ] = False,
@@ -270,6 +309,7 @@ def rollout_command(
         min_agreement=min_agreement,
         min_accuracy_delta=min_accuracy_delta,
         min_samples=min_samples,
+        max_class_flips=parse_class_flips(max_class_flip or []),
     )
     prometheus = normalise_url(prometheus) if prometheus else None
     try:

@@ -22,6 +22,8 @@ class Scrape:
     """variant -> {upper bound: cumulative count} of the model-run (inference stage) histogram."""
     shadow: dict[str, float] = field(default_factory=dict)
     """agree / disagree -> comparisons so far."""
+    class_pairs: dict[tuple[str, str], float] = field(default_factory=dict)
+    """(A's top-1 label, B's top-1 label) -> shadow comparisons so far."""
     feedback: dict[tuple[str, str], float] = field(default_factory=dict)
     """(variant, correct / wrong) -> feedback counted so far."""
     weights: dict[str, float] = field(default_factory=dict)
@@ -53,6 +55,8 @@ def parse(text: str, at: float) -> Scrape:
                 scrape.feedback[(variant, labels.get("outcome", ""))] = value
             elif name == "edgeserve_shadow_comparisons_total":
                 scrape.shadow[labels.get("result", "")] = value
+            elif name == "edgeserve_shadow_class_pairs_total":
+                scrape.class_pairs[(labels.get("a_label", ""), labels.get("b_label", ""))] = value
             elif name == "edgeserve_ab_weight":
                 scrape.weights[variant] = value
             elif name == "edgeserve_model_info" and value == 1:

@@ -74,6 +74,12 @@ shadow_score_delta = Histogram(
     "Absolute difference between A's and B's top-1 scores, per shadow comparison.",
     buckets=SCORE_DELTA_BUCKETS,
 )
+shadow_class_pairs = Counter(
+    "edgeserve_shadow_class_pairs_total",
+    "Shadow comparisons by A's and B's top-1 labels: the first 20 labels a worker saw each "
+    "by name, every other one as 'other'.",
+    ["a_label", "b_label"],
+)
 shadow_dropped = Counter(
     "edgeserve_shadow_dropped_total",
     "Shadow runs not started because the in-flight cap was reached.",
@@ -189,6 +195,21 @@ def render() -> tuple[bytes, str]:
     from prometheus_client import REGISTRY
 
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+def class_pair_counts() -> dict[tuple[str, str], float]:
+    """edgeserve_shadow_class_pairs_total summed over every worker, as /metrics shows it."""
+    if MULTIPROCESS:
+        families = multiprocess.MultiProcessCollector(None).collect()
+    else:
+        families = shadow_class_pairs.collect()
+    counts: dict[tuple[str, str], float] = {}
+    for family in families:
+        for sample in family.samples:
+            if sample.name == "edgeserve_shadow_class_pairs_total":
+                key = (sample.labels["a_label"], sample.labels["b_label"])
+                counts[key] = counts.get(key, 0.0) + sample.value
+    return counts
 
 
 def mark_worker_dead(pid: int) -> None:

@@ -23,6 +23,7 @@ from edgeserve.state.schema import InvalidState, RuntimeState
 from edgeserve.state.store import StateStore, StoreUnavailable
 from edgeserve.state.sync import StateSync
 from edgeserve.traffic.canary_watch import CanaryWatch, guard_limits
+from edgeserve.traffic.class_flips import SinceCandidate
 from edgeserve.traffic.shadow import Shadow
 from edgeserve.variants import CANDIDATE
 
@@ -58,6 +59,8 @@ class Runtime:
         self.shadow = Shadow(
             self.candidate_executor, settings.shadow_max_inflight, self.canary.contain
         )
+        self.class_flips = SinceCandidate()
+        """Per-class flips count from the moment the current B started serving."""
         self.apply_lock = asyncio.Lock()
         self.models_in_sync = True
         """Every model the served state names is loaded here."""
@@ -111,6 +114,8 @@ class Runtime:
             failed = await self.registry.follow(state.models)
             if self.registry.get(CANDIDATE) is not candidate:
                 self.canary.candidate_changed()
+                b = self.registry.get(CANDIDATE)
+                self.class_flips.restart(b.version if b else None, metrics.class_pair_counts())
             self.state = state
             self.canary.state_applied(state)
             self.report_apply(state, failed)

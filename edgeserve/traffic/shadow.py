@@ -15,6 +15,7 @@ from edgeserve.inference.model import Model, Prediction
 from edgeserve.inference.pipeline import classify_image
 from edgeserve.observability import metrics
 from edgeserve.observability.logging import log
+from edgeserve.traffic.class_flips import ClassLabels
 from edgeserve.traffic.compare import NO_COMMON_LABEL, compare
 
 Contained = Callable[[Model, ModelHazard | None], Awaitable[None]]
@@ -27,6 +28,7 @@ class Shadow:
         self.max_inflight = max_inflight
         self.contained = contained
         self.inflight = 0
+        self.class_labels = ClassLabels()
         self.tasks: set[asyncio.Task[None]] = set()
 
     def start(
@@ -76,6 +78,8 @@ class Shadow:
         await self.contained(model, None)
         result = compare(primary, shadow, model.meta.label_index)
         metrics.shadow_comparisons.labels(result.outcome).inc()
+        pair = self.class_labels.pair(primary[0].label, shadow[0].label)
+        metrics.shadow_class_pairs.labels(*pair).inc()
         if result.outcome == NO_COMMON_LABEL:
             return  # B cannot name A's answer: no agreement to measure
         metrics.shadow_topk_overlap.observe(result.topk_overlap)
