@@ -13,6 +13,7 @@ from edgeserve.cli.render import ms_cell, percent_cell
 from edgeserve.cli.scrape import VARIANTS, Scrape, histogram_quantile, increase
 from edgeserve.traffic.binomial import at_least, at_most
 from edgeserve.traffic.class_flips import flips
+from edgeserve.traffic.step_clients import ENOUGH
 from edgeserve.variants import CANDIDATE, CURRENT
 
 PASS, FAIL, WAIT, SKIP = "pass", "fail", "wait", "n/a"
@@ -69,6 +70,14 @@ class StepWindow:
     no_common_label: float = 0.0
     class_pairs: dict[tuple[str, str], float] = field(default_factory=dict)
     """(A's top-1, B's top-1) -> shadow comparisons in the step."""
+    clients: float | None = None
+    """Distinct sticky clients the instances met in the step (each counts up to 20)."""
+
+    @property
+    def b_share(self) -> float | None:
+        """B's measured share of the step's requests (forced canary requests included)."""
+        a, b = self.arms[CURRENT].requests, self.arms[CANDIDATE].requests
+        return b / (a + b) if a + b else None
 
 
 @dataclass(frozen=True)
@@ -105,10 +114,24 @@ def step_window(pairs: list[tuple[Scrape, Scrape]]) -> StepWindow:
         window.agree += agree
         window.compared += agree + _grew(before.shadow, after.shadow, "disagree")
         window.no_common_label += _grew(before.shadow, after.shadow, "no_common_label")
+        if after.clients is not None:
+            window.clients = (window.clients or 0.0) + after.clients
         for pair in after.class_pairs:
             grown = _grew(before.class_pairs, after.class_pairs, pair)
             window.class_pairs[pair] = window.class_pairs.get(pair, 0.0) + grown
     return window
+
+
+def few_clients(window: StepWindow, b_percent: float) -> str | None:
+    """Why B's measured share may be far from its weight: too few sticky clients, or None."""
+    if window.clients is None or not 0 < window.clients < ENOUGH:
+        return None
+    return (
+        f"only {window.clients:.0f} distinct clients in this step (fewer than {ENOUGH}): with "
+        f"sticky assignment B's share follows the clients, not the weight (B served "
+        f"{percent_cell(window.b_share)} of requests at weight {b_percent:g}%); "
+        "--per-request assigns each request instead"
+    )
 
 
 def wilson(successes: float, n: float, z: float = 1.96) -> tuple[float, float] | None:

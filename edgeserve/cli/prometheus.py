@@ -15,6 +15,7 @@ PROMETHEUS_QUERIES = {
     "shadow": "sum by (result) (edgeserve_shadow_comparisons_total)",
     "feedback": "sum by (variant, outcome) (edgeserve_feedback_total)",
     "class_pairs": "sum by (a_label, b_label) (edgeserve_shadow_class_pairs_total)",
+    "clients": "sum(edgeserve_step_clients)",
 }
 
 
@@ -39,6 +40,8 @@ def prometheus_scrape(base: str) -> Scrape:
                 result.run_buckets[variant][float(labels["le"])] = value
             elif name == "shadow":
                 result.shadow[labels.get("result", "")] = value
+            elif name == "clients":
+                result.clients = value
             elif name == "class_pairs":
                 result.class_pairs[(labels.get("a_label", ""), labels.get("b_label", ""))] = value
             else:

@@ -9,7 +9,8 @@ recorded and exits 1. Interrupted, B keeps its current share and a re-run resume
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
@@ -23,15 +24,26 @@ from edgeserve.cli.analysis import (
     WAIT,
     GateResult,
     Gates,
+    StepWindow,
     evaluate,
     failure_reason,
+    few_clients,
     overall,
     step_window,
 )
 from edgeserve.cli.fleet import Outcome, run_on_each
 from edgeserve.cli.options import Token, Urls, normalise_url
-from edgeserve.cli.output import INCONCLUSIVE_EXIT, INTERRUPTED, USAGE_ERROR, console, fail, stderr
+from edgeserve.cli.output import (
+    INCONCLUSIVE_EXIT,
+    INTERRUPTED,
+    USAGE_ERROR,
+    console,
+    fail,
+    stderr,
+    warning_line,
+)
 from edgeserve.cli.prometheus import prometheus_scrape
+from edgeserve.cli.render import percent_cell
 from edgeserve.cli.scrape import Scrape
 from edgeserve.cli.shift import weights_for
 from edgeserve.cli.status import scrape
@@ -108,8 +120,14 @@ def metric_reader(urls: list[str], prometheus: str | None) -> ReadMetrics:
     return lambda: [prometheus_scrape(prometheus)]
 
 
-def analysis_table(percent: float, results: list[GateResult], elapsed: float) -> Table:
-    table = Table(title=f"B at {percent:g}%  ·  {elapsed:.0f}s of data", title_justify="left")
+def analysis_table(
+    percent: float, window: StepWindow, results: list[GateResult], elapsed: float
+) -> Table:
+    requests = sum(arm.requests for arm in window.arms.values())
+    measured = f"measured {percent_cell(window.b_share)} of {requests:.0f} requests"
+    clients = "" if not window.clients else f"  ·  {window.clients:.0f} clients (counted to 20)"
+    title = f"B at {percent:g}% ({measured}){clients}  ·  {elapsed:.0f}s of data"
+    table = Table(title=title, title_justify="left")
     for heading in ("gate", "B", "A", "limit", "samples (B, A / needed)", "result"):
         table.add_column(heading, justify="left" if heading in ("gate", "limit") else "right")
     for r in results:
@@ -184,10 +202,14 @@ def judge_step(
         reason = _guard_stopped(_configs(urls, token), urls, percent)
         if reason:
             raise Stop(reason)
-        results = evaluate(step_window(list(zip(before, read(), strict=True))), gates, percent)
+        window = step_window(list(zip(before, read(), strict=True)))
+        results = evaluate(window, gates, percent)
         verdict = overall(results)
         if verdict not in (WAIT, INCONCLUSIVE) or time.monotonic() >= deadline:
-            console.print(analysis_table(percent, results, time.monotonic() - started))
+            console.print(analysis_table(percent, window, results, time.monotonic() - started))
+            warning = few_clients(window, percent)
+            if warning:
+                warning_line(warning)
             if verdict == FAIL:
                 raise Stop(failure_reason(results, percent))
             if verdict == INCONCLUSIVE:
@@ -221,6 +243,31 @@ def roll_back(urls: list[str], token: str | None, reason: str) -> None:
     for outcome in outcomes:
         if not outcome.ok and outcome.error is not None:
             stderr.print(f"could not set B to 0 on {outcome.url}: {outcome.error.message}")
+
+
+@contextmanager
+def per_request_assignment(
+    urls: list[str], token: str | None, configs: list[dict[str, Any]]
+) -> Iterator[None]:
+    """Sticky cookies off on every instance for the rollout's duration, then back as they were:
+    with a handful of sticky clients B's share follows the clients, not the weight."""
+    sticky = [url for url, config in zip(urls, configs, strict=True) if config.get("sticky_cookie")]
+    try:
+        _raise_on_error(run_on_each(sticky, token, lambda c: c.set_config(sticky_cookie=False)))
+        stderr.print(
+            "--per-request: each request is assigned to A or B on its own, not by client "
+            f"(sticky cookies off on {len(sticky)} instance(s) until this rollout ends)"
+        )
+        yield
+    finally:
+        for outcome in run_on_each(sticky, token, lambda c: c.set_config(sticky_cookie=True)):
+            if not outcome.ok and outcome.error is not None:
+                stderr.print(
+                    f"could not turn sticky cookies back on at {outcome.url}: "
+                    f"{outcome.error.message}"
+                )
+        if sticky:
+            stderr.print(f"sticky cookies back on at {len(sticky)} instance(s)")
 
 
 def _print_plan(plan: list[float], current: float, gates: Gates, interval: float) -> None:
@@ -289,6 +336,14 @@ def rollout_command(
         bool,
         typer.Option("--hold", help="Keep B's share when the gates stay inconclusive (exit 3)."),
     ] = False,
+    per_request: Annotated[
+        bool,
+        typer.Option(
+            "--per-request",
+            help="Assign each request to A or B on its own, not by client, until the rollout "
+            "ends (sticky cookies off, then back).",
+        ),
+    ] = False,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the plan and change nothing.")
     ] = False,
@@ -321,9 +376,18 @@ def rollout_command(
     plan = plan_from(round(current, 6), plan_steps)
     if dry_run:
         _print_plan(plan, current, gates, interval)
+        if per_request:
+            console.print("--per-request: sticky cookies off while it runs, then back")
         return
     read = metric_reader(urls, prometheus)
-    _run(plan, urls, token, read, gates, interval, max_wait, promote, hold)
+    if not per_request:
+        _run(plan, urls, token, read, gates, interval, max_wait, promote, hold)
+        return
+    try:
+        with per_request_assignment(urls, token, configs):
+            _run(plan, urls, token, read, gates, interval, max_wait, promote, hold)
+    except ClientError as error:
+        fail(f"--per-request could not turn sticky cookies off: {error.message}")
 
 
 def _run(plan, urls, token, read, gates, interval, max_wait, promote, hold) -> None:

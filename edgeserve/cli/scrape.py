@@ -30,6 +30,8 @@ class Scrape:
     models: dict[str, str] = field(default_factory=dict)
     generation: int | None = None
     rollbacks: float = 0.0
+    clients: float | None = None
+    """Distinct sticky clients since the weights last changed (counted up to 20)."""
 
 
 def parse(text: str, at: float) -> Scrape:
@@ -65,6 +67,8 @@ def parse(text: str, at: float) -> Scrape:
                 scrape.generation = int(value)
             elif name == "edgeserve_canary_rollbacks_total":
                 scrape.rollbacks = value
+            elif name == "edgeserve_step_clients":
+                scrape.clients = value
     return scrape
 
 

@@ -153,6 +153,12 @@ state_store_up = Gauge(
     "1 when the state store answered the last read; the minimum over live workers.",
     multiprocess_mode="livemin",
 )
+step_clients = Gauge(
+    "edgeserve_step_clients",
+    "Distinct sticky client ids since the weights last changed, counted up to 20; the most any "
+    "live worker saw.",
+    multiprocess_mode="livemax",
+)
 model_info = Gauge(
     "edgeserve_model_info",
     "1 for the model now in a slot, 0 for one that was there before.",

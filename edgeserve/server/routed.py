@@ -63,6 +63,7 @@ def choose(request: Request, runtime: Runtime) -> Choice:
         client_id = request.cookies.get(runtime.settings.sticky_cookie_name)
         if not valid_client_id(client_id):
             client_id = request.ctx.new_client_id = new_client_id()
+    runtime.met_client(client_id)
     model_b = runtime.serving_b(state)
     variant = choose_variant(
         weights=state.weights,

@@ -25,10 +25,15 @@ a few seconds of them cannot settle a 3-point accuracy gate (the interval stays 
 class Traffic:
     """Background /v1/infer requests, so the server has something to measure; with `feedback`
     each answer's token is posted back, labelled right on a seeded coin flip (50 % accuracy),
-    at a bounded pace."""
+    at a bounded pace. Each request is a new client unless `sticky`: then one client, which
+    keeps its cookie."""
 
     def __init__(
-        self, url: str, colour: tuple[int, int, int] = (255, 0, 0), feedback: bool = False
+        self,
+        url: str,
+        colour: tuple[int, int, int] = (255, 0, 0),
+        feedback: bool = False,
+        sticky: bool = False,
     ):
         self.stop = threading.Event()
         self.statuses: list[int] = []
@@ -38,7 +43,8 @@ class Traffic:
         def loop() -> None:
             with httpx.Client(base_url=url, timeout=10) as client:
                 while not self.stop.is_set():
-                    client.cookies.clear()  # a new client each time: no sticky variant
+                    if not sticky:
+                        client.cookies.clear()  # a new client each time: no sticky variant
                     answer = client.post("/v1/infer", json=body)
                     self.statuses.append(answer.status_code)
                     if feedback and answer.status_code == 200:
