@@ -46,8 +46,8 @@ from edgeserve.cli.prometheus import prometheus_scrape
 from edgeserve.cli.render import percent_cell
 from edgeserve.cli.scrape import Scrape
 from edgeserve.cli.shift import weights_for
-from edgeserve.cli.status import scrape
-from edgeserve.client import ClientError, EdgeserveClient
+from edgeserve.cli.status import scrape_each
+from edgeserve.client import ClientError
 from edgeserve.traffic.class_flips import OTHER
 from edgeserve.variants import CANDIDATE, share, weights_of
 
@@ -108,15 +108,7 @@ def plan_from(current: float, steps: list[float]) -> list[float]:
 
 def metric_reader(urls: list[str], prometheus: str | None) -> ReadMetrics:
     if prometheus is None:
-
-        def read_instances() -> list[Scrape]:
-            scrapes = []
-            for url in urls:
-                with EdgeserveClient(url) as client:
-                    scrapes.append(scrape(client))
-            return scrapes
-
-        return read_instances
+        return lambda: scrape_each(urls)
     return lambda: [prometheus_scrape(prometheus)]
 
 

@@ -49,6 +49,15 @@ def scrape(client: EdgeserveClient) -> Scrape:
         ) from None
 
 
+def scrape_each(urls: list[str]) -> list[Scrape]:
+    """A scrape of every instance, in order; the first that fails raises ClientError."""
+    scrapes = []
+    for url in urls:
+        with EdgeserveClient(url) as client:
+            scrapes.append(scrape(client))
+    return scrapes
+
+
 @dataclass
 class Watch:
     """One instance being watched: its recent scrapes, oldest first, and the last failure."""

@@ -49,3 +49,13 @@ def test_per_request_gives_b_its_weight_within_3_points_and_puts_sticky_back(run
     assert "--per-request: each request is assigned" in result.stderr, result.stderr
     assert "distinct clients" not in result.stderr, result.stderr
     assert sticky is True
+
+
+def test_shift_with_steps_shows_b_measured_share_and_warns_of_4_sticky_clients(run):
+    with four_sticky_clients() as server:
+        args = ["20", "--step", "10", "--interval", "3", *admin_args(server.url)]
+        result = run("admin", "shift", *args)
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert re.search(r"B at 10%: measured [0-9.]+% of [1-9]\d* requests in 3s", text), text
+    assert "only 4 distinct clients in this step" in text, text
