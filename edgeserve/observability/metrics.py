@@ -117,6 +117,12 @@ feedback = Counter(
     "Ground-truth feedback counted per variant, by outcome (correct or wrong top-1).",
     ["variant", "outcome"],
 )
+feedback_paired = Counter(
+    "edgeserve_feedback_paired_total",
+    "Feedback on A answers that B also answered in shadow: whether each was right "
+    "(correct or wrong), for the paired accuracy gate.",
+    ["a_outcome", "b_outcome"],
+)
 ab_weight = Gauge(
     "edgeserve_ab_weight",
     "Normalised traffic weight per variant.",

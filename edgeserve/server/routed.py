@@ -110,6 +110,7 @@ async def after_answer(
     top_k: int,
     started: float,
     trace_id: str,
+    feedback_nonce: str | None = None,
 ) -> float:
     """Metrics, B's containment count, shadow and the guard for an answered request; the
     request's total seconds so far. Shadow compares the `top_k` best of each answer."""
@@ -131,6 +132,7 @@ async def after_answer(
             top_k,
             trace_id,
             choice.model.version,
+            feedback_nonce,
         )
     await runtime.canary.observe(choice.judged, variant, img_size or 0, True, result.run_seconds)
     return total

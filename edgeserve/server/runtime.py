@@ -24,6 +24,7 @@ from edgeserve.state.store import StateStore, StoreUnavailable
 from edgeserve.state.sync import StateSync
 from edgeserve.traffic.canary_watch import CanaryWatch, guard_limits
 from edgeserve.traffic.class_flips import SinceCandidate
+from edgeserve.traffic.paired_feedback import ShadowAnswers
 from edgeserve.traffic.shadow import Shadow
 from edgeserve.traffic.step_clients import StepClients
 from edgeserve.variants import CANDIDATE
@@ -58,7 +59,10 @@ class Runtime:
         self.cpu_timed = settings.session_threads() == 1
         self.canary = CanaryWatch(guard_limits(settings), self.sync.commit)
         self.shadow = Shadow(
-            self.candidate_executor, settings.shadow_max_inflight, self.canary.contain
+            self.candidate_executor,
+            settings.shadow_max_inflight,
+            self.canary.contain,
+            ShadowAnswers(settings.feedback_replay_memory),
         )
         self.class_flips = SinceCandidate()
         """Per-class flips count from the moment the current B started serving."""

@@ -14,6 +14,8 @@ from edgeserve.observability import metrics
 from edgeserve.server.payload import json_object
 from edgeserve.server.runtime import Runtime
 from edgeserve.traffic.feedback import InvalidToken, SeenTokens, verify
+from edgeserve.traffic.paired_feedback import outcome
+from edgeserve.variants import CANDIDATE, CURRENT
 
 feedback = Blueprint("feedback")
 FEEDBACK_FIELDS = ("feedback_token", "label")
@@ -56,6 +58,11 @@ async def post_feedback(request: Request) -> HTTPResponse:
     if not seen.first_time(answer, now):
         raise AlreadyCounted("this feedback_token was already counted: each answer counts once")
     correct = label == answer.label
-    metrics.feedback.labels(answer.variant, "correct" if correct else "wrong").inc()
+    metrics.feedback.labels(answer.variant, outcome(correct)).inc()
+    if answer.variant == CURRENT:
+        b = runtime.registry.get(CANDIDATE)
+        b_label = runtime.shadow.answers.take(answer.nonce, b.version if b else None)
+        if b_label is not None:
+            metrics.feedback_paired.labels(outcome(correct), outcome(b_label == label)).inc()
     request.ctx.variant = answer.variant
     return json({"variant": answer.variant, "correct": correct}, status=202)
