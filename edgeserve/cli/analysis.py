@@ -13,6 +13,8 @@ from edgeserve.cli.render import ms_cell, percent_cell
 from edgeserve.cli.scrape import VARIANTS, Scrape, histogram_quantile, increase
 from edgeserve.traffic.binomial import at_least, at_most
 from edgeserve.traffic.class_flips import flips
+from edgeserve.traffic.mcnemar import paired_verdict
+from edgeserve.traffic.paired_feedback import CORRECT, WRONG
 from edgeserve.traffic.step_clients import ENOUGH
 from edgeserve.variants import CANDIDATE, CURRENT
 
@@ -72,6 +74,8 @@ class StepWindow:
     """(A's top-1, B's top-1) -> shadow comparisons in the step."""
     clients: float | None = None
     """Distinct sticky clients the instances met in the step (each counts up to 20)."""
+    paired: dict[tuple[str, str], float] = field(default_factory=dict)
+    """(A's outcome, B's outcome) -> feedback in the step on A answers B shadowed."""
 
     @property
     def b_share(self) -> float | None:
@@ -114,6 +118,10 @@ def step_window(pairs: list[tuple[Scrape, Scrape]]) -> StepWindow:
         window.agree += agree
         window.compared += agree + _grew(before.shadow, after.shadow, "disagree")
         window.no_common_label += _grew(before.shadow, after.shadow, "no_common_label")
+        for cell in after.paired:
+            window.paired[cell] = window.paired.get(cell, 0.0) + _grew(
+                before.paired, after.paired, cell
+            )
         if after.clients is not None:
             window.clients = (window.clients or 0.0) + after.clients
         for pair in after.class_pairs:
@@ -182,7 +190,11 @@ def evaluate(window: StepWindow, gates: Gates, b_percent: float) -> list[GateRes
     if gates.min_agreement is not None:
         results.append(_agreement_gate(window, gates.min_agreement, need, a_serves))
     if gates.min_accuracy_delta is not None:
-        results.append(_accuracy_gate(a, b, gates.min_accuracy_delta, need, a_serves))
+        pairs = sum(window.paired.values())
+        if a_serves and pairs >= need:
+            results.append(_paired_accuracy_gate(window.paired, gates.min_accuracy_delta, need))
+        else:
+            results.append(_accuracy_gate(a, b, gates.min_accuracy_delta, need, a_serves))
     for label, limit in gates.max_class_flips.items():
         results.append(_class_flip_gate(window, label, limit, need, a_serves))
     return results
@@ -302,6 +314,23 @@ def _class_flip_gate(
         "(A's answer)",
         f"<= {limit:.1%}",
         f"{compared:.0f} / {need}",
+    )
+
+
+def _paired_accuracy_gate(
+    paired: dict[tuple[str, str], float], delta: float, need: int
+) -> GateResult:
+    """B against A on the same inputs: feedback on A answers that B answered in shadow."""
+    b_only, a_only = round(paired.get((WRONG, CORRECT), 0)), round(paired.get((CORRECT, WRONG), 0))
+    pairs = round(sum(paired.values()))
+    outcome = paired_verdict(b_only, a_only, pairs, delta, ONE_SIDED_ALPHA)
+    return GateResult(
+        "accuracy (paired)",
+        outcome,
+        f"only B right {b_only}",
+        f"only A right {a_only}",
+        f"B - A >= {delta:+.1%} (measured {(b_only - a_only) / pairs:+.1%})",
+        f"{pairs} pairs / {need}",
     )
 
 

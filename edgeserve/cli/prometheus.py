@@ -16,6 +16,7 @@ PROMETHEUS_QUERIES = {
     "feedback": "sum by (variant, outcome) (edgeserve_feedback_total)",
     "class_pairs": "sum by (a_label, b_label) (edgeserve_shadow_class_pairs_total)",
     "clients": "sum(edgeserve_step_clients)",
+    "paired": "sum by (a_outcome, b_outcome) (edgeserve_feedback_paired_total)",
 }
 
 
@@ -40,6 +41,8 @@ def prometheus_scrape(base: str) -> Scrape:
                 result.run_buckets[variant][float(labels["le"])] = value
             elif name == "shadow":
                 result.shadow[labels.get("result", "")] = value
+            elif name == "paired":
+                result.paired[(labels.get("a_outcome", ""), labels.get("b_outcome", ""))] = value
             elif name == "clients":
                 result.clients = value
             elif name == "class_pairs":

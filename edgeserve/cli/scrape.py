@@ -24,6 +24,8 @@ class Scrape:
     """agree / disagree -> comparisons so far."""
     class_pairs: dict[tuple[str, str], float] = field(default_factory=dict)
     """(A's top-1 label, B's top-1 label) -> shadow comparisons so far."""
+    paired: dict[tuple[str, str], float] = field(default_factory=dict)
+    """(A's outcome, B's outcome) -> feedback on shadowed A answers so far."""
     feedback: dict[tuple[str, str], float] = field(default_factory=dict)
     """(variant, correct / wrong) -> feedback counted so far."""
     weights: dict[str, float] = field(default_factory=dict)
@@ -67,6 +69,8 @@ def parse(text: str, at: float) -> Scrape:
                 scrape.generation = int(value)
             elif name == "edgeserve_canary_rollbacks_total":
                 scrape.rollbacks = value
+            elif name == "edgeserve_feedback_paired_total":
+                scrape.paired[(labels.get("a_outcome", ""), labels.get("b_outcome", ""))] = value
             elif name == "edgeserve_step_clients":
                 scrape.clients = value
     return scrape
