@@ -20,11 +20,12 @@ FAST = ["--interval", "1", "--max-wait", "20", "--min-samples", "8"]
 
 @contextmanager
 def fleet(
-    tmp_path, a, b, colour=(255, 0, 0), feedback=False, **settings: str
+    tmp_path, a, b, colour=(255, 0, 0), feedback=False, truth=None, **settings: str
 ) -> Iterator[list[Server]]:
     """Two instances serving models a and b (callables that write a model), with traffic
-    (labelled through feedback, right half the time, when `feedback`). B is loaded through
-    the admin API with its label change allowed: start refuses a pair whose labels differ."""
+    (labelled through feedback when `feedback`: as `truth`, or right half the time). B is loaded
+    through the admin API with its label change allowed: start refuses a pair whose labels
+    differ."""
     a(tmp_path / "a.onnx")
     b(tmp_path / "b.onnx")
     env = base_env(
@@ -43,7 +44,7 @@ def fleet(
                 assert loaded.status_code == 200, loaded.text
         with ExitStack() as stack:
             for server in servers:
-                stack.enter_context(Traffic(server.url, colour, feedback))
+                stack.enter_context(Traffic(server.url, colour, feedback, truth=truth))
             yield servers
     finally:
         for server in servers:
@@ -201,3 +202,34 @@ def test_a_bad_max_class_flip_is_one_line_and_exit_2(run, bad):
     result = run("admin", "rollout", "--max-class-flip", bad, "--url", "http://127.0.0.1:9")
     assert result.exit_code == 2, result.output
     assert result.stderr.count("\n") == 1 and "--help" in result.stderr, result.stderr
+
+
+PAIRED = ["--steps", "50", "--interval", "3", "--min-accuracy-delta", "-0.03", *NO_LATENCY]
+"""Orange images, shadowed, each answer labelled: A answers yellow, B orange."""
+
+
+def paired_fleet(tmp_path, truth: str):
+    return fleet(
+        tmp_path,
+        demo("vA.onnx"),
+        demo("vB.onnx"),
+        colour=ORANGE,
+        feedback=True,
+        truth=truth,
+        SHADOW_ENABLED="true",
+        FEEDBACK_SECRET=SECRET,
+    )
+
+
+def test_the_accuracy_gate_fails_b_on_pairs_where_only_a_was_right(run, tmp_path):
+    with paired_fleet(tmp_path, truth="yellow") as servers:
+        result = rollout(run, servers, *PAIRED)
+        assert_stopped_with_b_at_zero(result, servers, "accuracy (paired)")
+        assert "only A right" in result.stderr, result.stderr
+
+
+def test_the_accuracy_gate_passes_b_on_pairs_where_only_b_was_right(run, tmp_path):
+    with paired_fleet(tmp_path, truth="orange") as servers:
+        result = rollout(run, servers, *PAIRED)
+    assert result.exit_code == 0, result.output
+    assert "accuracy (paired)" in result.stdout and "only B right" in result.stdout, result.stdout
