@@ -85,6 +85,12 @@ shadow_dropped = Counter(
     "Shadow runs not started because the in-flight cap was reached.",
 )
 shadow_errors = Counter("edgeserve_shadow_errors_total", "Shadow runs on B that failed.")
+disagreement_captures = Counter(
+    "edgeserve_disagreement_captures_total",
+    "Shadow disagreements offered for capture (CAPTURE_DISAGREEMENTS), by outcome: kept, "
+    "too_large (over the byte cap alone), dropped (the writer was busy), failed (the folder).",
+    ["outcome"],
+)
 connections_closed = Counter(
     "edgeserve_connections_closed_total",
     "Connections the server closed itself, by reason (request_timeout, idle_at_cap, "

@@ -123,11 +123,11 @@ async def after_answer(
     if variant == CANDIDATE:
         await runtime.canary.contain(model, None)
     # A preprocessed tensor has no image: B, which may preprocess otherwise, is not shadowed.
-    if variant == CURRENT and choice.state.shadow_enabled and result.image is not None:
+    if variant == CURRENT and choice.state.shadow_enabled and result.upload is not None:
         shadowed = runtime.registry.get(CANDIDATE)
         runtime.shadow.start(
             shadowed if runtime.canary.shadows(shadowed, choice.state) else None,
-            result.image,
+            result.upload,
             result.predictions[:top_k],
             top_k,
             trace_id,

@@ -18,11 +18,13 @@ from edgeserve.inference.serving import batchers_for, classify_off_loop
 from edgeserve.observability import metrics
 from edgeserve.observability.logging import log
 from edgeserve.settings import Settings
+from edgeserve.state.disagreement_store import DisagreementStore
 from edgeserve.state.model_store import ModelStore
 from edgeserve.state.schema import InvalidState, RuntimeState
 from edgeserve.state.store import StateStore, StoreUnavailable
 from edgeserve.state.sync import StateSync
 from edgeserve.traffic.canary_watch import CanaryWatch, guard_limits
+from edgeserve.traffic.capture import DisagreementCapture
 from edgeserve.traffic.class_flips import SinceCandidate
 from edgeserve.traffic.paired_feedback import ShadowAnswers
 from edgeserve.traffic.shadow import Shadow
@@ -41,6 +43,7 @@ class Runtime:
         store: StateStore,
         start_state: RuntimeState,
         model_store: ModelStore,
+        disagreements: DisagreementStore,
     ):
         self.settings = settings
         self.start_state = start_state
@@ -58,10 +61,13 @@ class Runtime:
         self.decoding = Decoding(settings.max_image_pixels, settings.jpeg_draft)
         self.cpu_timed = settings.session_threads() == 1
         self.canary = CanaryWatch(guard_limits(settings), self.sync.commit)
+        self.disagreements = disagreements
+        self.capture = DisagreementCapture(disagreements, settings.capture_disagreements > 0)
         self.shadow = Shadow(
             self.candidate_executor,
             settings.shadow_max_inflight,
             self.canary.contain,
+            self.capture,
             ShadowAnswers(settings.feedback_replay_memory),
         )
         self.class_flips = SinceCandidate()
@@ -201,5 +207,6 @@ class Runtime:
     async def close(self) -> None:
         self.registry.close()  # first: a B run still waiting on its process ends at once
         await self.shadow.close()
+        await self.capture.close()
         self.executor.shutdown(wait=False, cancel_futures=True)
         self.candidate_executor.shutdown(wait=False, cancel_futures=True)
