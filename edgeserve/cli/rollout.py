@@ -161,7 +161,8 @@ def _check_ready(configs: list[dict[str, Any]], urls: list[str], gates: Gates) -
         ]
         if shadow_gates and not config.get("shadow_enabled"):
             fail(
-                f"{' and '.join(shadow_gates)} need(s) shadow traffic, which is off on {url}: "
+                f"{' and '.join(shadow_gates)} {'need' if len(shadow_gates) > 1 else 'needs'} "
+                f"shadow traffic, which is off on {url}: "
                 "turn it on with 'edgeserve admin config set --shadow'",
                 USAGE_ERROR,
             )

@@ -187,6 +187,13 @@ def test_max_class_flip_fails_a_b_that_flips_the_label_beyond_its_limit(run, tmp
         assert_stopped_with_b_at_zero(result, servers, "class flips yellow")
 
 
+def test_max_class_flip_needs_shadow_traffic_and_says_so(run, tmp_path):
+    with fleet(tmp_path, demo("vA.onnx"), demo("vB.onnx")) as servers:
+        result = rollout(run, servers, "--dry-run", "--max-class-flip", "yellow=0.5")
+    assert result.exit_code == 2, result.output
+    assert "--max-class-flip needs shadow traffic" in result.stderr, result.stderr
+
+
 def test_max_class_flip_passes_when_its_limit_allows_the_flips(run, tmp_path):
     with demo_flips(tmp_path) as servers:
         flip = ["--max-class-flip", "yellow=1", *NO_LATENCY]
