@@ -36,6 +36,7 @@ from edgeserve.cli.scrape import (
     variant_views,
 )
 from edgeserve.client import ClientError, EdgeserveClient
+from edgeserve.traffic.paired_feedback import CORRECT, WRONG
 from edgeserve.variants import VARIANTS
 
 
@@ -164,6 +165,16 @@ def feedback_lines(after: Scrape) -> list[Text]:
                     f"{interval[1]:.1%}) from {judged:.0f} feedback answers"
                 )
             )
+    pairs = sum(after.paired.values())
+    if pairs:
+        b_only = after.paired.get((WRONG, CORRECT), 0.0)
+        a_only = after.paired.get((CORRECT, WRONG), 0.0)
+        lines.append(
+            Text(
+                f"paired (A answers B shadowed): only A right {a_only:.0f}, only B right "
+                f"{b_only:.0f} of {pairs:.0f} (B - A {(b_only - a_only) / pairs:+.1%})"
+            )
+        )
     return lines
 
 

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from edgeserve.cli.scrape import histogram_quantile, parse, shadow_counts, variant_views
-from edgeserve.cli.status import Watch
+from edgeserve.cli.status import Watch, feedback_lines
 from tests.cli.helpers import Traffic, admin_args
 from tests.support.images import ORANGE, image_b64
 from tests.support.metrics import metric_sum
@@ -51,6 +51,19 @@ edgeserve_model_info{{name="vA",variant="A",version="aaa"}} 1
 edgeserve_model_info{{name="old",variant="A",version="zzz"}} 0
 edgeserve_model_info{{name="vB",variant="B",version="bbb"}} 1
 """
+
+
+def test_paired_feedback_is_shown_as_the_pairs_only_one_model_got_right():
+    text = """\
+# TYPE edgeserve_feedback_paired_total counter
+edgeserve_feedback_paired_total{a_outcome="correct",b_outcome="wrong"} 68
+edgeserve_feedback_paired_total{a_outcome="wrong",b_outcome="correct"} 18
+edgeserve_feedback_paired_total{a_outcome="correct",b_outcome="correct"} 914
+"""
+    (line,) = [str(line) for line in feedback_lines(parse(text, at=0.0))]
+    assert line == (
+        "paired (A answers B shadowed): only A right 68, only B right 18 of 1000 (B - A -5.0%)"
+    ), line
 
 
 def test_histogram_quantile_interpolates_within_the_bucket_like_prometheus():
