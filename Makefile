@@ -54,6 +54,7 @@ bench: $(DEV)
 # The canary guard's seeded Monte Carlo run (minutes): the table in docs/operations.md, 3a.
 simulate: $(RUNTIME)
 	$(BIN)/python -m edgeserve.traffic.simulation
+	$(BIN)/python -m edgeserve.cli.accuracy_simulation
 
 # Mutation testing of the pure modules (not in CI: minutes per module); see README, Development.
 mutate: $(DEV)

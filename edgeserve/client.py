@@ -142,6 +142,10 @@ class EdgeserveClient:
         """GET /admin/config."""
         return self._json(self._send("GET", "/admin/config"))
 
+    def shadow(self) -> dict[str, Any]:
+        """GET /admin/shadow: A's top-1 labels against B's since the current B started."""
+        return self._json(self._send("GET", "/admin/shadow"))
+
     def set_config(self, **fields: Any) -> dict[str, Any]:
         """POST /admin/config with the given runtime fields; answers the new config."""
         return self._json(self._send("POST", "/admin/config", json=fields))

@@ -11,6 +11,11 @@ from dataclasses import dataclass, field
 
 from edgeserve.cli.render import ms_cell, percent_cell
 from edgeserve.cli.scrape import VARIANTS, Scrape, histogram_quantile, increase
+from edgeserve.traffic.binomial import at_least, at_most
+from edgeserve.traffic.class_flips import flips
+from edgeserve.traffic.mcnemar import paired_verdict
+from edgeserve.traffic.paired_feedback import CORRECT, WRONG
+from edgeserve.traffic.step_clients import ENOUGH
 from edgeserve.variants import CANDIDATE, CURRENT
 
 PASS, FAIL, WAIT, SKIP = "pass", "fail", "wait", "n/a"
@@ -18,6 +23,8 @@ INCONCLUSIVE = "inconclusive"
 """Enough samples, but they cannot yet tell B from the limit: more data may settle it."""
 ONE_SIDED_Z = 1.645
 """A 90 % two-sided interval: each of pass and fail is claimed at 95 % confidence."""
+ONE_SIDED_ALPHA = 0.05
+"""The same level for the exact tests: each of pass and fail at 95 % confidence."""
 
 
 @dataclass(frozen=True)
@@ -28,6 +35,8 @@ class Gates:
     min_agreement: float | None
     min_accuracy_delta: float | None
     min_samples: int
+    max_class_flips: dict[str, float] = field(default_factory=dict)
+    """A's label -> the highest share of A's answers of it that B may change."""
 
 
 @dataclass
@@ -61,6 +70,18 @@ class StepWindow:
     compared: float = 0.0
     """agree + disagree: the comparisons with a verdict (scrape.ShadowCounts' definition)."""
     no_common_label: float = 0.0
+    class_pairs: dict[tuple[str, str], float] = field(default_factory=dict)
+    """(A's top-1, B's top-1) -> shadow comparisons in the step."""
+    clients: float | None = None
+    """Distinct sticky clients the instances met in the step (each counts up to 20)."""
+    paired: dict[tuple[str, str], float] = field(default_factory=dict)
+    """(A's outcome, B's outcome) -> feedback in the step on A answers B shadowed."""
+
+    @property
+    def b_share(self) -> float | None:
+        """B's measured share of the step's requests (forced canary requests included)."""
+        a, b = self.arms[CURRENT].requests, self.arms[CANDIDATE].requests
+        return b / (a + b) if a + b else None
 
 
 @dataclass(frozen=True)
@@ -97,7 +118,28 @@ def step_window(pairs: list[tuple[Scrape, Scrape]]) -> StepWindow:
         window.agree += agree
         window.compared += agree + _grew(before.shadow, after.shadow, "disagree")
         window.no_common_label += _grew(before.shadow, after.shadow, "no_common_label")
+        for cell in after.paired:
+            window.paired[cell] = window.paired.get(cell, 0.0) + _grew(
+                before.paired, after.paired, cell
+            )
+        if after.clients is not None:
+            window.clients = (window.clients or 0.0) + after.clients
+        for pair in after.class_pairs:
+            grown = _grew(before.class_pairs, after.class_pairs, pair)
+            window.class_pairs[pair] = window.class_pairs.get(pair, 0.0) + grown
     return window
+
+
+def few_clients(window: StepWindow, b_percent: float) -> str | None:
+    """Why B's measured share may be far from its weight: too few sticky clients, or None."""
+    if window.clients is None or not 0 < window.clients < ENOUGH:
+        return None
+    return (
+        f"only {window.clients:.0f} distinct clients in this step (fewer than {ENOUGH}): with "
+        f"sticky assignment B's share follows the clients, not the weight (B served "
+        f"{percent_cell(window.b_share)} of requests at weight {b_percent:g}%); "
+        "--per-request assigns each request instead"
+    )
 
 
 def wilson(successes: float, n: float, z: float = 1.96) -> tuple[float, float] | None:
@@ -148,7 +190,13 @@ def evaluate(window: StepWindow, gates: Gates, b_percent: float) -> list[GateRes
     if gates.min_agreement is not None:
         results.append(_agreement_gate(window, gates.min_agreement, need, a_serves))
     if gates.min_accuracy_delta is not None:
-        results.append(_accuracy_gate(a, b, gates.min_accuracy_delta, need, a_serves))
+        pairs = sum(window.paired.values())
+        if a_serves and pairs >= need:
+            results.append(_paired_accuracy_gate(window.paired, gates.min_accuracy_delta, need))
+        else:
+            results.append(_accuracy_gate(a, b, gates.min_accuracy_delta, need, a_serves))
+    for label, limit in gates.max_class_flips.items():
+        results.append(_class_flip_gate(window, label, limit, need, a_serves))
     return results
 
 
@@ -235,6 +283,55 @@ def _accuracy_gate(a: Arm, b: Arm, delta: float, need: int, a_serves: bool) -> G
     low, high = difference_interval(b, a) if outcome != SKIP else (0.0, 0.0)
     shown = f"{limit} (B - A in [{low:+.1%}, {high:+.1%}])" if outcome == INCONCLUSIVE else limit
     return GateResult("accuracy (feedback)", outcome, _accuracy(b), _accuracy(a), shown, samples)
+
+
+def exceeds_verdict(hits: float, n: float, limit: float) -> str:
+    """fail when the share of hits is significantly above `limit`, pass when significantly at
+    most it, else inconclusive: one-sided exact binomial tests, each at 95 %."""
+    hits, n = round(hits), round(n)
+    if at_least(hits, n, limit) <= ONE_SIDED_ALPHA:
+        return FAIL
+    if limit >= 1 or at_most(hits, n, limit) <= ONE_SIDED_ALPHA:
+        return PASS
+    return INCONCLUSIVE
+
+
+def _class_flip_gate(
+    window: StepWindow, label: str, limit: float, need: int, a_serves: bool
+) -> GateResult:
+    changed, compared = flips(window.class_pairs, label)
+    if not a_serves:
+        outcome = SKIP  # shadow mirrors A's traffic, and A has none
+    elif compared < need:
+        outcome = WAIT
+    else:
+        outcome = exceeds_verdict(changed, compared, limit)
+    share = changed / compared if compared else None
+    return GateResult(
+        f"class flips {label}",
+        outcome,
+        f"{percent_cell(share)} ({changed:.0f} of {compared:.0f})",
+        "(A's answer)",
+        f"<= {limit:.1%}",
+        f"{compared:.0f} / {need}",
+    )
+
+
+def _paired_accuracy_gate(
+    paired: dict[tuple[str, str], float], delta: float, need: int
+) -> GateResult:
+    """B against A on the same inputs: feedback on A answers that B answered in shadow."""
+    b_only, a_only = round(paired.get((WRONG, CORRECT), 0)), round(paired.get((CORRECT, WRONG), 0))
+    pairs = round(sum(paired.values()))
+    outcome = paired_verdict(b_only, a_only, pairs, delta, ONE_SIDED_ALPHA)
+    return GateResult(
+        "accuracy (paired)",
+        outcome,
+        f"only B right {b_only}",
+        f"only A right {a_only}",
+        f"B - A >= {delta:+.1%} (measured {(b_only - a_only) / pairs:+.1%})",
+        f"{pairs} pairs / {need}",
+    )
 
 
 def overall(results: list[GateResult]) -> str:

@@ -14,6 +14,9 @@ PROMETHEUS_QUERIES = {
     "run": 'sum by (variant, le) (edgeserve_inference_duration_seconds_bucket{stage="inference"})',
     "shadow": "sum by (result) (edgeserve_shadow_comparisons_total)",
     "feedback": "sum by (variant, outcome) (edgeserve_feedback_total)",
+    "class_pairs": "sum by (a_label, b_label) (edgeserve_shadow_class_pairs_total)",
+    "clients": "sum(edgeserve_step_clients)",
+    "paired": "sum by (a_outcome, b_outcome) (edgeserve_feedback_paired_total)",
 }
 
 
@@ -38,6 +41,12 @@ def prometheus_scrape(base: str) -> Scrape:
                 result.run_buckets[variant][float(labels["le"])] = value
             elif name == "shadow":
                 result.shadow[labels.get("result", "")] = value
+            elif name == "paired":
+                result.paired[(labels.get("a_outcome", ""), labels.get("b_outcome", ""))] = value
+            elif name == "clients":
+                result.clients = value
+            elif name == "class_pairs":
+                result.class_pairs[(labels.get("a_label", ""), labels.get("b_label", ""))] = value
             else:
                 result.feedback[(variant, labels.get("outcome", ""))] = value
     return result

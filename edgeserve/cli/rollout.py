@@ -9,7 +9,8 @@ recorded and exits 1. Interrupted, B keeps its current share and a re-run resume
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
@@ -23,19 +24,31 @@ from edgeserve.cli.analysis import (
     WAIT,
     GateResult,
     Gates,
+    StepWindow,
     evaluate,
     failure_reason,
+    few_clients,
     overall,
     step_window,
 )
 from edgeserve.cli.fleet import Outcome, run_on_each
 from edgeserve.cli.options import Token, Urls, normalise_url
-from edgeserve.cli.output import INCONCLUSIVE_EXIT, INTERRUPTED, USAGE_ERROR, console, fail, stderr
+from edgeserve.cli.output import (
+    INCONCLUSIVE_EXIT,
+    INTERRUPTED,
+    USAGE_ERROR,
+    console,
+    fail,
+    stderr,
+    warning_line,
+)
 from edgeserve.cli.prometheus import prometheus_scrape
+from edgeserve.cli.render import percent_cell
 from edgeserve.cli.scrape import Scrape
 from edgeserve.cli.shift import weights_for
-from edgeserve.cli.status import scrape
-from edgeserve.client import ClientError, EdgeserveClient
+from edgeserve.cli.status import scrape_each
+from edgeserve.client import ClientError
+from edgeserve.traffic.class_flips import OTHER
 from edgeserve.variants import CANDIDATE, share, weights_of
 
 POLL_SECONDS = 1.0
@@ -66,6 +79,27 @@ def parse_steps(value: str) -> list[float]:
     return steps
 
 
+def parse_class_flips(values: list[str]) -> dict[str, float]:
+    """['yellow=0.1', ...] -> {'yellow': 0.1}: A's labels and the share of each B may change."""
+    limits: dict[str, float] = {}
+    for value in values:
+        label, _, rate = value.rpartition("=")
+        try:
+            limit = float(rate)
+        except ValueError:
+            limit = -1.0
+        if not label or not 0 < limit <= 1:
+            raise typer.BadParameter(
+                f"{value!r} must be LABEL=RATE with RATE above 0 and at most 1, like yellow=0.1"
+            )
+        if label == OTHER:
+            raise typer.BadParameter(
+                f"{value!r}: 'other' groups every label past the first 20: name a label"
+            )
+        limits[label] = limit
+    return limits
+
+
 def plan_from(current: float, steps: list[float]) -> list[float]:
     """The steps still to take: a re-run first re-judges B where it stands, then goes on."""
     ahead = [s for s in steps if s > current + 1e-9]
@@ -74,20 +108,18 @@ def plan_from(current: float, steps: list[float]) -> list[float]:
 
 def metric_reader(urls: list[str], prometheus: str | None) -> ReadMetrics:
     if prometheus is None:
-
-        def read_instances() -> list[Scrape]:
-            scrapes = []
-            for url in urls:
-                with EdgeserveClient(url) as client:
-                    scrapes.append(scrape(client))
-            return scrapes
-
-        return read_instances
+        return lambda: scrape_each(urls)
     return lambda: [prometheus_scrape(prometheus)]
 
 
-def analysis_table(percent: float, results: list[GateResult], elapsed: float) -> Table:
-    table = Table(title=f"B at {percent:g}%  ·  {elapsed:.0f}s of data", title_justify="left")
+def analysis_table(
+    percent: float, window: StepWindow, results: list[GateResult], elapsed: float
+) -> Table:
+    requests = sum(arm.requests for arm in window.arms.values())
+    measured = f"measured {percent_cell(window.b_share)} of {requests:.0f} requests"
+    clients = "" if not window.clients else f"  ·  {window.clients:.0f} clients (counted to 20)"
+    title = f"B at {percent:g}% ({measured}){clients}  ·  {elapsed:.0f}s of data"
+    table = Table(title=title, title_justify="left")
     for heading in ("gate", "B", "A", "limit", "samples (B, A / needed)", "result"):
         table.add_column(heading, justify="left" if heading in ("gate", "limit") else "right")
     for r in results:
@@ -119,9 +151,18 @@ def _check_ready(configs: list[dict[str, Any]], urls: list[str], gates: Gates) -
                 f"{url} holds B in quarantine ({quarantine.get('reason')}): load a new B, or "
                 "clear it with 'edgeserve admin config set --clear-quarantine'"
             )
-        if gates.min_agreement is not None and not config.get("shadow_enabled"):
+        shadow_gates = [
+            option
+            for option, wanted in (
+                ("--min-agreement", gates.min_agreement is not None),
+                ("--max-class-flip", bool(gates.max_class_flips)),
+            )
+            if wanted
+        ]
+        if shadow_gates and not config.get("shadow_enabled"):
             fail(
-                f"--min-agreement needs shadow traffic, which is off on {url}: "
+                f"{' and '.join(shadow_gates)} {'need' if len(shadow_gates) > 1 else 'needs'} "
+                f"shadow traffic, which is off on {url}: "
                 "turn it on with 'edgeserve admin config set --shadow'",
                 USAGE_ERROR,
             )
@@ -154,10 +195,14 @@ def judge_step(
         reason = _guard_stopped(_configs(urls, token), urls, percent)
         if reason:
             raise Stop(reason)
-        results = evaluate(step_window(list(zip(before, read(), strict=True))), gates, percent)
+        window = step_window(list(zip(before, read(), strict=True)))
+        results = evaluate(window, gates, percent)
         verdict = overall(results)
         if verdict not in (WAIT, INCONCLUSIVE) or time.monotonic() >= deadline:
-            console.print(analysis_table(percent, results, time.monotonic() - started))
+            console.print(analysis_table(percent, window, results, time.monotonic() - started))
+            warning = few_clients(window, percent)
+            if warning:
+                warning_line(warning)
             if verdict == FAIL:
                 raise Stop(failure_reason(results, percent))
             if verdict == INCONCLUSIVE:
@@ -193,6 +238,31 @@ def roll_back(urls: list[str], token: str | None, reason: str) -> None:
             stderr.print(f"could not set B to 0 on {outcome.url}: {outcome.error.message}")
 
 
+@contextmanager
+def per_request_assignment(
+    urls: list[str], token: str | None, configs: list[dict[str, Any]]
+) -> Iterator[None]:
+    """Sticky cookies off on every instance for the rollout's duration, then back as they were:
+    with a handful of sticky clients B's share follows the clients, not the weight."""
+    sticky = [url for url, config in zip(urls, configs, strict=True) if config.get("sticky_cookie")]
+    try:
+        _raise_on_error(run_on_each(sticky, token, lambda c: c.set_config(sticky_cookie=False)))
+        stderr.print(
+            "--per-request: each request is assigned to A or B on its own, not by client "
+            f"(sticky cookies off on {len(sticky)} instance(s) until this rollout ends)"
+        )
+        yield
+    finally:
+        for outcome in run_on_each(sticky, token, lambda c: c.set_config(sticky_cookie=True)):
+            if not outcome.ok and outcome.error is not None:
+                stderr.print(
+                    f"could not turn sticky cookies back on at {outcome.url}: "
+                    f"{outcome.error.message}"
+                )
+        if sticky:
+            stderr.print(f"sticky cookies back on at {len(sticky)} instance(s)")
+
+
 def _print_plan(plan: list[float], current: float, gates: Gates, interval: float) -> None:
     table = Table(title="admin rollout plan (dry run: nothing changes)", title_justify="left")
     for heading in ("step", "B share", "soak", "gates"):
@@ -205,6 +275,8 @@ def _print_plan(plan: list[float], current: float, gates: Gates, interval: float
         gate_names.append(f"shadow agreement >= {gates.min_agreement:.1%}")
     if gates.min_accuracy_delta is not None:
         gate_names.append(f"accuracy B - A >= {gates.min_accuracy_delta:+.1%}")
+    for label, limit in gates.max_class_flips.items():
+        gate_names.append(f"B changes A's {label} <= {limit:.1%}")
     for index, percent in enumerate(plan, 1):
         resumed = " (current, re-judged)" if percent == current else ""
         table.add_row(str(index), f"{percent:g}%{resumed}", f"{interval:g}s", "; ".join(gate_names))
@@ -243,12 +315,27 @@ def rollout_command(
     min_samples: Annotated[
         int, typer.Option(min=1, help="Samples each gate needs per variant before it counts.")
     ] = 100,
+    max_class_flip: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="LABEL=RATE",
+            help="Highest share of A's LABEL answers B may change (needs shadow; repeatable).",
+        ),
+    ] = None,
     promote: Annotated[
         bool, typer.Option("--promote", help="Promote B to A after the last step passes.")
     ] = False,
     hold: Annotated[
         bool,
         typer.Option("--hold", help="Keep B's share when the gates stay inconclusive (exit 3)."),
+    ] = False,
+    per_request: Annotated[
+        bool,
+        typer.Option(
+            "--per-request",
+            help="Assign each request to A or B on its own, not by client, until the rollout "
+            "ends (sticky cookies off, then back).",
+        ),
     ] = False,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the plan and change nothing.")
@@ -270,6 +357,7 @@ def rollout_command(
         min_agreement=min_agreement,
         min_accuracy_delta=min_accuracy_delta,
         min_samples=min_samples,
+        max_class_flips=parse_class_flips(max_class_flip or []),
     )
     prometheus = normalise_url(prometheus) if prometheus else None
     try:
@@ -281,9 +369,18 @@ def rollout_command(
     plan = plan_from(round(current, 6), plan_steps)
     if dry_run:
         _print_plan(plan, current, gates, interval)
+        if per_request:
+            console.print("--per-request: sticky cookies off while it runs, then back")
         return
     read = metric_reader(urls, prometheus)
-    _run(plan, urls, token, read, gates, interval, max_wait, promote, hold)
+    if not per_request:
+        _run(plan, urls, token, read, gates, interval, max_wait, promote, hold)
+        return
+    try:
+        with per_request_assignment(urls, token, configs):
+            _run(plan, urls, token, read, gates, interval, max_wait, promote, hold)
+    except ClientError as error:
+        fail(f"--per-request could not turn sticky cookies off: {error.message}")
 
 
 def _run(plan, urls, token, read, gates, interval, max_wait, promote, hold) -> None:

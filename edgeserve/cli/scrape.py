@@ -25,6 +25,10 @@ class Scrape:
     """variant -> {upper bound: cumulative count} of the model-run (inference stage) histogram."""
     shadow: dict[str, float] = field(default_factory=dict)
     """agree / disagree -> comparisons so far."""
+    class_pairs: dict[tuple[str, str], float] = field(default_factory=dict)
+    """(A's top-1 label, B's top-1 label) -> shadow comparisons so far."""
+    paired: dict[tuple[str, str], float] = field(default_factory=dict)
+    """(A's outcome, B's outcome) -> feedback on shadowed A answers so far."""
     feedback: dict[tuple[str, str], float] = field(default_factory=dict)
     """(variant, correct / wrong) -> feedback counted so far."""
     by_version: dict[Row, dict[str, float]] = field(default_factory=lambda: defaultdict(dict))
@@ -40,6 +44,8 @@ class Scrape:
     """model version -> its model's name, for every version the server shows."""
     generation: int | None = None
     rollbacks: float = 0.0
+    clients: float | None = None
+    """Distinct sticky clients since the weights last changed (counted up to 20)."""
 
 
 def parse(text: str, at: float) -> Scrape:
@@ -69,6 +75,8 @@ def parse(text: str, at: float) -> Scrape:
                 _add(scrape.by_version[row], labels.get("outcome", ""), value)
             elif name == "edgeserve_shadow_comparisons_total":
                 scrape.shadow[labels.get("result", "")] = value
+            elif name == "edgeserve_shadow_class_pairs_total":
+                scrape.class_pairs[(labels.get("a_label", ""), labels.get("b_label", ""))] = value
             elif name == "edgeserve_ab_weight":
                 scrape.weights[variant] = value
             elif name == "edgeserve_model_info":
@@ -79,6 +87,10 @@ def parse(text: str, at: float) -> Scrape:
                 scrape.generation = int(value)
             elif name == "edgeserve_canary_rollbacks_total":
                 scrape.rollbacks = value
+            elif name == "edgeserve_feedback_paired_total":
+                scrape.paired[(labels.get("a_outcome", ""), labels.get("b_outcome", ""))] = value
+            elif name == "edgeserve_step_clients":
+                scrape.clients = value
     return scrape
 
 

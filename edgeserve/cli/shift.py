@@ -7,11 +7,15 @@ from typing import Annotated, Any
 
 import typer
 
+from edgeserve.cli.analysis import few_clients, step_window
 from edgeserve.cli.fleet import Outcome, run_on_each
 from edgeserve.cli.options import AsJson, Token, Urls
 from edgeserve.cli.output import INTERRUPTED, fail, progress
-from edgeserve.cli.render import CONFIG_COLUMNS, config_row
+from edgeserve.cli.render import CONFIG_COLUMNS, config_row, percent_cell
 from edgeserve.cli.report import report
+from edgeserve.cli.scrape import Scrape
+from edgeserve.cli.status import scrape_each
+from edgeserve.client import ClientError
 from edgeserve.variants import CANDIDATE, share, weights_of
 
 
@@ -130,9 +134,32 @@ def shift_command(
 
 
 def _watch(urls, token, interval, baselines, percent, bar, task, upcoming) -> None:
-    """Wait `interval` seconds before the next step, reading each config about once a second."""
+    """Wait `interval` seconds before the next step, reading each config about once a second;
+    then say what share of the requests B served meanwhile."""
     deadline = time.monotonic() + interval
+    before = _scrapes(urls)
     while (left := deadline - time.monotonic()) > 0:
         bar.update(task, description=f"B {percent:g}%, {upcoming:g}% in {left:.0f}s")
         time.sleep(min(1.0, left))
         _check(run_on_each(urls, token, lambda client: client.config()), baselines, percent)
+    after = _scrapes(urls)
+    if before is None or after is None:
+        return  # the shift goes on: the share is for the eye, the rollback check is what matters
+    window = step_window(list(zip(before, after, strict=True)))
+    requests = sum(arm.requests for arm in window.arms.values())
+    if not requests:
+        return
+    bar.console.print(
+        f"B at {percent:g}%: measured {percent_cell(window.b_share)} of {requests:.0f} requests "
+        f"in {interval:g}s"
+    )
+    warning = few_clients(window, percent)
+    if warning:
+        bar.console.print(f"warning: {warning}")
+
+
+def _scrapes(urls: list[str]) -> list[Scrape] | None:
+    try:
+        return scrape_each(urls)
+    except ClientError:
+        return None

@@ -36,6 +36,7 @@ from edgeserve.cli.scrape import (
     variant_views,
 )
 from edgeserve.client import ClientError, EdgeserveClient
+from edgeserve.traffic.paired_feedback import CORRECT, WRONG
 
 
 def scrape(client: EdgeserveClient) -> Scrape:
@@ -48,6 +49,15 @@ def scrape(client: EdgeserveClient) -> Scrape:
         ) from None
 
 
+def scrape_each(urls: list[str]) -> list[Scrape]:
+    """A scrape of every instance, in order; the first that fails raises ClientError."""
+    scrapes = []
+    for url in urls:
+        with EdgeserveClient(url) as client:
+            scrapes.append(scrape(client))
+    return scrapes
+
+
 @dataclass
 class Watch:
     """One instance being watched: its recent scrapes, oldest first, and the last failure."""
@@ -57,6 +67,8 @@ class Watch:
     problem: str | None = None
     config: dict | None = None
     """The admin config when a token is given (quarantine and its reason live there)."""
+    classes: dict | None = None
+    """GET /admin/shadow with --classes: A's top-1 labels against B's."""
 
     def baseline(self, window: float | None) -> Scrape | None:
         """The scrape about `window` seconds before the newest; None counts since the start."""
@@ -80,11 +92,17 @@ class Watch:
         self.problem = None
 
 
-def refresh(watches: list[Watch], window: float | None, token: str | None = None) -> None:
+def refresh(
+    watches: list[Watch], window: float | None, token: str | None = None, classes: bool = False
+) -> None:
     """Scrape every instance at once; a failure is kept on its Watch, not raised."""
 
     def observe(client: EdgeserveClient) -> dict:
-        return {"scrape": scrape(client), "config": admin_config(client) if token else None}
+        return {
+            "scrape": scrape(client),
+            "config": admin_config(client) if token else None,
+            "classes": client.shadow() if classes else None,
+        }
 
     outcomes = run_on_each([w.url for w in watches], token, observe)
     for watch, outcome in zip(watches, outcomes, strict=True):
@@ -93,6 +111,7 @@ def refresh(watches: list[Watch], window: float | None, token: str | None = None
         elif outcome.data is not None:
             watch.keep(outcome.data["scrape"], window)
             watch.config = outcome.data["config"]
+            watch.classes = outcome.data["classes"]
 
 
 def admin_config(client: EdgeserveClient) -> dict | None:
@@ -147,6 +166,16 @@ def feedback_lines(after: Scrape) -> list[Text]:
                     f"{interval[0]:.1%} to {interval[1]:.1%}) from {judged:.0f} feedback answers"
                 )
             )
+    pairs = sum(after.paired.values())
+    if pairs:
+        b_only = after.paired.get((WRONG, CORRECT), 0.0)
+        a_only = after.paired.get((CORRECT, WRONG), 0.0)
+        lines.append(
+            Text(
+                f"paired (A answers B shadowed): only A right {a_only:.0f}, only B right "
+                f"{b_only:.0f} of {pairs:.0f} (B - A {(b_only - a_only) / pairs:+.1%})"
+            )
+        )
     return lines
 
 
@@ -166,6 +195,28 @@ def shadow_line(counts: ShadowCounts) -> Text:
         f"{percent_cell(counts.no_common_label_share)} ({counts.no_common_label} of {total})",
         style="dim",
     )
+
+
+def class_table(shadow: dict) -> Table:
+    """A row per A label, most compared first: how often B answered something else, and what."""
+    b = shadow.get("b") or {}
+    table = Table(
+        title=f"per-class flips since B {b.get('version', '(none)')} started: A's top-1 against "
+        f"B's ({shadow.get('max_classes')} labels by name, the rest 'other')",
+        title_justify="left",
+    )
+    for heading in ("A answered", "compared", "B changed", "flip rate", "B answered"):
+        table.add_column(heading, justify="left" if "answered" in heading else "right")
+    for row in shadow.get("classes", []):
+        answers = ", ".join(f"{label} {count}" for label, count in row["b_labels"].items())
+        table.add_row(
+            row["a_label"],
+            str(row["compared"]),
+            str(row["changed"]),
+            percent_cell(row["flip_rate"]),
+            answers,
+        )
+    return table
 
 
 def quarantine_lines(config: dict | None) -> list[Text]:
@@ -192,6 +243,8 @@ def instance_view(watch: Watch, window: float | None) -> list[RenderableType]:
         Text(f"canary rollbacks {after.rollbacks:g} · figures {span}", style="dim"),
     ]
     parts += [*feedback_lines(after), *quarantine_lines(watch.config)]
+    if watch.classes is not None:
+        parts.append(class_table(watch.classes))
     if not any(view.requests for view in views):
         parts.append(Text(f"no inference traffic {span}", style="yellow"))
     if watch.problem:
@@ -227,18 +280,31 @@ def status_command(
     count: Annotated[
         int | None, typer.Option(min=1, help="Stop after this many frames (default: Ctrl-C).")
     ] = None,
+    classes: Annotated[
+        bool,
+        typer.Option(
+            "--classes",
+            help="Also show A's top-1 labels against B's since B started (needs --token).",
+        ),
+    ] = False,
 ) -> None:
     """Traffic share, requests, errors, latency and shadow agreement per slot, model version
     and instance."""
     window = measured_seconds(measure, window)
+    if classes and not token:
+        fail(
+            "--classes reads GET /admin/shadow, which needs the admin token: "
+            "pass --token or set ADMIN_TOKEN",
+            USAGE_ERROR,
+        )
     watches = [Watch(url) for url in urls or []]
     frames = 1 if once else count
     try:
-        refresh(watches, window, token)
+        refresh(watches, window, token, classes)
         if window is not None and any(w.history for w in watches):
             stderr.print(f"measuring {window:g} s of traffic (the server keeps no history)")
             time.sleep(window)  # figures over a window need a scrape at each end
-            refresh(watches, window, token)
+            refresh(watches, window, token, classes)
     except KeyboardInterrupt:
         return
     down = [w for w in watches if w.problem]
@@ -251,7 +317,7 @@ def status_command(
         if down:
             raise typer.Exit(FAILURE)
         return
-    _live(watches, window, interval, frames, token)
+    _live(watches, window, interval, frames, token, classes)
 
 
 def measured_seconds(measure: float | None, window: float | None) -> float | None:
@@ -274,13 +340,16 @@ def _live(
     interval: float,
     frames: int | None,
     token: str | None,
+    classes: bool,
 ) -> None:
     shown = 1
     with Live(frame(watches, window), console=console, auto_refresh=False) as live:
         try:
             while frames is None or shown < frames:
                 time.sleep(interval)
-                refresh(watches, window, token)  # a failing instance keeps its last figures
+                refresh(
+                    watches, window, token, classes
+                )  # a failing instance keeps its last figures
                 live.update(frame(watches, window), refresh=True)
                 shown += 1
         except KeyboardInterrupt:

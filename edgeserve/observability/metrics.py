@@ -80,6 +80,12 @@ shadow_score_delta = Histogram(
     "Absolute difference between A's and B's top-1 scores, per shadow comparison.",
     buckets=SCORE_DELTA_BUCKETS,
 )
+shadow_class_pairs = Counter(
+    "edgeserve_shadow_class_pairs_total",
+    "Shadow comparisons by A's and B's top-1 labels: the first 20 labels a worker saw each "
+    "by name, every other one as 'other'.",
+    ["a_label", "b_label"],
+)
 shadow_dropped = Counter(
     "edgeserve_shadow_dropped_total",
     "Shadow runs not started because the in-flight cap was reached.",
@@ -124,6 +130,12 @@ feedback = Counter(
     "outcome (correct or wrong top-1).",
     ["variant", VERSION_LABEL, "outcome"],
 )
+feedback_paired = Counter(
+    "edgeserve_feedback_paired_total",
+    "Feedback on A answers that B also answered in shadow: whether each was right "
+    "(correct or wrong), for the paired accuracy gate.",
+    ["a_outcome", "b_outcome"],
+)
 ab_weight = Gauge(
     "edgeserve_ab_weight",
     "Normalised traffic weight per variant.",
@@ -159,6 +171,12 @@ state_store_up = Gauge(
     "edgeserve_state_store_up",
     "1 when the state store answered the last read; the minimum over live workers.",
     multiprocess_mode="livemin",
+)
+step_clients = Gauge(
+    "edgeserve_step_clients",
+    "Distinct sticky client ids since the weights last changed, counted up to 20; the most any "
+    "live worker saw.",
+    multiprocess_mode="livemax",
 )
 model_info = Gauge(
     "edgeserve_model_info",
@@ -283,6 +301,21 @@ def feedback_by_version(versions: frozenset[str]) -> list[dict[str, Any]]:
             )
             row[labels["outcome"]] += int(sample.value)
     return [rows[key] for key in sorted(rows)]
+
+
+def class_pair_counts() -> dict[tuple[str, str], float]:
+    """edgeserve_shadow_class_pairs_total summed over every worker, as /metrics shows it."""
+    if MULTIPROCESS:
+        families = multiprocess.MultiProcessCollector(None).collect()
+    else:
+        families = shadow_class_pairs.collect()
+    counts: dict[tuple[str, str], float] = {}
+    for family in families:
+        for sample in family.samples:
+            if sample.name == "edgeserve_shadow_class_pairs_total":
+                key = (sample.labels["a_label"], sample.labels["b_label"])
+                counts[key] = counts.get(key, 0.0) + sample.value
+    return counts
 
 
 def mark_worker_dead(pid: int) -> None:

@@ -63,6 +63,7 @@ def choose(request: Request, runtime: Runtime) -> Choice:
         client_id = request.cookies.get(runtime.settings.sticky_cookie_name)
         if not valid_client_id(client_id):
             client_id = request.ctx.new_client_id = new_client_id()
+    runtime.met_client(client_id)
     model_b = runtime.serving_b(state)
     variant = choose_variant(
         weights=state.weights,
@@ -109,6 +110,7 @@ async def after_answer(
     top_k: int,
     started: float,
     trace_id: str,
+    feedback_nonce: str | None = None,
 ) -> float:
     """Metrics, B's containment count, shadow and the guard for an answered request; the
     request's total seconds so far. Shadow compares the `top_k` best of each answer."""
@@ -131,6 +133,7 @@ async def after_answer(
             top_k,
             trace_id,
             choice.model.version,
+            feedback_nonce,
         )
     await runtime.canary.observe(choice.judged, variant, img_size or 0, True, result.run_seconds)
     return total

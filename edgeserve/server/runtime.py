@@ -25,7 +25,10 @@ from edgeserve.state.store import StateStore, StoreUnavailable
 from edgeserve.state.sync import StateSync
 from edgeserve.traffic.canary_watch import CanaryWatch, guard_limits
 from edgeserve.traffic.capture import DisagreementCapture
+from edgeserve.traffic.class_flips import SinceCandidate
+from edgeserve.traffic.paired_feedback import ShadowAnswers
 from edgeserve.traffic.shadow import Shadow
+from edgeserve.traffic.step_clients import StepClients
 from edgeserve.variants import CANDIDATE
 
 CANDIDATE_THREADS = 4
@@ -65,7 +68,12 @@ class Runtime:
             settings.shadow_max_inflight,
             self.canary.contain,
             self.capture,
+            ShadowAnswers(settings.feedback_replay_memory),
         )
+        self.class_flips = SinceCandidate()
+        """Per-class flips count from the moment the current B started serving."""
+        self.step_clients = StepClients()
+        """Sticky clients met since the weights last changed (the share follows them)."""
         self.apply_lock = asyncio.Lock()
         self.models_in_sync = True
         """Every model the served state names is loaded here."""
@@ -119,6 +127,14 @@ class Runtime:
             failed = await self.registry.follow(state.models)
             if self.registry.get(CANDIDATE) is not candidate:
                 self.canary.candidate_changed()
+                b = self.registry.get(CANDIDATE)
+                self.class_flips.restart(b.version if b else None, metrics.class_pair_counts())
+            if (
+                state.weights != self.state.weights
+                or state.sticky_cookie != self.state.sticky_cookie
+            ):
+                self.step_clients.restart()
+                metrics.step_clients.set(0)
             self.state = state
             self.canary.state_applied(state)
             self.report_apply(state, failed)
@@ -164,6 +180,10 @@ class Runtime:
         names them, and a model a slot here still serves while this worker is out of sync."""
         served = {model.version for model in self.registry.models.values()}
         return metrics.tracked_versions(self.state) | served
+
+    def met_client(self, client_id: str | None) -> None:
+        if self.step_clients.saw(client_id):
+            metrics.step_clients.set(self.step_clients.count)
 
     def serving_b(self, state: RuntimeState) -> Model | None:
         """B's model while it serves users under `state`, else None."""

@@ -51,14 +51,28 @@ def _signature(secret: str, body: str) -> str:
     return _b64(hmac.new(secret.encode(), body.encode(), hashlib.sha256).digest())
 
 
-def issue(secret: str, *, variant: str, version: str, label: str, now: float, ttl: int) -> str:
-    """A token for one answer, valid for `ttl` seconds from `now` (unix seconds)."""
+def new_nonce() -> str:
+    return secrets.token_urlsafe(12)
+
+
+def issue(
+    secret: str,
+    *,
+    variant: str,
+    version: str,
+    label: str,
+    now: float,
+    ttl: int,
+    nonce: str | None = None,
+) -> str:
+    """A token for one answer, valid for `ttl` seconds from `now` (unix seconds); its nonce
+    (a new one unless given) tells it from every other."""
     claims = {
         "v": variant,
         "m": version,
         "l": label,
         "e": int(now) + ttl,
-        "n": secrets.token_urlsafe(12),
+        "n": nonce or new_nonce(),
     }
     body = _b64(orjson.dumps(claims))
     return f"{body}.{_signature(secret, body)}"

@@ -15,7 +15,9 @@ from edgeserve.observability import metrics
 from edgeserve.observability.logging import log
 from edgeserve.state.disagreement_store import Answer
 from edgeserve.traffic.capture import DisagreementCapture
+from edgeserve.traffic.class_flips import ClassLabels
 from edgeserve.traffic.compare import NO_COMMON_LABEL, compare
+from edgeserve.traffic.paired_feedback import ShadowAnswers
 
 Contained = Callable[[Model, ModelHazard | None], Awaitable[None]]
 """Told of every shadow run of B: whether it showed the model unsafe."""
@@ -28,12 +30,16 @@ class Shadow:
         max_inflight: int,
         contained: Contained,
         capture: DisagreementCapture,
+        answers: ShadowAnswers,
     ):
         self.executor = executor
         self.max_inflight = max_inflight
         self.contained = contained
         self.capture = capture
+        self.answers = answers
+        """B's answers kept for feedback on the A answers they shadowed."""
         self.inflight = 0
+        self.class_labels = ClassLabels()
         self.tasks: set[asyncio.Task[None]] = set()
 
     def start(
@@ -44,16 +50,20 @@ class Shadow:
         top_k: int,
         trace_id: str,
         a_version: str,
+        feedback_nonce: str | None = None,
     ) -> None:
         """Run `model` (B) on what A's version `a_version` answered, unless there is none, it is
-        that very version (it would agree with itself) or too many are running."""
+        that very version (it would agree with itself) or too many are running. B's answer is
+        kept under `feedback_nonce` for feedback on A's answer."""
         if model is None or model.version == a_version:
             return
         if self.inflight >= self.max_inflight:
             metrics.shadow_dropped.inc()
             return
         self.inflight += 1
-        task = asyncio.create_task(self._run(model, upload, primary, top_k, trace_id, a_version))
+        task = asyncio.create_task(
+            self._run(model, upload, primary, top_k, trace_id, a_version, feedback_nonce)
+        )
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
@@ -65,6 +75,7 @@ class Shadow:
         top_k: int,
         trace_id: str,
         a_version: str,
+        feedback_nonce: str | None,
     ) -> None:
         loop = asyncio.get_running_loop()
         size = model.meta.input_size
@@ -83,6 +94,10 @@ class Shadow:
         await self.contained(model, None)
         result = compare(primary, shadow, model.meta.label_index)
         metrics.shadow_comparisons.labels(result.outcome).inc()
+        pair = self.class_labels.pair(primary[0].label, shadow[0].label)
+        metrics.shadow_class_pairs.labels(*pair).inc()
+        if feedback_nonce is not None:
+            self.answers.remember(feedback_nonce, model.version, shadow[0].label)
         if result.outcome == NO_COMMON_LABEL:
             return  # B cannot name A's answer: no agreement to measure
         metrics.shadow_topk_overlap.observe(result.topk_overlap)

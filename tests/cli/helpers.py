@@ -25,10 +25,16 @@ a few seconds of them cannot settle a 3-point accuracy gate (the interval stays 
 class Traffic:
     """Background /v1/infer requests, so the server has something to measure; with `feedback`
     each answer's token is posted back, labelled right on a seeded coin flip (50 % accuracy),
-    at a bounded pace."""
+    at a bounded pace (`truth` instead: every answer labelled so). Each request is a new client
+    unless `sticky`: then one client, which keeps its cookie."""
 
     def __init__(
-        self, url: str, colour: tuple[int, int, int] = (255, 0, 0), feedback: bool = False
+        self,
+        url: str,
+        colour: tuple[int, int, int] = (255, 0, 0),
+        feedback: bool = False,
+        sticky: bool = False,
+        truth: str | None = None,
     ):
         self.stop = threading.Event()
         self.statuses: list[int] = []
@@ -38,19 +44,21 @@ class Traffic:
         def loop() -> None:
             with httpx.Client(base_url=url, timeout=10) as client:
                 while not self.stop.is_set():
-                    client.cookies.clear()  # a new client each time: no sticky variant
+                    if not sticky:
+                        client.cookies.clear()  # a new client each time: no sticky variant
                     answer = client.post("/v1/infer", json=body)
                     self.statuses.append(answer.status_code)
                     if feedback and answer.status_code == 200:
-                        self.label(client, answer.json(), coin.randrange(2))
-                        self.stop.wait(FEEDBACK_PAUSE_SECONDS)
+                        self.stop.wait(FEEDBACK_PAUSE_SECONDS)  # B's shadow answer comes in
+                        ranked = answer.json()["predictions"]
+                        label = truth or ranked[coin.randrange(2)]["label"]
+                        self.label(client, answer.json(), label)
 
         self.thread = threading.Thread(target=loop, daemon=True)
 
     @staticmethod
-    def label(client: httpx.Client, answer: dict, rank: int) -> None:
-        """Post the `rank`-th label of the answer (0: its own answer, right) as the truth."""
-        label = answer["predictions"][rank]["label"]
+    def label(client: httpx.Client, answer: dict, label: str) -> None:
+        """Post `label` as the truth for the answer."""
         client.post(
             "/v1/feedback", json={"feedback_token": answer["feedback_token"], "label": label}
         )

@@ -20,11 +20,12 @@ FAST = ["--interval", "1", "--max-wait", "20", "--min-samples", "8"]
 
 @contextmanager
 def fleet(
-    tmp_path, a, b, colour=(255, 0, 0), feedback=False, **settings: str
+    tmp_path, a, b, colour=(255, 0, 0), feedback=False, truth=None, **settings: str
 ) -> Iterator[list[Server]]:
     """Two instances serving models a and b (callables that write a model), with traffic
-    (labelled through feedback, right half the time, when `feedback`). B is loaded through
-    the admin API with its label change allowed: start refuses a pair whose labels differ."""
+    (labelled through feedback when `feedback`: as `truth`, or right half the time). B is loaded
+    through the admin API with its label change allowed: start refuses a pair whose labels
+    differ."""
     a(tmp_path / "a.onnx")
     b(tmp_path / "b.onnx")
     env = base_env(
@@ -43,7 +44,7 @@ def fleet(
                 assert loaded.status_code == 200, loaded.text
         with ExitStack() as stack:
             for server in servers:
-                stack.enter_context(Traffic(server.url, colour, feedback))
+                stack.enter_context(Traffic(server.url, colour, feedback, truth=truth))
             yield servers
     finally:
         for server in servers:
@@ -64,6 +65,20 @@ def configs(servers: list[Server]) -> list[dict]:
 
 def rollout(run, servers, *args: str):
     return run("admin", "rollout", *FAST, *args, *admin_args([s.url for s in servers]))
+
+
+def demo_flips(tmp_path):
+    """The demo pair on orange images, shadowed: A answers yellow, B orange."""
+    return fleet(tmp_path, demo("vA.onnx"), demo("vB.onnx"), colour=ORANGE, SHADOW_ENABLED="true")
+
+
+def assert_stopped_with_b_at_zero(result, servers: list[Server], gate: str) -> None:
+    assert result.exit_code == 1, result.output
+    assert gate in result.stderr, result.stderr
+    assert all(c["ab_weight_b"] == 0 for c in configs(servers))
+
+
+NO_LATENCY = ["--min-latency-delta-ms", "1000"]  # B runs in its own process: not judged here
 
 
 @pytest.mark.parametrize("bad", ["", "0,10", "10,5", "5,5", "5,x", "50,101"])
@@ -113,24 +128,17 @@ def test_a_slow_b_is_stopped_at_the_first_step_with_b_at_zero(run, tmp_path):
     b = lambda path: save_colour_model(path, work=10)  # noqa: E731
     with fleet(tmp_path, a, b) as servers:
         result = rollout(run, servers, "--steps", "20,100")
-        assert result.exit_code == 1, result.output
-        assert "p95 inference" in result.stderr, result.stderr
-        assert all(c["ab_weight_b"] == 0 for c in configs(servers))
+        assert_stopped_with_b_at_zero(result, servers, "p95 inference")
 
 
 def test_a_disagreeing_b_is_held_by_min_agreement(run, tmp_path):
-    with fleet(
-        tmp_path, demo("vA.onnx"), demo("vB.onnx"), colour=ORANGE, SHADOW_ENABLED="true"
-    ) as servers:
+    with demo_flips(tmp_path) as servers:
         result = rollout(run, servers, "--steps", "20,100", "--min-agreement", "0.9")
-        assert result.exit_code == 1, result.output
-        assert "shadow agreement" in result.stderr, result.stderr
-        assert all(c["ab_weight_b"] == 0 for c in configs(servers))
+        assert_stopped_with_b_at_zero(result, servers, "shadow agreement")
 
 
 SECRET = "rollout-feedback-secret-0123456789abcdef"
-UNDECIDED = ["--steps", "50", "--min-accuracy-delta", "-0.03", "--max-wait", "2"]
-UNDECIDED += ["--min-latency-delta-ms", "1000"]  # B runs in its own process: not judged here
+UNDECIDED = ["--steps", "50", "--min-accuracy-delta", "-0.03", "--max-wait", "2", *NO_LATENCY]
 """A and B right half the time each: a few seconds of feedback cannot place B within 3 points."""
 
 
@@ -167,9 +175,68 @@ def alien_labels(path) -> None:
 
 def test_a_b_that_shares_no_label_with_a_fails_the_agreement_gate(run, tmp_path):
     with fleet(tmp_path, demo("vA.onnx"), alien_labels, SHADOW_ENABLED="true") as servers:
-        # B runs in a process of its own: only the agreement gate may judge it here
-        latency = ["--min-latency-delta-ms", "1000"]
-        result = rollout(run, servers, "--steps", "20,100", "--min-agreement", "0.9", *latency)
-        assert result.exit_code == 1, result.output
-        assert "broken: no common label" in result.stderr, result.stderr
-        assert all(c["ab_weight_b"] == 0 for c in configs(servers))
+        agreement = ["--min-agreement", "0.9", *NO_LATENCY]
+        result = rollout(run, servers, "--steps", "20,100", *agreement)
+        assert_stopped_with_b_at_zero(result, servers, "broken: no common label")
+
+
+def test_max_class_flip_fails_a_b_that_flips_the_label_beyond_its_limit(run, tmp_path):
+    with demo_flips(tmp_path) as servers:
+        flip = ["--max-class-flip", "yellow=0.5", *NO_LATENCY]
+        result = rollout(run, servers, "--steps", "20,100", *flip)
+        assert_stopped_with_b_at_zero(result, servers, "class flips yellow")
+
+
+def test_max_class_flip_needs_shadow_traffic_and_says_so(run, tmp_path):
+    with fleet(tmp_path, demo("vA.onnx"), demo("vB.onnx")) as servers:
+        result = rollout(run, servers, "--dry-run", "--max-class-flip", "yellow=0.5")
+    assert result.exit_code == 2, result.output
+    assert "--max-class-flip needs shadow traffic" in result.stderr, result.stderr
+
+
+def test_max_class_flip_passes_when_its_limit_allows_the_flips(run, tmp_path):
+    with demo_flips(tmp_path) as servers:
+        flip = ["--max-class-flip", "yellow=1", *NO_LATENCY]
+        result = rollout(run, servers, "--steps", "20", *flip)
+        assert result.exit_code == 0, result.output
+        assert "class flips yellow" in result.stdout, result.stdout
+
+
+@pytest.mark.parametrize(
+    "bad", ["yellow", "yellow=x", "yellow=0", "yellow=1.5", "=0.1", "other=0.1"]
+)
+def test_a_bad_max_class_flip_is_one_line_and_exit_2(run, bad):
+    result = run("admin", "rollout", "--max-class-flip", bad, "--url", "http://127.0.0.1:9")
+    assert result.exit_code == 2, result.output
+    assert result.stderr.count("\n") == 1 and "--help" in result.stderr, result.stderr
+
+
+PAIRED = ["--steps", "50", "--interval", "3", "--min-accuracy-delta", "-0.03", *NO_LATENCY]
+"""Orange images, shadowed, each answer labelled: A answers yellow, B orange."""
+
+
+def paired_fleet(tmp_path, truth: str):
+    return fleet(
+        tmp_path,
+        demo("vA.onnx"),
+        demo("vB.onnx"),
+        colour=ORANGE,
+        feedback=True,
+        truth=truth,
+        SHADOW_ENABLED="true",
+        FEEDBACK_SECRET=SECRET,
+    )
+
+
+def test_the_accuracy_gate_fails_b_on_pairs_where_only_a_was_right(run, tmp_path):
+    with paired_fleet(tmp_path, truth="yellow") as servers:
+        result = rollout(run, servers, *PAIRED)
+        assert_stopped_with_b_at_zero(result, servers, "accuracy (paired)")
+        assert "only A right" in result.stderr, result.stderr
+
+
+def test_the_accuracy_gate_passes_b_on_pairs_where_only_b_was_right(run, tmp_path):
+    with paired_fleet(tmp_path, truth="orange") as servers:
+        result = rollout(run, servers, *PAIRED)
+    assert result.exit_code == 0, result.output
+    assert "accuracy (paired)" in result.stdout and "only B right" in result.stdout, result.stdout

@@ -15,9 +15,9 @@ import httpx
 import pytest
 
 from edgeserve.cli.scrape import histogram_quantile, parse, shadow_counts, variant_views
-from edgeserve.cli.status import Watch
-from tests.cli.helpers import Traffic
-from tests.support.images import image_b64
+from edgeserve.cli.status import Watch, feedback_lines
+from tests.cli.helpers import Traffic, admin_args
+from tests.support.images import ORANGE, image_b64
 from tests.support.metrics import metric_sum
 from tests.support.server import REPO, running_server
 from tests.support.waiting import wait_until
@@ -54,6 +54,19 @@ edgeserve_model_info{{name="vA",variant="A",version="aaa"}} 1
 edgeserve_model_info{{name="old",variant="A",version="zzz"}} 0
 edgeserve_model_info{{name="vB",variant="B",version="bbb"}} 1
 """
+
+
+def test_paired_feedback_is_shown_as_the_pairs_only_one_model_got_right():
+    text = """\
+# TYPE edgeserve_feedback_paired_total counter
+edgeserve_feedback_paired_total{a_outcome="correct",b_outcome="wrong"} 68
+edgeserve_feedback_paired_total{a_outcome="wrong",b_outcome="correct"} 18
+edgeserve_feedback_paired_total{a_outcome="correct",b_outcome="correct"} 914
+"""
+    (line,) = [str(line) for line in feedback_lines(parse(text, at=0.0))]
+    assert line == (
+        "paired (A answers B shadowed): only A right 68, only B right 18 of 1000 (B - A -5.0%)"
+    ), line
 
 
 def test_histogram_quantile_interpolates_within_the_bucket_like_prometheus():
@@ -270,3 +283,25 @@ def test_a_b_that_shares_no_label_with_a_is_shown_broken_in_words(run, tmp_path)
     assert result.exit_code == 0, result.output
     text = " ".join(result.stdout.split())
     assert "B is broken: all 5 comparisons had no common label" in text, result.stdout
+
+
+def test_status_classes_shows_a_top1_against_b_top1_on_the_demo_models(run):
+    with running_server(SHADOW_ENABLED="true") as server, server.client() as client:
+        for colour in (ORANGE, ORANGE, (255, 0, 0)):
+            assert client.post("/v1/infer", json={"image_b64": image_b64(colour)}).is_success
+        wait_until(
+            "3 class pairs to be counted",
+            lambda: metric_sum(server, "edgeserve_shadow_class_pairs_total") >= 3,
+        )
+        result = run("status", "--once", "--classes", *admin_args(server.url))
+    assert result.exit_code == 0, result.output
+    cells = [[c.strip() for c in line.split("│")[1:-1]] for line in result.stdout.splitlines()]
+    rows = {row[0]: row[1:] for row in cells if row}
+    assert rows["yellow"] == ["2", "2", "100.0%", "orange 2"], result.stdout
+    assert rows["red"] == ["1", "0", "0.0%", "red 1"], result.stdout
+
+
+def test_status_classes_without_a_token_is_one_line_and_exit_2(run, server):
+    result = run("status", "--once", "--classes", "--url", server.url)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.count("\n") == 1 and "--token" in result.stderr, result.stderr

@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
+from edgeserve.cli.prometheus import prometheus_scrape
 from tests.support.images import ORANGE, image_b64
 from tests.support.server import Server, base_env, start_server, stop_server, wait_until_ready
 from tests.support.waiting import wait_until
@@ -212,3 +213,9 @@ def test_dashboard_query_returns_data(live, expr):
 def test_recording_rule_returns_data(live, rule):
     samples = live.wait_for_data(rule, non_zero=not zero_allowed(rule))
     assert all(s["metric"].get("job") == SCRAPE_JOB for s in samples), samples
+
+
+def test_the_rollout_reads_class_flips_from_prometheus_summed_over_workers(live):
+    live.wait_for_data('edgeserve_shadow_class_pairs_total{a_label="yellow"}', non_zero=True)
+    pairs = prometheus_scrape(live.prometheus.url).class_pairs
+    assert pairs.get(("yellow", "orange"), 0) > 0 and pairs.get(("red", "red"), 0) > 0, pairs

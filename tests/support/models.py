@@ -198,3 +198,26 @@ def save_colour_model(path: Path, work: int = 0, size: int = 64) -> Path:
     helper.set_model_props(model, {**COLOUR_META, "img_size": str(size)})
     save_model(model, str(path))
     return path
+
+
+def save_many_labels(path: Path, classes: int = 100, seed: int = 0) -> Path:
+    """A classifier of 8x8 images into `classes` labels (l0, l1, ...) by a random projection of
+    the pixels: noise images spread its answers over nearly every label; another `seed` gives
+    a B with the same labels that answers otherwise."""
+    weights = np.random.default_rng(seed).normal(size=(3 * 8 * 8, classes)).astype(np.float32)
+    graph = helper.make_graph(
+        [
+            helper.make_node("Flatten", ["image"], ["flat"]),
+            helper.make_node("MatMul", ["flat", "weights"], ["logits"]),
+        ],
+        "many_labels",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 3, 8, 8])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", classes])],
+        initializer=[numpy_helper.from_array(weights, "weights")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    labels = json.dumps([f"l{i}" for i in range(classes)])
+    helper.set_model_props(model, {**COLOUR_META, "labels": labels, "img_size": "8"})
+    save_model(model, str(path))
+    return path

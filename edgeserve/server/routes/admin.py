@@ -29,6 +29,8 @@ from edgeserve.server.ratelimit import retry_after_header
 from edgeserve.server.runtime import Runtime
 from edgeserve.server.tls import has_client_certificate
 from edgeserve.state.schema import InvalidState, SlotModel
+from edgeserve.traffic.class_flips import MAX_CLASSES, class_rows
+from edgeserve.variants import CANDIDATE
 
 admin = Blueprint("admin", url_prefix="/admin")
 Handler = Callable[..., Awaitable[HTTPResponse]]
@@ -119,6 +121,23 @@ async def set_config(request: Request) -> HTTPResponse:
     except InvalidState as error:
         raise InvalidField(str(error), code="invalid_config") from None
     return json(config_view(runtime))
+
+
+@admin.get("/shadow")
+@require_token
+async def shadow_classes(request: Request) -> HTTPResponse:
+    """A's top-1 labels against B's since the current B started serving, all workers summed."""
+    runtime: Runtime = request.app.ctx.runtime
+    b = runtime.registry.get(CANDIDATE)
+    pairs = runtime.class_flips.since(metrics.class_pair_counts())
+    return json(
+        {
+            "shadow_enabled": runtime.state.shadow_enabled,
+            "b": b.describe() if b is not None else None,
+            "max_classes": MAX_CLASSES,
+            "classes": class_rows(pairs),
+        }
+    )
 
 
 @admin.post("/warmup")

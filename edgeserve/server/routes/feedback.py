@@ -16,6 +16,8 @@ from edgeserve.server.runtime import Runtime
 from edgeserve.state.schema import InvalidState
 from edgeserve.state.store import StoreUnavailable
 from edgeserve.traffic.feedback import InvalidToken, SeenTokens, verify
+from edgeserve.traffic.paired_feedback import outcome
+from edgeserve.variants import CANDIDATE, CURRENT
 
 feedback = Blueprint("feedback")
 FEEDBACK_FIELDS = ("feedback_token", "label")
@@ -76,7 +78,12 @@ async def post_feedback(request: Request) -> HTTPResponse:
         raise AlreadyCounted("this feedback_token was already counted: each answer counts once")
     correct = label == answer.label
     # Credited to the version that answered, whichever slot serves it now.
-    metrics.feedback.labels(answer.variant, answer.version, "correct" if correct else "wrong").inc()
+    metrics.feedback.labels(answer.variant, answer.version, outcome(correct)).inc()
+    if answer.variant == CURRENT:
+        b = runtime.registry.get(CANDIDATE)
+        b_label = runtime.shadow.answers.take(answer.nonce, b.version if b else None)
+        if b_label is not None:
+            metrics.feedback_paired.labels(outcome(correct), outcome(b_label == label)).inc()
     request.ctx.variant = answer.variant
     return json(
         {"variant": answer.variant, "version": answer.version, "correct": correct}, status=202

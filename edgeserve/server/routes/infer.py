@@ -36,6 +36,8 @@ async def infer_image(request: Request) -> HTTPResponse:
 
         result = await run_chosen(runtime, choice, payload.img_size, classify)
     trace_id = request.ctx.trace_id
+    settings = runtime.settings
+    nonce = feedback_token.new_nonce() if settings.feedback_secret else None
     total = await after_answer(
         runtime,
         choice,
@@ -44,8 +46,9 @@ async def infer_image(request: Request) -> HTTPResponse:
         top_k=payload.top_k,
         started=started,
         trace_id=trace_id,
+        feedback_nonce=nonce,
     )
-    variant, model, settings = choice.variant, choice.model, runtime.settings
+    variant, model = choice.variant, choice.model
     answer: dict[str, Any] = {
         "variant": variant,
         "model": {"name": model.name, "version": model.version},
@@ -57,7 +60,7 @@ async def infer_image(request: Request) -> HTTPResponse:
         },
         "trace_id": trace_id,
     }
-    if settings.feedback_secret and result.predictions:
+    if nonce is not None and result.predictions:
         answer["feedback_token"] = feedback_token.issue(
             settings.feedback_secret,
             variant=variant,
@@ -65,5 +68,6 @@ async def infer_image(request: Request) -> HTTPResponse:
             label=result.predictions[0].label,
             now=time.time(),
             ttl=settings.feedback_token_ttl_seconds,
+            nonce=nonce,
         )
     return json(answer, headers={"X-Edgeserve-Variant": variant})

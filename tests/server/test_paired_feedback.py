@@ -1,0 +1,52 @@
+"""Paired feedback on a real server: an A answer that B shadowed is judged for both models."""
+
+from __future__ import annotations
+
+from tests.support.images import ORANGE, image_b64
+from tests.support.metrics import metric_sum
+from tests.support.server import running_server
+from tests.support.waiting import wait_until
+
+SECRET = "paired-feedback-secret-0123456789abcdef"
+PAIRED = "edgeserve_feedback_paired_total"
+
+
+def answer_and_label(server, colour, truth: str) -> None:
+    """Ask A, wait until B's shadow answer is compared, then post the true label."""
+    with server.client() as client:
+        before = metric_sum(server, "edgeserve_shadow_comparisons_total")
+        answer = client.post("/v1/infer", json={"image_b64": image_b64(colour)}).json()
+        wait_until(
+            "the shadow comparison",
+            lambda: metric_sum(server, "edgeserve_shadow_comparisons_total"),
+            lambda compared: compared > before,
+        )
+        body = {"feedback_token": answer["feedback_token"], "label": truth}
+        assert client.post("/v1/feedback", json=body).status_code == 202
+
+
+def test_feedback_on_a_shadowed_a_answer_counts_whether_a_and_b_were_right():
+    with running_server(SHADOW_ENABLED="true", FEEDBACK_SECRET=SECRET) as server:
+        answer_and_label(server, ORANGE, "orange")  # A said yellow, B orange
+        answer_and_label(server, ORANGE, "yellow")
+        answer_and_label(server, (255, 0, 0), "red")  # both said red
+        cells = {
+            (a, b): metric_sum(server, PAIRED, a_outcome=a, b_outcome=b)
+            for a in ("correct", "wrong")
+            for b in ("correct", "wrong")
+        }
+    assert cells == {
+        ("wrong", "correct"): 1,
+        ("correct", "wrong"): 1,
+        ("correct", "correct"): 1,
+        ("wrong", "wrong"): 0,
+    }, cells
+
+
+def test_feedback_on_an_a_answer_that_b_did_not_shadow_is_not_paired():
+    with running_server(FEEDBACK_SECRET=SECRET) as server, server.client() as client:
+        answer = client.post("/v1/infer", json={"image_b64": image_b64(ORANGE)}).json()
+        body = {"feedback_token": answer["feedback_token"], "label": "orange"}
+        assert client.post("/v1/feedback", json=body).status_code == 202
+        assert metric_sum(server, "edgeserve_feedback_total", variant="A") == 1
+        assert metric_sum(server, PAIRED) == 0
