@@ -57,6 +57,7 @@ CODES: dict[str, int] = {
     "path_not_allowed": 422,
     "model_changed": 422,
     "model_missing": 422,
+    "model_hash_mismatch": 422,
     "labels_mismatch": 422,
     "model_verification_failed": 422,
     "model_unsafe": 422,

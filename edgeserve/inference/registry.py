@@ -11,6 +11,7 @@ Admission and loading run on one model-load thread, never on the event loop.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -33,6 +34,7 @@ from edgeserve.variants import CANDIDATE, CURRENT, VARIANTS, Variant
 
 T = TypeVar("T")
 
+VERSION = re.compile(r"[0-9a-fA-F]{12,64}")
 Identity = tuple[str, str]
 """What makes two models the same: their bytes and their file name (the folder may differ)."""
 
@@ -105,6 +107,23 @@ class ModelRegistry:
         hashed once, here, so loading the kept copy need not hash them again."""
         source = resolve_in_model_dir(self.settings.model_dir, requested)
         return await asyncio.to_thread(self.model_store.keep, source)
+
+    def pushed(self, version: str) -> SlotModel:
+        """The pushed (or kept) model of `version`, 12 to 64 hex characters, as a push
+        answers it: 422 model_missing when this host holds none."""
+        if not VERSION.fullmatch(version):
+            raise ModelLoadError(
+                f"version must be 12 to 64 hex characters, as edgeserve admin push prints it, "
+                f"got {version!r}"
+            )
+        kept = self.model_store.find(version.lower())
+        if kept is None:
+            raise ModelLoadError(
+                f"no model of version {version} is kept on this host: push it first "
+                "(edgeserve admin push FILE, or POST /admin/uploads)",
+                code="model_missing",
+            )
+        return kept
 
     async def load(self, wanted: SlotModel, variant: Variant, *, hashed: bool = False) -> Model:
         """Admit the bytes `wanted` names (hash checked), then make them ready for `variant`."""
