@@ -58,6 +58,8 @@ CODES: dict[str, int] = {
     "model_changed": 422,
     "model_missing": 422,
     "model_hash_mismatch": 422,
+    "model_unsigned": 422,
+    "model_signature_invalid": 422,
     "labels_mismatch": 422,
     "model_verification_failed": 422,
     "model_unsafe": 422,

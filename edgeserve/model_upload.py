@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgeserve.inference.metadata import sidecar_path
+from edgeserve.inference.signature import read_signature
 
 CHUNK_BYTES = 1_048_576
 
@@ -28,6 +29,8 @@ class ModelUpload:
     sha256: str
     """Of the model's bytes, as read before sending: the server refuses bytes that differ."""
     size: int
+    signature: str | None
+    """The hex signature in `<model>.sig` (edgeserve models sign), if there is one."""
 
     @classmethod
     def of(cls, model: Path, sidecar: Path | None = None) -> ModelUpload:
@@ -43,14 +46,16 @@ class ModelUpload:
                 f"cannot read {error.filename} ({error.strerror}): give an .onnx file "
                 "(and its sidecar JSON) that exist"
             ) from None
-        return cls(model, described, digest.hexdigest(), model.stat().st_size)
+        return cls(
+            model, described, digest.hexdigest(), model.stat().st_size, read_signature(model)
+        )
 
     def query(self) -> dict[str, str]:
-        return {
-            "name": self.model.name,
-            "sha256": self.sha256,
-            "sidecar_bytes": str(len(self.sidecar)),
-        }
+        query = {"name": self.model.name, "sha256": self.sha256}
+        query["sidecar_bytes"] = str(len(self.sidecar))
+        if self.signature:
+            query["signature"] = self.signature
+        return query
 
     def content_length(self) -> int:
         return len(self.sidecar) + self.size

@@ -32,6 +32,8 @@ class Settings:
     """Larger request bodies get 413 before the body is read."""
     model_max_bytes: int = setting(536_870_912, parse.integer(1))
     """Largest model POST /admin/uploads takes (413 beyond it, refused before it is all read)."""
+    model_trusted_keys: tuple[Path, ...] = setting((), parse.public_key_files)
+    """Comma-separated Ed25519 public key PEM files; set: a model loads only if one signed it."""
     max_header_bytes: int = setting(8192, parse.integer(1024, 16384))
     """A longer request line gets 414, larger headers 431 (Sanic's ceiling is 16384)."""
     header_timeout_seconds: float = setting(10.0, parse.number(0.1))

@@ -25,6 +25,7 @@ from edgeserve.inference.model import Model
 from edgeserve.inference.model_path import resolve_in_model_dir
 from edgeserve.inference.recent import RecentInputs, verify_on
 from edgeserve.inference.session import RunStopped
+from edgeserve.inference.signature import TrustedKeys, read_signature
 from edgeserve.observability import metrics
 from edgeserve.observability.logging import log
 from edgeserve.settings import Settings
@@ -90,6 +91,7 @@ class ModelRegistry:
         self.model_store = model_store
         self.recent_inputs = recent_inputs
         self.deadlines = Deadlines(settings.inference_timeout_seconds())
+        self.trusted_keys = TrustedKeys.from_files(settings.model_trusted_keys)
         self.models: dict[Variant, Model] = {}
         self.preloaded: dict[Identity, Model] = {}
         self.loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-load")
@@ -136,6 +138,7 @@ class ModelRegistry:
                 "host: load the model again through this instance",
                 code="model_missing",
             )
+        self.trusted_keys.check(read_signature(path), wanted.version, path.name)
         admitted = await self._in_loader(self._admit, path, wanted.version, hashed)
         settled = await self.settle(admitted, variant)
         if settled is not admitted:

@@ -14,20 +14,24 @@ import asyncio
 import hashlib
 import re
 from dataclasses import dataclass
+from functools import partial
 from typing import BinaryIO
 
 from sanic import Request
 
 from edgeserve.errors import BadRequest, EdgeserveError, InvalidField, ModelLoadError
 from edgeserve.inference.metadata import sidecar_path
+from edgeserve.inference.signature import TrustedKeys, signature_path
+from edgeserve.inference.version import version_of
 from edgeserve.server.payload import query_values, refuse_encoded
 from edgeserve.state.model_store import ModelStore
 from edgeserve.state.schema import SlotModel
 
-UPLOAD_PARAMETERS = ("name", "sha256", "sidecar_bytes")
+UPLOAD_PARAMETERS = ("name", "sha256", "sidecar_bytes", "signature")
 MAX_SIDECAR_BYTES = 1_048_576
 MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,249}\.onnx")
 SHA256 = re.compile(r"[0-9a-f]{64}")
+SIGNATURE = re.compile(r"[0-9a-f]{128}")
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,8 @@ class UploadQuery:
     """The sha256 the client states for the ONNX bytes (hex)."""
     sidecar_bytes: int
     """How many bytes at the start of the body are the sidecar JSON."""
+    signature: str | None
+    """Hex Ed25519 signature over the version (inference.signature), if the client sent one."""
 
 
 @dataclass(frozen=True)
@@ -70,7 +76,12 @@ def upload_query(request: Request) -> UploadQuery:
         raise InvalidField(
             f"sidecar_bytes must be a whole number from 0 to {MAX_SIDECAR_BYTES}, got {sidecar!r}"
         )
-    return UploadQuery(values["name"], sha256, int(sidecar))
+    signature = values.get("signature", "").lower() or None
+    if signature is not None and not SIGNATURE.fullmatch(signature):
+        raise InvalidField(
+            f"signature must be 128 hex characters (edgeserve models sign), got {signature!r}"
+        )
+    return UploadQuery(values["name"], sha256, int(sidecar), signature)
 
 
 def too_large(limit: int) -> EdgeserveError:
@@ -81,13 +92,15 @@ def too_large(limit: int) -> EdgeserveError:
     )
 
 
-async def receive(request: Request, store: ModelStore, limit: int) -> Received:
+async def receive(
+    request: Request, store: ModelStore, limit: int, trusted_keys: TrustedKeys
+) -> Received:
     """Stream the body into the store's staging folder, verify it, then keep it by version.
 
     A body announced larger than `limit` (plus its sidecar) is refused before it is read;
     one that grows past it while streaming is refused at that point."""
     try:
-        return await _receive(request, store, limit)
+        return await _receive(request, store, limit, trusted_keys)
     except EdgeserveError:
         stop_reading(request)
         raise
@@ -101,7 +114,9 @@ def stop_reading(request: Request) -> None:
         request.stream.request_body = None
 
 
-async def _receive(request: Request, store: ModelStore, limit: int) -> Received:
+async def _receive(
+    request: Request, store: ModelStore, limit: int, trusted_keys: TrustedKeys
+) -> Received:
     wanted = upload_query(request)
     refuse_encoded(request)
     announced = request.headers.get("content-length", "")
@@ -122,7 +137,14 @@ async def _receive(request: Request, store: ModelStore, limit: int) -> Received:
                 )
             if sidecar:
                 sidecar_path(staged).write_bytes(sidecar)
-            kept, created = await asyncio.to_thread(store.settle, staged)
+            # Checked before anything is kept: with MODEL_TRUSTED_KEYS, unsigned bytes stay out.
+            version = version_of(digest, sidecar_path(staged))
+            trusted_keys.check(wanted.signature, version, wanted.name)
+            if wanted.signature is not None:
+                signature_path(staged).write_text(wanted.signature + "\n", encoding="ascii")
+            kept, created = await asyncio.to_thread(
+                partial(store.settle, staged, signature_verified=bool(trusted_keys.keys))
+            )
         except OSError as error:
             raise store.refusal(wanted.name, error) from None
     return Received(kept, created, size)

@@ -27,6 +27,7 @@ from edgeserve.errors import (
 )
 from edgeserve.inference.metadata import sidecar_path
 from edgeserve.inference.model import file_model_version, file_sha256
+from edgeserve.inference.signature import signature_path
 from edgeserve.inference.version import version_of
 from edgeserve.observability.logging import log
 from edgeserve.state.schema import SlotModel
@@ -111,8 +112,9 @@ class ModelStore:
         with self.staging() as staging:
             staged = staging / source.name
             shutil.copyfile(source, staged)
-            if sidecar_path(source).is_file():
-                shutil.copyfile(sidecar_path(source), sidecar_path(staged))
+            for beside in (sidecar_path, signature_path):
+                if beside(source).is_file():
+                    shutil.copyfile(beside(source), beside(staged))
             kept, _created = self.settle(staged)
         return kept
 
@@ -127,13 +129,22 @@ class ModelStore:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
-    def settle(self, staged: Path) -> tuple[SlotModel, bool]:
-        """Move a complete staged model (and its sidecar) into its version's folder; answers
-        the kept model and whether it was new. The version is taken of the staged files, so it
-        is theirs whatever the source did meanwhile."""
+    def settle(self, staged: Path, *, signature_verified: bool = False) -> tuple[SlotModel, bool]:
+        """Move a complete staged model (and its sidecar and signature) into its version's
+        folder; answers the kept model and whether it was new. The version is taken of the
+        staged files, so it is theirs whatever the source did meanwhile.
+
+        A signature is not part of the version: a kept model without one takes the staged one,
+        and a verified one replaces what is kept (a key was rotated, or one was kept before
+        MODEL_TRUSTED_KEYS was set)."""
         staged_sidecar = sidecar_path(staged)
         version = version_of(file_sha256(staged), staged_sidecar)
         target = self.folder / version / staged.name
+        staged_signature = signature_path(staged)
+        if staged_signature.is_file() and (
+            signature_verified or not signature_path(target).exists()
+        ):
+            self._place(staged_signature, signature_path(target))
         if target.exists():  # a kept version is complete and never touched again
             return SlotModel(str(target), version), False
         if staged_sidecar.is_file():

@@ -174,8 +174,9 @@ async def load_model(request: Request, variant: str) -> HTTPResponse:
 @require_token
 async def upload_model(request: Request) -> HTTPResponse:
     runtime: Runtime = request.app.ctx.runtime
+    registry = runtime.registry
     received = await upload.receive(
-        request, runtime.registry.model_store, runtime.settings.model_max_bytes
+        request, registry.model_store, runtime.settings.model_max_bytes, registry.trusted_keys
     )
     kept = received.model
     answer = {
