@@ -188,6 +188,10 @@ class EdgeserveClient:
         )
         return self._json(response, ok=(200, 201))
 
+    def collect_models(self, *, dry_run: bool) -> dict[str, Any]:
+        """POST /admin/gc: remove the kept models retention lets go (or only list them)."""
+        return self._json(self._send("POST", "/admin/gc", json={"dry_run": dry_run}))
+
     # --- plumbing -------------------------------------------------------------------
 
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:

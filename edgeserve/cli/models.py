@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from edgeserve.cli.collect import gc_command
 from edgeserve.cli.helpstyle import App
 from edgeserve.cli.options import AsJson
 from edgeserve.cli.output import USAGE_ERROR, console, emit_json, fail
@@ -33,6 +34,7 @@ models_app = App(
 )
 models_app.command("keygen")(keygen_command)
 models_app.command("sign")(sign_command)
+models_app.command("gc")(gc_command)
 
 
 def describe_model(path: Path) -> dict[str, Any]:

@@ -101,6 +101,10 @@ class ModelRegistry:
     def get(self, variant: Variant) -> Model | None:
         return self.models.get(variant)
 
+    def serving_versions(self) -> set[str]:
+        """Full versions of the models this worker holds: serving, or loaded for a commit."""
+        return {m.sha256 for m in (*self.models.values(), *self.preloaded.values())}
+
     def describe(self) -> dict[str, dict[str, str]]:
         return {variant: model.describe() for variant, model in self.models.items()}
 

@@ -19,6 +19,7 @@ from edgeserve.observability import metrics
 from edgeserve.observability.logging import log
 from edgeserve.settings import Settings
 from edgeserve.state.model_store import ModelStore
+from edgeserve.state.retention import Plan, collect, reasons_to_keep
 from edgeserve.state.schema import InvalidState, RuntimeState
 from edgeserve.state.store import StateStore, StoreUnavailable
 from edgeserve.state.sync import StateSync
@@ -116,6 +117,27 @@ class Runtime:
             self.report_apply(state, failed)
             metrics.publish_state(state)
             self.quarantine_unsafe(state)
+            if not failed:
+                await self.collect_models(dry_run=False)
+
+    async def collect_models(self, *, dry_run: bool) -> Plan:
+        """Remove the kept models retention lets go (state.retention), off the event loop; a
+        folder that cannot be read is logged, never a failed change."""
+        reasons = reasons_to_keep(self.state, self.registry.serving_versions())
+        try:
+            decided = await asyncio.to_thread(
+                collect,
+                self.registry.model_store.folder,
+                reasons,
+                self.settings.model_upload_grace_seconds,
+                dry_run=dry_run,
+            )
+        except OSError as error:
+            log.warning("model_collection_failed", error=error.strerror or str(error))
+            return Plan()
+        if decided.removed and not dry_run:
+            log.info("models_collected", removed=[e.describe() for e in decided.removed])
+        return decided
 
     def quarantine_unsafe(self, state: RuntimeState) -> None:
         """A B that admission refused as unsafe (at start, or from another instance's change)

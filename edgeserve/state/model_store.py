@@ -146,6 +146,7 @@ class ModelStore:
         ):
             self._place(staged_signature, signature_path(target))
         if target.exists():  # a kept version is complete and never touched again
+            os.utime(target.parent)  # kept or pushed again: young again for retention
             return SlotModel(str(target), version), False
         if staged_sidecar.is_file():
             self._place(staged_sidecar, sidecar_path(target))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 
@@ -65,3 +66,11 @@ def test_push_of_a_missing_file_is_one_line_naming_it(run, bare_server, tmp_path
     result = run("admin", "push", str(tmp_path / "nope.onnx"), *admin_args(bare_server.url))
     assert result.exit_code == 1, result.output
     assert "nope.onnx" in result.stderr and "Traceback" not in result.output
+
+
+def test_models_gc_dry_run_shows_what_is_kept_and_removes_nothing(run, bare_server):
+    result = run("models", "gc", "--dry-run", "--json", *admin_args(bare_server.url))
+    assert result.exit_code == 0, result.output
+    (instance,) = json.loads(result.stdout)["instances"]
+    assert instance["result"]["dry_run"] is True, instance
+    assert {"A"} <= {k["why"] for k in instance["result"]["kept"]}, instance

@@ -170,6 +170,17 @@ async def load_model(request: Request, variant: str) -> HTTPResponse:
     return json({"loaded": loaded, "warnings": warnings, **config_view(runtime)})
 
 
+@admin.post("/gc")
+@require_token
+async def collect_models(request: Request) -> HTTPResponse:
+    body = json_object(request, required=False)
+    dry_run = body.get("dry_run", False)
+    if set(body) - {"dry_run"} or not isinstance(dry_run, bool):
+        raise InvalidField('the body must be empty or {"dry_run": true|false}')
+    decided = await request.app.ctx.runtime.collect_models(dry_run=dry_run)
+    return json(decided.to_dict(dry_run=dry_run))
+
+
 @admin.post("/uploads", stream=True)
 @require_token
 async def upload_model(request: Request) -> HTTPResponse:
