@@ -96,5 +96,6 @@ async def load_into(
             unnamed=None if model_b is None else unnamed_sidecar(model_b.meta, model_b.path),
         )
         warnings = await registry.doubts(model)
+        await registry.share(kept)  # before the state names it: every instance can fetch it
         await runtime.sync.commit(change)
     return model, True, warnings

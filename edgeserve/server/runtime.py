@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 from edgeserve.errors import EdgeserveError
 from edgeserve.inference.model import Model
@@ -21,6 +22,7 @@ from edgeserve.settings import Settings
 from edgeserve.state.model_store import ModelStore
 from edgeserve.state.retention import Plan, collect, reasons_to_keep
 from edgeserve.state.schema import InvalidState, RuntimeState
+from edgeserve.state.shared_models import UNREACHABLE
 from edgeserve.state.store import StateStore, StoreUnavailable
 from edgeserve.state.sync import StateSync
 from edgeserve.traffic.canary_watch import CanaryWatch, guard_limits
@@ -135,8 +137,24 @@ class Runtime:
         except OSError as error:
             log.warning("model_collection_failed", error=error.strerror or str(error))
             return Plan()
-        if decided.removed and not dry_run:
-            log.info("models_collected", removed=[e.describe() for e in decided.removed])
+        shared = self.registry.shared
+        if shared is not None:
+            try:
+                removed_shared = await asyncio.to_thread(
+                    shared.collect,
+                    reasons,
+                    self.settings.model_upload_grace_seconds,
+                    dry_run=dry_run,
+                )
+                decided = replace(decided, removed_shared=removed_shared)
+            except UNREACHABLE as error:
+                log.warning("shared_model_collection_failed", error=str(error))
+        if (decided.removed or decided.removed_shared) and not dry_run:
+            log.info(
+                "models_collected",
+                removed=[e.describe() for e in decided.removed],
+                removed_from_redis=[v[:12] for v in decided.removed_shared],
+            )
         return decided
 
     def quarantine_unsafe(self, state: RuntimeState) -> None:

@@ -47,6 +47,8 @@ class Plan:
     kept: dict[str, str] = field(default_factory=dict)
     """Full version -> why it stays."""
     removed: list[Entry] = field(default_factory=list)
+    removed_shared: list[str] = field(default_factory=list)
+    """Full versions removed from the fleet's Redis (state.shared_models)."""
 
     def to_dict(self, *, dry_run: bool) -> dict[str, object]:
         return {
@@ -54,6 +56,7 @@ class Plan:
             "kept": [{"version": version[:12], "why": why} for version, why in self.kept.items()],
             "removed": [entry.describe() for entry in self.removed],
             "removed_bytes": sum(entry.size_bytes for entry in self.removed),
+            "removed_from_redis": [version[:12] for version in self.removed_shared],
         }
 
 

@@ -4,8 +4,6 @@ lists what would go and removes nothing."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,20 +11,9 @@ import pytest
 
 from edgeserve.inference.model import file_model_version
 from tests.support.server import REPO, Server, pushed_only_env, running_server
+from tests.support.uploads import push_and_load_many, push_described
 
-MODEL_BYTES = (REPO / "models" / "vB.onnx").read_bytes()
-SHA256 = hashlib.sha256(MODEL_BYTES).hexdigest()
 PUSHES = 30
-
-
-def push_described(server: Server, n: int) -> str:
-    """Push vB's bytes with a sidecar of their own: a version of their own. Answers it."""
-    sidecar = json.dumps({"pad_value": n}).encode()
-    query = {"name": f"m{n}.onnx", "sha256": SHA256, "sidecar_bytes": str(len(sidecar))}
-    with server.admin() as admin:
-        r = admin.post("/admin/uploads", params=query, content=sidecar + MODEL_BYTES)
-    assert r.status_code == 201, r.text
-    return r.json()["full_version"]
 
 
 def kept_versions(server: Server) -> set[str]:
@@ -53,14 +40,7 @@ def an_hour_of_grace(tmp_path_factory) -> Iterator[Server]:
 
 
 def test_after_30_pushes_and_loads_the_store_holds_only_a_b_and_the_previous_a(no_grace):
-    with no_grace.admin() as admin:
-        for n in range(PUSHES):
-            version = push_described(no_grace, n)
-            r = admin.post("/admin/models/B", json={"version": version})
-            assert r.status_code == 200, r.text
-            if n % 10 == 8:  # the last load after it: A, B and previous A all differ
-                assert admin.post("/admin/promote").status_code == 200
-        config = admin.get("/admin/config").json()
+    config = push_and_load_many(no_grace, PUSHES)
     a, b = config["models"]["A"]["version"], config["models"]["B"]["version"]
     previous_a = config["rollback_to"]["version"]
     assert {v[:12] for v in kept_versions(no_grace)} == {a, b, previous_a}, config

@@ -215,7 +215,7 @@ def refused_start_lines(env: dict[str, str]) -> list[str]:
 def pushed_only_env(root: Path) -> dict[str, str]:
     """Settings of a server with only A at start and an empty MODEL_DIR under `root`: every
     other model it serves must be pushed to it (issue 23)."""
-    (root / "empty").mkdir(exist_ok=True)
+    (root / "empty").mkdir(parents=True, exist_ok=True)
     return {
         "MODEL_VA_PATH": str(REPO / "models" / "vA.onnx"),
         "MODEL_VB_PATH": "",

@@ -160,7 +160,7 @@ async def load_model(request: Request, variant: str) -> HTTPResponse:
     if not isinstance(allow, bool):
         raise InvalidField(f"allow_label_change must be true or false, got {allow!r}")
     if named == ["version"]:
-        kept = runtime.registry.pushed(body["version"])
+        kept = await runtime.registry.pushed(body["version"])
     else:
         kept = await runtime.registry.keep_file(body["path"])
     model, changed, warnings = await rollout.load_into(
