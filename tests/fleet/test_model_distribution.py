@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from edgeserve.cli import app
 from edgeserve.inference.model import file_model_version
+from edgeserve.inference.signature import new_key_pair, sign, signature_path
 from edgeserve.state.model_store import ModelStore
 from edgeserve.state.shared_models import SharedModels, chunk_key
 from tests.support.redis import RedisServer
@@ -32,7 +33,7 @@ from tests.support.waiting import wait_until
 
 
 def instance(redis: RedisServer, root: Path, **overrides: str) -> Server:
-    return start_server(base_env(**pushed_only_env(root), STATE_URL=redis.url, **overrides))
+    return start_server(base_env(**pushed_only_env(root) | {"STATE_URL": redis.url, **overrides}))
 
 
 def served_b(server: Server) -> str | None:
@@ -149,3 +150,32 @@ def test_after_30_pushes_and_loads_redis_holds_only_what_retention_keeps(redis_s
     assert manifests == kept and len(kept) == 3, config
     # The 30 versions share vB's bytes: one blob, named by their sha256.
     assert keys(redis_server, "edgeserve:blob:*") == [chunk_key(SHA256, 0).encode()]
+
+
+def test_a_signature_altered_in_redis_is_refused_by_the_instance_that_fetches_it(
+    redis_server, tmp_path, new_model
+):
+    trusted_private, trusted_public = new_key_pair()
+    other_private, _ = new_key_pair()
+    (tmp_path / "trusted.pub").write_bytes(trusted_public)
+    model_a = tmp_path / "vA.onnx"
+    shutil.copy(REPO / "models" / "vA.onnx", model_a)
+    signature_path(model_a).write_text(sign(trusted_private, file_model_version(model_a)))
+    signature_path(new_model).write_text(sign(trusted_private, file_model_version(new_model)))
+    elsewhere = ModelStore(tmp_path / "elsewhere")
+    kept = elsewhere.keep(new_model)
+    SharedModels(redis_server.url, elsewhere).share(kept)
+    with redis_client.Redis(port=redis_server.port) as client:
+        client.hset(
+            f"edgeserve:model:{kept.version}", "signature", sign(other_private, kept.version)
+        )
+    env = {"MODEL_VA_PATH": str(model_a), "MODEL_TRUSTED_KEYS": str(tmp_path / "trusted.pub")}
+    server = instance(redis_server, tmp_path / "fetcher", **env)
+    try:
+        with server.admin() as admin:
+            r = admin.post("/admin/models/B", json={"version": kept.version})
+        assert r.status_code == 422, r.text
+        assert r.json()["error"]["code"] == "model_signature_invalid", r.text
+        assert served_b(server) is None
+    finally:
+        stop_server(server)
