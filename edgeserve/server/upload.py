@@ -122,31 +122,37 @@ async def _receive(
     announced = request.headers.get("content-length", "")
     if announced.isdigit() and int(announced) - wanted.sidecar_bytes > limit:
         raise too_large(limit)
+    try:
+        return await _keep(request, store, limit, trusted_keys, wanted)
+    except OSError as error:  # the store's folder, full or not writable: 507 / 503
+        raise store.refusal(wanted.name, error) from None
+
+
+async def _keep(
+    request: Request, store: ModelStore, limit: int, trusted_keys: TrustedKeys, wanted: UploadQuery
+) -> Received:
     with store.staging() as staging:
         staged = staging / wanted.name
-        try:
-            with open(staged, "wb") as sink:
-                sidecar, digest, size = await _stream_body(request, sink, wanted, limit)
-            if size == 0:
-                raise ModelLoadError("the body holds no model bytes: send the .onnx file")
-            if digest != wanted.sha256:
-                raise ModelLoadError(
-                    f"the model's bytes have sha256 {digest}, not the stated {wanted.sha256}: "
-                    "the upload was altered or the hash is of another file; nothing was kept",
-                    code="model_hash_mismatch",
-                )
-            if sidecar:
-                sidecar_path(staged).write_bytes(sidecar)
-            # Checked before anything is kept: with MODEL_TRUSTED_KEYS, unsigned bytes stay out.
-            version = version_of(digest, sidecar_path(staged))
-            trusted_keys.check(wanted.signature, version, wanted.name)
-            if wanted.signature is not None:
-                signature_path(staged).write_text(wanted.signature + "\n", encoding="ascii")
-            kept, created = await asyncio.to_thread(
-                partial(store.settle, staged, signature_verified=bool(trusted_keys.keys))
+        with open(staged, "wb") as sink:
+            sidecar, digest, size = await _stream_body(request, sink, wanted, limit)
+        if size == 0:
+            raise ModelLoadError("the body holds no model bytes: send the .onnx file")
+        if digest != wanted.sha256:
+            raise ModelLoadError(
+                f"the model's bytes have sha256 {digest}, not the stated {wanted.sha256}: "
+                "the upload was altered or the hash is of another file; nothing was kept",
+                code="model_hash_mismatch",
             )
-        except OSError as error:
-            raise store.refusal(wanted.name, error) from None
+        if sidecar:
+            sidecar_path(staged).write_bytes(sidecar)
+        # Checked before anything is kept: with MODEL_TRUSTED_KEYS, unsigned bytes stay out.
+        version = version_of(digest, sidecar_path(staged))
+        trusted_keys.check(wanted.signature, version, wanted.name)
+        if wanted.signature is not None:
+            signature_path(staged).write_text(wanted.signature + "\n", encoding="ascii")
+        kept, created = await asyncio.to_thread(
+            partial(store.settle, staged, signature_verified=bool(trusted_keys.keys))
+        )
     return Received(kept, created, size)
 
 

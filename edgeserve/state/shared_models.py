@@ -91,9 +91,11 @@ class SharedModels:
             if not manifest:
                 return None
             return self._fetch(version, {k.decode(): v for k, v in manifest.items()})
-        except UNREACHABLE as error:
+        except exceptions.RedisError as error:
             log.warning("shared_model_unreachable", version=version[:12], error=one_line(error))
             return None
+        except OSError as error:  # this host's store: full (507) or not writable (503)
+            raise self.store.refusal(version[:12], error) from None
 
     def _fetch(self, version: str, manifest: dict[str, bytes]) -> Path:
         name = Path(manifest["name"].decode()).name

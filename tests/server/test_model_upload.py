@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from edgeserve.inference.model import file_model_version
-from tests.support.folders import fill_up, tiny_filesystem
+from tests.support.folders import fill_up, read_only, tiny_filesystem
 from tests.support.images import image_b64
 from tests.support.models import save_colour_model
 from tests.support.server import ADMIN_TOKEN, REPO, Server, pushed_only_env, running_server
@@ -210,3 +210,14 @@ def test_a_full_store_is_a_507_and_leaves_nothing_partial(tmp_path):
         assert not list((state / "models").glob("*/big.onnx"))
         with server.client() as client:
             assert client.get("/ready").status_code == 200
+
+
+def test_a_store_that_cannot_be_written_is_a_503_and_the_server_keeps_serving(server):
+    store = Path(server.env["STATE_PATH"]).parent / "models"
+    with read_only(store):
+        r = push(server, name="locked.onnx")
+    assert r.status_code == 503, r.text
+    assert r.json()["error"]["code"] == "state_unavailable", r.text
+    assert not list(store.glob("*/locked.onnx"))
+    with server.client() as client:
+        assert client.get("/ready").status_code == 200
