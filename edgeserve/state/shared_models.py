@@ -18,6 +18,8 @@ from pathlib import Path
 
 import redis
 from redis import exceptions
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from edgeserve.errors import ModelLoadError, StateUnavailable, one_line
 from edgeserve.inference.metadata import sidecar_path
@@ -25,12 +27,25 @@ from edgeserve.inference.signature import read_signature, signature_path
 from edgeserve.inference.version import version_of
 from edgeserve.observability.logging import log
 from edgeserve.state.model_store import ModelStore
+from edgeserve.state.redis_store import SOCKET_TIMEOUT_SECONDS
 from edgeserve.state.schema import SlotModel
 
 CHUNK_BYTES = 1_048_576
-SOCKET_TIMEOUT_SECONDS = 10.0
-"""A chunk is a megabyte: longer than the state's half second, still bounded."""
+CHUNK_TIMEOUT_SECONDS = 10.0
+"""A chunk is a megabyte: longer than the state's half second, still bounded. Every other call
+takes the state's timeout, so a Redis that hangs costs an admin call about that, as before."""
 UNREACHABLE = (exceptions.RedisError, OSError)
+
+
+def connect(url: str, timeout: float) -> redis.Redis:
+    """A blocking client that gives up after `timeout` per answer, retrying a dropped pooled
+    connection once at most (as the state's client does, state.redis_store.connect)."""
+    return redis.Redis.from_url(
+        url,
+        socket_timeout=timeout,
+        socket_connect_timeout=SOCKET_TIMEOUT_SECONDS,
+        retry=Retry(NoBackoff(), 1, supported_errors=(exceptions.ConnectionError,)),
+    )
 
 
 def manifest_key(version: str) -> str:
@@ -43,7 +58,8 @@ def chunk_key(sha256: str, index: int) -> str:
 
 class SharedModels:
     def __init__(self, url: str, store: ModelStore):
-        self.redis = redis.Redis.from_url(url, socket_timeout=SOCKET_TIMEOUT_SECONDS)
+        self.redis = connect(url, SOCKET_TIMEOUT_SECONDS)
+        self.chunks = connect(url, CHUNK_TIMEOUT_SECONDS)
         self.store = store
 
     def share(self, kept: SlotModel) -> None:
@@ -79,7 +95,7 @@ class SharedModels:
         sha256, chunks, size = digest.hexdigest(), 0, 0
         with path.open("rb") as source:
             while chunk := source.read(CHUNK_BYTES):
-                self.redis.set(chunk_key(sha256, chunks), chunk)
+                self.chunks.set(chunk_key(sha256, chunks), chunk)
                 chunks, size = chunks + 1, size + len(chunk)
         return sha256, chunks, size
 
@@ -104,7 +120,7 @@ class SharedModels:
             digest = hashlib.sha256()
             with staged.open("wb") as sink:
                 for index in range(int(manifest["chunks"])):
-                    chunk = self.redis.get(chunk_key(manifest["sha256"].decode(), index)) or b""
+                    chunk = self.chunks.get(chunk_key(manifest["sha256"].decode(), index)) or b""
                     digest.update(chunk)
                     sink.write(chunk)
             if manifest["sidecar"]:
@@ -150,3 +166,4 @@ class SharedModels:
 
     def close(self) -> None:
         self.redis.close()
+        self.chunks.close()

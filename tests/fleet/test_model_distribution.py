@@ -5,7 +5,10 @@ instance that fetches it, which keeps serving its model."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -176,6 +179,28 @@ def test_a_signature_altered_in_redis_is_refused_by_the_instance_that_fetches_it
             r = admin.post("/admin/models/B", json={"version": kept.version})
         assert r.status_code == 422, r.text
         assert r.json()["error"]["code"] == "model_signature_invalid", r.text
+        assert served_b(server) is None
+    finally:
+        stop_server(server)
+
+
+def test_a_hanging_redis_makes_a_load_answer_503_within_2_s_and_changes_nothing(
+    redis_server, tmp_path, new_model
+):
+    server = instance(redis_server, tmp_path / "hung")
+    try:
+        shutil.copy(new_model, Path(server.env["MODEL_DIR"]) / "new.onnx")
+        os.kill(redis_server.process.pid, signal.SIGSTOP)  # answers nothing, drops nothing
+        try:
+            with server.admin() as admin:
+                started = time.monotonic()
+                r = admin.post("/admin/models/B", json={"path": "new.onnx"})
+                took = time.monotonic() - started
+        finally:
+            os.kill(redis_server.process.pid, signal.SIGCONT)
+        assert r.status_code == 503, r.text
+        assert r.json()["error"]["code"] == "state_unavailable", r.text
+        assert took < 2.0, took
         assert served_b(server) is None
     finally:
         stop_server(server)
