@@ -221,3 +221,21 @@ def test_a_store_that_cannot_be_written_is_a_503_and_the_server_keeps_serving(se
     assert not list(store.glob("*/locked.onnx"))
     with server.client() as client:
         assert client.get("/ready").status_code == 200
+
+
+def test_a_model_pushed_to_one_worker_is_served_by_every_worker(tmp_path):
+    with running_server(**pushed_only_env(tmp_path) | {"WORKERS": "2"}) as server:
+        version = push(server).json()["version"]
+        with server.admin() as admin:
+            r = admin.post("/admin/models/B", json={"version": version})
+        assert r.status_code == 200, r.text
+
+        def b_on_fresh_connections() -> set[str | None]:
+            seen = set()
+            for _ in range(10):  # a new connection each: any worker may answer
+                with server.admin() as admin:
+                    b = admin.get("/admin/config").json()["models"].get("B")
+                    seen.add(b["version"] if b else None)
+            return seen
+
+        wait_until("every worker to serve B", b_on_fresh_connections, {version}.__eq__, timeout=5)
