@@ -48,6 +48,8 @@ models: $(RUNTIME)
 
 bench: $(DEV)
 	$(BIN)/python -m benchmarks
+	$(BIN)/python -m benchmarks --suite quantize
+	$(BIN)/python -m benchmarks --suite containment
 
 # The canary guard's seeded Monte Carlo run (minutes): the table in docs/operations.md, 3a.
 simulate: $(RUNTIME)

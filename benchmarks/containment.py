@@ -102,6 +102,8 @@ def containment_suite(quick: bool, _source: Path | None = None) -> dict[str, Any
     started = time.monotonic()
     phase = QUICK if quick else FULL
     rounds = 2 if quick else ROUNDS
+    results: dict[str, Any] = {"meta": _meta("containment", phase, quick)}
+    results["meta"]["rounds"] = rounds
     body = _json_body()
     servers: dict[str, ServerProcess] = {}
     keepers: dict[str, Keeper] = {}
@@ -136,8 +138,6 @@ def containment_suite(quick: bool, _source: Path | None = None) -> dict[str, Any
                 keeper.close()
             for server in servers.values():
                 stop_server(server)
-    results: dict[str, Any] = {"meta": _meta("containment", phase, quick)}
-    results["meta"]["rounds"] = rounds
     results["containment"] = _rows(measured)
     results["targets"] = [
         {

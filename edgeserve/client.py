@@ -7,6 +7,7 @@ import os
 import ssl
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -191,6 +192,21 @@ class EdgeserveClient:
     def collect_models(self, *, dry_run: bool) -> dict[str, Any]:
         """POST /admin/gc: remove the kept models retention lets go (or only list them)."""
         return self._json(self._send("POST", "/admin/gc", json={"dry_run": dry_run}))
+
+    def disagreements(self) -> dict[str, Any]:
+        """GET /admin/disagreements: the captured disagreements, newest first."""
+        return self._json(self._send("GET", "/admin/disagreements"))
+
+    def disagreement(self, disagreement_id: str) -> dict[str, Any]:
+        """GET /admin/disagreements/{id}: one capture's record, its image in base64."""
+        return self._json(
+            self._send("GET", f"/admin/disagreements/{quote(disagreement_id, safe='')}")
+        )
+
+    def disagreement_image(self, disagreement_id: str) -> bytes:
+        """GET /admin/disagreements/{id}/image: the image bytes as the client sent them."""
+        path = f"/admin/disagreements/{quote(disagreement_id, safe='')}/image"
+        return self._checked(self._send("GET", path)).content
 
     # --- plumbing -------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ CODES: dict[str, int] = {
     # 404 / 405: no such path or method
     "not_found": 404,
     "unknown_model": 404,
+    "disagreement_not_found": 404,
     "method_not_allowed": 405,
     # 408: the client was too slow
     "request_timeout": 408,
@@ -201,6 +202,12 @@ class AdminLockedOut(EdgeserveError):
     def __init__(self, message: str, *, retry_after: str = "1"):
         super().__init__(message)
         self.headers = {"Retry-After": retry_after}  # this address's own wait
+
+
+class DisagreementNotFound(EdgeserveError):
+    """An id no captured disagreement has (never captured, or evicted by the bounds)."""
+
+    code = "disagreement_not_found"
 
 
 # Images and models

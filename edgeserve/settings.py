@@ -96,6 +96,12 @@ class Settings:
     """prometheus-client's multiprocess folder, wiped at start; empty: a temp one if WORKERS > 1."""
     shadow_max_inflight: int = setting(4, parse.integer(0))
     """Shadow runs in flight per worker; beyond it shadow work is dropped and counted."""
+    capture_disagreements: int = setting(0, parse.integer(0, 10000))
+    """Keep the last N inputs A and B disagree on (users' images) on disk; 0: off."""
+    capture_disagreements_max_bytes: int = setting(104_857_600, parse.integer(1))
+    """Disk bytes the captured disagreements may take; the oldest go first."""
+    capture_disagreements_dir: Path | None = setting(None, parse.optional_path)  # noqa: RUF009
+    """Folder of the captured disagreements; empty: `disagreements` beside the state file."""
     canary_window: int = setting(200, parse.integer(10))
     """Recent runs per arm and size behind the guard's p95s, and A's for the fast path."""
     canary_min_samples: int = setting(20, parse.integer(1))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from edgeserve.cli.admin import admin_app
+from edgeserve.cli.disagreements import disagreements_app
 from edgeserve.cli.errors import OneLineErrors
 from edgeserve.cli.helpstyle import App
 from edgeserve.cli.infer import infer_command
@@ -26,6 +27,7 @@ app.command("serve")(serve_command)
 app.command("infer")(infer_command)
 app.add_typer(admin_app, name="admin")
 app.add_typer(models_app, name="models")
+app.add_typer(disagreements_app, name="disagreements")
 app.add_typer(load_app, name="load")
 app.command("smoke")(smoke_command)
 app.command("status")(status_command)

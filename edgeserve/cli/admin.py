@@ -137,7 +137,7 @@ def promote(
     token: Token = None,
     as_json: AsJson = False,
 ) -> None:
-    """Make B's model the new A (weights become A=1, B=0)."""
+    """Make B's model the new A (weights become A=1, B=0) and empty B."""
     urls = urls or []
     if not yes:
         where = ", ".join(urls)

@@ -8,6 +8,9 @@ from dataclasses import dataclass, field
 
 from edgeserve.variants import VARIANTS
 
+Row = tuple[str, str]
+"""A status row's key: the variant (slot) and the model version that served in it."""
+
 
 @dataclass
 class Scrape:
@@ -24,8 +27,17 @@ class Scrape:
     """agree / disagree -> comparisons so far."""
     feedback: dict[tuple[str, str], float] = field(default_factory=dict)
     """(variant, correct / wrong) -> feedback counted so far."""
+    by_version: dict[Row, dict[str, float]] = field(default_factory=lambda: defaultdict(dict))
+    """(variant, model version) -> {ok / error: inferences, correct / wrong: feedback}."""
+    version_buckets: dict[Row, dict[float, float]] = field(
+        default_factory=lambda: defaultdict(dict)
+    )
+    """(variant, model version) -> {upper bound: cumulative count} of total latency."""
     weights: dict[str, float] = field(default_factory=dict)
     models: dict[str, str] = field(default_factory=dict)
+    """variant -> the model its slot serves now, as "name version"."""
+    names: dict[str, str] = field(default_factory=dict)
+    """model version -> its model's name, for every version the server shows."""
     generation: int | None = None
     rollbacks: float = 0.0
 
@@ -41,27 +53,38 @@ def parse(text: str, at: float) -> Scrape:
         for sample in family.samples:
             name, labels, value = sample.name, sample.labels, sample.value
             variant = labels.get("variant", "")
+            row = (variant, labels.get("model_version", ""))
             if name == "edgeserve_inferences_total":
-                key = (variant, labels.get("outcome", ""))
-                scrape.requests[key] = scrape.requests.get(key, 0.0) + value
+                _add(scrape.requests, (variant, labels.get("outcome", "")), value)
+                _add(scrape.by_version[row], labels.get("outcome", ""), value)
             elif name == "edgeserve_inference_duration_seconds_bucket":
+                bound = float(labels["le"])
                 if labels.get("stage") == "total":
-                    scrape.buckets[variant][float(labels["le"])] = value
+                    _add(scrape.buckets[variant], bound, value)
+                    _add(scrape.version_buckets[row], bound, value)
                 elif labels.get("stage") == "inference":
-                    scrape.run_buckets[variant][float(labels["le"])] = value
+                    _add(scrape.run_buckets[variant], bound, value)
             elif name == "edgeserve_feedback_total":
-                scrape.feedback[(variant, labels.get("outcome", ""))] = value
+                _add(scrape.feedback, (variant, labels.get("outcome", "")), value)
+                _add(scrape.by_version[row], labels.get("outcome", ""), value)
             elif name == "edgeserve_shadow_comparisons_total":
                 scrape.shadow[labels.get("result", "")] = value
             elif name == "edgeserve_ab_weight":
                 scrape.weights[variant] = value
-            elif name == "edgeserve_model_info" and value == 1:
-                scrape.models[variant] = f"{labels.get('name')} {labels.get('version')}"
+            elif name == "edgeserve_model_info":
+                scrape.names[labels.get("version", "")] = labels.get("name", "")
+                if value == 1:
+                    scrape.models[variant] = f"{labels.get('name')} {labels.get('version')}"
             elif name == "edgeserve_state_generation":
                 scrape.generation = int(value)
             elif name == "edgeserve_canary_rollbacks_total":
                 scrape.rollbacks = value
     return scrape
+
+
+def _add(counts: dict, key: object, value: float) -> None:
+    """Sum samples that differ only in a label the figure does not keep (a version, a worker)."""
+    counts[key] = counts.get(key, 0.0) + value
 
 
 def histogram_quantile(q: float, buckets: dict[float, float]) -> float | None:
@@ -87,11 +110,14 @@ def histogram_quantile(q: float, buckets: dict[float, float]) -> float | None:
 
 @dataclass(frozen=True)
 class VariantView:
-    """One row of the status view."""
+    """One row of the status view: a slot and a model version that served in it."""
 
     variant: str
+    version: str
     model: str | None
+    """"name version", marked "(earlier)" for a version the slot no longer serves."""
     weight: float | None
+    """The slot's weight, on the row of the version it serves now."""
     traffic: float | None
     requests: float
     """Inferences served in the window (since the start without a first scrape)."""
@@ -101,24 +127,16 @@ class VariantView:
     p95: float | None
 
 
-def _served(scrape: Scrape | None, variant: str) -> tuple[float, float]:
-    """(all, errors) a variant has served so far."""
-    if scrape is None:
-        return 0.0, 0.0
-    total = errors = 0.0
-    for (served_by, outcome), value in scrape.requests.items():
-        if served_by == variant:
-            total += value
-            errors += value if outcome == "error" else 0.0
-    return total, errors
+def _served(scrape: Scrape | None, row: Row) -> tuple[float, float]:
+    """(all, errors) a version has served in a slot so far."""
+    counts = scrape.by_version.get(row, {}) if scrape is not None else {}
+    errors = counts.get("error", 0.0)
+    return counts.get("ok", 0.0) + errors, errors
 
 
-def _window(before: Scrape | None, after: Scrape, variant: str) -> tuple[float, float]:
-    """(all, errors) served by a variant between two scrapes; a restart counts from zero."""
-    (total_before, errors_before), (total, errors) = (
-        _served(before, variant),
-        _served(after, variant),
-    )
+def _window(before: Scrape | None, after: Scrape, row: Row) -> tuple[float, float]:
+    """(all, errors) served by a row between two scrapes; a restart counts from zero."""
+    (total_before, errors_before), (total, errors) = (_served(before, row), _served(after, row))
     return increase(total_before, total), increase(errors_before, errors)
 
 
@@ -127,26 +145,45 @@ def increase(before: float, after: float) -> float:
     return after - before if after >= before else after
 
 
+def current_version(after: Scrape, variant: str) -> str:
+    """The version the slot serves now, from edgeserve_model_info; "" for an empty slot."""
+    model = after.models.get(variant)
+    return model.rsplit(" ", 1)[-1] if model else ""
+
+
+def rows(after: Scrape) -> list[Row]:
+    """The rows to show, by slot: the version it serves (or "" when empty) first, then those
+    that served in it earlier (the server keeps the versions in A and B and the previous A)."""
+    shown = [v for v in VARIANTS if v in after.models or v in after.weights]
+    keys = {(variant, version) for variant, version in after.by_version if variant in shown}
+    keys |= {(variant, current_version(after, variant)) for variant in shown}
+    return sorted(keys, key=lambda row: (row[0], row[1] != current_version(after, row[0]), row[1]))
+
+
 def variant_views(before: Scrape | None, after: Scrape) -> list[VariantView]:
-    """Figures over the window between two scrapes (since the start without `before`)."""
+    """Figures per slot and version over the window between two scrapes (since the start
+    without `before`)."""
     seconds = after.at - before.at if before is not None else 0.0
-    served = {v: _window(before, after, v) for v in VARIANTS}
+    keys = rows(after)
+    served = {row: _window(before, after, row) for row in keys}
     total = sum(count for count, _ in served.values())
     views = []
-    for variant in VARIANTS:
-        if variant not in after.models and variant not in after.weights:
-            continue
-        count, errors = served[variant]
-        earlier = before.buckets.get(variant, {}) if before is not None else {}
+    for row in keys:
+        variant, version = row
+        count, errors = served[row]
+        current = version == current_version(after, variant)
+        earlier = before.version_buckets.get(row, {}) if before is not None else {}
         window = {
             bound: increase(earlier.get(bound, 0.0), n)
-            for bound, n in after.buckets.get(variant, {}).items()
+            for bound, n in after.version_buckets.get(row, {}).items()
         }
+        name = after.names.get(version, "?")
         views.append(
             VariantView(
                 variant=variant,
-                model=after.models.get(variant),
-                weight=after.weights.get(variant),
+                version=version,
+                model=after.models.get(variant) if current else f"{name} {version} (earlier)",
+                weight=after.weights.get(variant) if current else None,
                 traffic=count / total if total else None,
                 requests=count,
                 rps=count / seconds if seconds > 0 else None,

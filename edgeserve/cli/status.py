@@ -36,7 +36,6 @@ from edgeserve.cli.scrape import (
     variant_views,
 )
 from edgeserve.client import ClientError, EdgeserveClient
-from edgeserve.variants import VARIANTS
 
 
 def scrape(client: EdgeserveClient) -> Scrape:
@@ -133,17 +132,19 @@ def traffic_table(url: str, after: Scrape, views: list[VariantView], windowed: b
 
 
 def feedback_lines(after: Scrape) -> list[Text]:
-    """Accuracy per variant from ground-truth feedback since start, with its 95 % interval."""
+    """Accuracy per slot and the version that answered, from ground-truth feedback since the
+    start, with its 95 % interval: a token counts for the version it names, even after a swap."""
     lines = []
-    for variant in VARIANTS:
-        correct = after.feedback.get((variant, "correct"), 0.0)
-        judged = correct + after.feedback.get((variant, "wrong"), 0.0)
+    for variant, version in sorted(after.by_version):
+        counts = after.by_version[(variant, version)]
+        correct = counts.get("correct", 0.0)
+        judged = correct + counts.get("wrong", 0.0)
         interval = wilson(correct, judged)
         if interval is not None:
             lines.append(
                 Text(
-                    f"accuracy {variant} {correct / judged:.1%} (95% CI {interval[0]:.1%} to "
-                    f"{interval[1]:.1%}) from {judged:.0f} feedback answers"
+                    f"accuracy {variant} {version} {correct / judged:.1%} (95% CI "
+                    f"{interval[0]:.1%} to {interval[1]:.1%}) from {judged:.0f} feedback answers"
                 )
             )
     return lines
@@ -227,7 +228,8 @@ def status_command(
         int | None, typer.Option(min=1, help="Stop after this many frames (default: Ctrl-C).")
     ] = None,
 ) -> None:
-    """Traffic share, requests, errors, latency and shadow agreement per variant and instance."""
+    """Traffic share, requests, errors, latency and shadow agreement per slot, model version
+    and instance."""
     window = measured_seconds(measure, window)
     watches = [Watch(url) for url in urls or []]
     frames = 1 if once else count

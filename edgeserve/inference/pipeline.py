@@ -43,11 +43,19 @@ class Decoding:
         return decode_image(data, self.max_pixels, draft)
 
 
+@dataclass(frozen=True)
+class Upload:
+    """An uploaded image file: its bytes as sent, and the picture they decode to."""
+
+    data: bytes
+    image: Image
+
+
 @dataclass
 class Classified:
     predictions: list[Prediction]
-    image: Image | None
-    """The decoded upload (None for a preprocessed tensor): what shadow runs B on."""
+    upload: Upload | None
+    """None for a preprocessed tensor: what shadow runs B on, and a captured disagreement keeps."""
     decode_seconds: float
     inference_seconds: float
     run_seconds: float
@@ -91,7 +99,7 @@ def classify(
     finished = time.perf_counter()
     return Classified(
         predictions=model.top_k(probabilities[0], top_k),
-        image=image,
+        upload=Upload(data, image),
         decode_seconds=decoded - started,
         # like the wait for an inference thread, the wait for a candidate's process is not
         # the model's time (the request's total has it)

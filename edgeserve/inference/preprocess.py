@@ -75,7 +75,7 @@ def decode_image(
     """
     if not data:
         raise ImageError("the image is empty: send a PNG or JPEG file", code="empty_image")
-    kind = _sniff(data)
+    kind = image_kind(data)
     if kind is None:
         _refuse_other(data)
     header_size = _header_size(data, kind)
@@ -226,7 +226,8 @@ def resize_shorter_side(image: Image.Image, side: int, resample: int) -> Image.I
     return image.resize(new_size, resample)
 
 
-def _sniff(data: bytes) -> str | None:
+def image_kind(data: bytes) -> str | None:
+    """PNG or JPEG, by the file's first bytes; None for anything else."""
     if data.startswith(PNG_SIGNATURE):
         return "PNG"
     if data.startswith(JPEG_SIGNATURE):

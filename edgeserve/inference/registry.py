@@ -269,6 +269,7 @@ class ModelRegistry:
         if wanted is None:
             if current is not None:
                 del self.models[variant]
+                metrics.model_info.labels(variant, current.name, current.version).set(0)
                 self.retire(current)
             return
         if current is not None and identity(current) == identity(wanted):

@@ -10,7 +10,15 @@ from functools import partial
 
 from edgeserve.inference.batching import BatcherPool
 from edgeserve.inference.model import Model
-from edgeserve.inference.pipeline import Classified, Decoding, ImageSeen, Size, classify, prepare
+from edgeserve.inference.pipeline import (
+    Classified,
+    Decoding,
+    ImageSeen,
+    Size,
+    Upload,
+    classify,
+    prepare,
+)
 from edgeserve.settings import Settings
 
 
@@ -53,7 +61,7 @@ async def classify_off_loop(
     result = await batchers.get(model, tensor.shape, live=live).submit(tensor)
     return Classified(
         predictions=model.top_k(result.probabilities, top_k),
-        image=image,
+        upload=Upload(data, image),
         decode_seconds=decoded - started,
         inference_seconds=time.perf_counter() - decoded,  # the wait for the batch included
         run_seconds=result.run_seconds,

@@ -54,7 +54,7 @@ def classify_tensor(model: Model, tensor: np.ndarray, top_k: int, cpu_timed: boo
     probabilities, run_seconds = model.run_timed(tensor, cpu_timed)
     return Classified(
         predictions=model.top_k(probabilities[0], top_k),
-        image=None,
+        upload=None,
         decode_seconds=0.0,
         inference_seconds=time.perf_counter() - started,
         run_seconds=run_seconds,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import platform
-from typing import TYPE_CHECKING
+import warnings
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import onnxruntime
 from prometheus_client import (
@@ -13,6 +15,7 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    Metric,
     generate_latest,
     multiprocess,
 )
@@ -48,15 +51,18 @@ request_body_bytes = Histogram(
     ["route"],
     buckets=BODY_BUCKETS,
 )
+VERSION_LABEL = "model_version"
+"""The 12-character version of the model that answered, on the variant metrics."""
+
 inferences = Counter(
     "edgeserve_inferences_total",
-    "Inference requests served per variant, by outcome (ok or error).",
-    ["variant", "outcome"],
+    "Inference requests served per variant and model version, by outcome (ok or error).",
+    ["variant", VERSION_LABEL, "outcome"],
 )
 inference_duration = Histogram(
     "edgeserve_inference_duration_seconds",
-    "Time spent per variant and stage (decode, inference, total).",
-    ["variant", "stage"],
+    "Time spent per variant, model version and stage (decode, inference, total).",
+    ["variant", VERSION_LABEL, "stage"],
     buckets=LATENCY_BUCKETS,
 )
 shadow_comparisons = Counter(
@@ -79,6 +85,12 @@ shadow_dropped = Counter(
     "Shadow runs not started because the in-flight cap was reached.",
 )
 shadow_errors = Counter("edgeserve_shadow_errors_total", "Shadow runs on B that failed.")
+disagreement_captures = Counter(
+    "edgeserve_disagreement_captures_total",
+    "Shadow disagreements offered for capture (CAPTURE_DISAGREEMENTS), by outcome: kept, "
+    "too_large (over the byte cap alone), dropped (the writer was busy), failed (the folder).",
+    ["outcome"],
+)
 connections_closed = Counter(
     "edgeserve_connections_closed_total",
     "Connections the server closed itself, by reason (request_timeout, idle_at_cap, "
@@ -108,8 +120,9 @@ canary_rollbacks = Counter(
 )
 feedback = Counter(
     "edgeserve_feedback_total",
-    "Ground-truth feedback counted per variant, by outcome (correct or wrong top-1).",
-    ["variant", "outcome"],
+    "Ground-truth feedback counted per variant and the model version that answered, by "
+    "outcome (correct or wrong top-1).",
+    ["variant", VERSION_LABEL, "outcome"],
 )
 ab_weight = Gauge(
     "edgeserve_ab_weight",
@@ -170,6 +183,13 @@ def record_build_info() -> None:
     build_info.labels(__version__, platform.python_version(), onnxruntime.__version__).set(1)
 
 
+def zero_shadow_outcomes(outcomes: Iterable[str]) -> None:
+    """Export each comparison outcome at 0 from the start: rate() ignores what a series held
+    when it was first scraped, so the agreement rule would miss the first comparisons."""
+    for outcome in outcomes:
+        shadow_comparisons.labels(outcome)
+
+
 def publish_state(state: RuntimeState) -> None:
     """The gauges that show the state a worker serves."""
     for variant in VARIANTS:
@@ -180,15 +200,89 @@ def publish_state(state: RuntimeState) -> None:
     state_generation.set(state.generation)
 
 
-def render() -> tuple[bytes, str]:
-    """The exposition text; a fresh registry per scrape in multiprocess mode."""
+VERSIONED = (inferences, inference_duration, feedback)
+"""The metrics labelled with VERSION_LABEL, whose series follow the tracked versions."""
+VERSION_LABELS = {"edgeserve_model_info": "version"}
+"""Families whose version label has another name than VERSION_LABEL."""
+
+
+def tracked_versions(state: RuntimeState) -> frozenset[str]:
+    """The versions whose series are kept: those in A and B and the previous A (at most 3)."""
+    slots = [*state.models.values(), state.previous_a]
+    return frozenset(slot.version[:12] for slot in slots if slot is not None)
+
+
+def forget_untracked(versions: frozenset[str]) -> None:
+    """Drop this worker's series of versions that left the tracked set.
+
+    In multiprocess mode a series also lives in the worker's file, which prometheus-client
+    cannot delete from (hence its warning, silenced here): `tracked_only` leaves such series
+    out of every collection, and the files go with the metrics folder at the next start."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        for metric in VERSIONED:
+            for version in _versions_in(metric.collect()) - versions:
+                metric.remove_by_labels({VERSION_LABEL: version})
+
+
+def _versions_in(families: Iterable[Metric]) -> set[str]:
+    return {
+        s.labels[VERSION_LABEL] for f in families for s in f.samples if VERSION_LABEL in s.labels
+    }
+
+
+class TrackedOnly:
+    """A collector passing on what `source` collects, without the series of versions outside
+    `versions`: the one place the bound on model versions is kept, in either mode."""
+
+    def __init__(self, source: Any, versions: frozenset[str]):
+        self.source = source
+        self.versions = versions
+
+    def collect(self) -> Iterator[Metric]:
+        for family in self.source.collect():
+            label = VERSION_LABELS.get(family.name, VERSION_LABEL)
+            family.samples = [
+                sample
+                for sample in family.samples
+                if label not in sample.labels or sample.labels[label] in self.versions
+            ]
+            yield family
+
+
+def collected(versions: frozenset[str]) -> TrackedOnly:
+    """Every metric, of every worker in multiprocess mode, for the tracked versions only."""
     if MULTIPROCESS:
-        registry = CollectorRegistry()
+        registry = CollectorRegistry()  # a fresh one per read: the files change
         multiprocess.MultiProcessCollector(registry)
-        return generate_latest(registry), CONTENT_TYPE_LATEST
+        return TrackedOnly(registry, versions)
     from prometheus_client import REGISTRY
 
-    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+    return TrackedOnly(REGISTRY, versions)
+
+
+def render(versions: frozenset[str]) -> tuple[bytes, str]:
+    """The exposition text, with the series of the tracked versions only."""
+    return generate_latest(collected(versions)), CONTENT_TYPE_LATEST
+
+
+def feedback_by_version(versions: frozenset[str]) -> list[dict[str, Any]]:
+    """Feedback counted per variant and answering version (all workers), for the tracked
+    versions: the table GET /admin/config shows."""
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for family in collected(versions).collect():
+        if family.name != "edgeserve_feedback":
+            continue
+        for sample in family.samples:
+            if sample.name != "edgeserve_feedback_total":
+                continue
+            labels = sample.labels
+            key = (labels["variant"], labels[VERSION_LABEL])
+            row = rows.setdefault(
+                key, {"variant": key[0], "version": key[1], "correct": 0, "wrong": 0}
+            )
+            row[labels["outcome"]] += int(sample.value)
+    return [rows[key] for key in sorted(rows)]
 
 
 def mark_worker_dead(pid: int) -> None:

@@ -28,19 +28,22 @@ from edgeserve.server.protocol import EdgeRequest
 from edgeserve.server.proxies import ClientAddress
 from edgeserve.server.ratelimit import TokenBuckets, retry_after_header
 from edgeserve.server.routes.admin import admin
+from edgeserve.server.routes.disagreements import disagreements
 from edgeserve.server.routes.feedback import feedback
 from edgeserve.server.routes.health import health
 from edgeserve.server.routes.infer import infer
 from edgeserve.server.routes.oip import oip
 from edgeserve.server.routes.openapi import openapi
 from edgeserve.server.runtime import Runtime
-from edgeserve.server.tls import cert_loader
+from edgeserve.server.tls import cert_loader, server_context
 from edgeserve.server.watchdog import watch_workers
 from edgeserve.settings import Settings
 from edgeserve.state.backend import open_store
+from edgeserve.state.disagreement_store import store_for
 from edgeserve.state.model_store import ModelStore, folder_beside
 from edgeserve.state.schema import parse_state
 from edgeserve.state.start import state_from_env
+from edgeserve.traffic.compare import AGREE, DISAGREE, NO_COMMON_LABEL
 from edgeserve.traffic.feedback import SeenTokens
 
 RATE_LIMITED_PREFIXES = ("/v1/", "/v2/models/", "/admin/")
@@ -113,6 +116,7 @@ def create_app(
     app.blueprint(infer)
     app.blueprint(oip)
     app.blueprint(admin)
+    app.blueprint(disagreements)
     app.blueprint(feedback)
     app.blueprint(openapi)
     app.ctx.feedback_seen = SeenTokens(settings.feedback_replay_memory)
@@ -127,7 +131,7 @@ def create_app(
         if listening is not None:
             stop_listening_first(app.manager, listening)
         release_sigterm()  # held since serve.py started Sanic (see shield_helper_from_sigterm)
-        watch_workers(app.manager, listening)
+        watch_workers(app.manager, listening, server_context(settings))
 
     @app.before_server_start
     async def open_runtime(app: Sanic) -> None:
@@ -136,8 +140,10 @@ def create_app(
             parse_state(start) if start is not None else state_from_env(settings, model_store)
         )
         store = open_store(settings, Path(state_file))
-        app.ctx.runtime = Runtime(settings, store, start_state, model_store)
+        disagreements = store_for(settings, Path(state_file))
+        app.ctx.runtime = Runtime(settings, store, start_state, model_store, disagreements)
         metrics.record_build_info()
+        metrics.zero_shadow_outcomes((AGREE, DISAGREE, NO_COMMON_LABEL))
 
     @app.after_server_start
     async def load_models(app: Sanic) -> None:

@@ -3,12 +3,14 @@
 nobody accepts.
 
 It accepts on the listening socket the workers used, which the main process still holds: no
-port is bound again, and connections queued while the last worker died are answered too."""
+port is bound again, and connections queued while the last worker died are answered too. On an
+HTTPS port it answers over TLS with the same certificate, so a client learns why there too."""
 
 from __future__ import annotations
 
 import select
 import socket
+import ssl
 import threading
 from http.server import BaseHTTPRequestHandler
 from typing import Any
@@ -27,12 +29,18 @@ MAX_CONNECTIONS = 32  # answered at once; more wait in the listen queue
 MAX_DISCARDED_BODY = 1 << 20  # read (and drop) a body up to this, so closing does not reset
 
 
-def answer_while_no_workers(listener: socket.socket, message: str) -> threading.Thread:
-    """Answer every connection on `listener` until it stops listening; a daemon thread."""
+def answer_while_no_workers(
+    listener: socket.socket, message: str, tls: ssl.SSLContext | None = None
+) -> threading.Thread:
+    """Answer every connection on `listener` until it stops listening, over TLS with `tls`;
+    a daemon thread."""
     slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
 
     def answer(connection: socket.socket, address: Any) -> None:
         try:
+            if tls is not None:
+                connection.settimeout(REQUEST_SECONDS)  # a client that never shakes hands
+                connection = tls.wrap_socket(connection, server_side=True)
             MissingWorkersAnswer(connection, address, message)
         except OSError:
             pass  # the client went away: nothing to answer

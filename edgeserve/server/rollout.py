@@ -23,7 +23,11 @@ async def update_config(runtime: Runtime, update: Any) -> RuntimeState:
 
 
 async def promote(runtime: Runtime) -> tuple[dict[str, str], dict[str, str]]:
-    """B's model becomes A: the very session B serves, checked again on recent real inputs."""
+    """B's model becomes A: the very session B serves, checked again on recent real inputs.
+
+    B is emptied rather than shadow turned off: B would otherwise be A's own version, which
+    shadow would compare with itself and the guard would judge against itself, and B's
+    process would run for nothing. Shadow stays as the operator set it for the next B."""
     registry = runtime.registry
     candidate = registry.get(CANDIDATE)
     if candidate is None:
@@ -36,7 +40,7 @@ async def promote(runtime: Runtime) -> tuple[dict[str, str], dict[str, str]]:
             lambda state: state.next(
                 ab_weight_a=1.0,
                 ab_weight_b=0.0,
-                models={**state.models, CURRENT: served},
+                models={CURRENT: served},
                 previous_a=state.models.get(CURRENT),
                 last_rollback=None,  # the rollout it described ended with this promote
             )

@@ -88,7 +88,7 @@ async def run_chosen(
         return await run(choice.model)
     except InferenceError as error:
         # Only a failed session run is the model's fault; the guard sees nothing else.
-        metrics.inferences.labels(variant, "error").inc()
+        metrics.inferences.labels(variant, choice.model.version, "error").inc()
         await runtime.canary.observe(choice.judged, variant, img_size or 0, False, 0.0)
         if choice.model_b is not None and variant == CANDIDATE:
             hazard = error if isinstance(error, ModelHazard) else None
@@ -96,7 +96,7 @@ async def run_chosen(
         raise
     except Exception as error:
         if not isinstance(error, EdgeserveError) or error.status_code >= 500:
-            metrics.inferences.labels(variant, "error").inc()
+            metrics.inferences.labels(variant, choice.model.version, "error").inc()
         raise
 
 
@@ -114,18 +114,19 @@ async def after_answer(
     request's total seconds so far. Shadow compares the `top_k` best of each answer."""
     total = time.perf_counter() - started
     variant, model = choice.variant, choice.model
-    metrics.inferences.labels(variant, "ok").inc()
-    metrics.inference_duration.labels(variant, "decode").observe(result.decode_seconds)
-    metrics.inference_duration.labels(variant, "inference").observe(result.inference_seconds)
-    metrics.inference_duration.labels(variant, "total").observe(total)
+    metrics.inferences.labels(variant, model.version, "ok").inc()
+    duration = metrics.inference_duration
+    duration.labels(variant, model.version, "decode").observe(result.decode_seconds)
+    duration.labels(variant, model.version, "inference").observe(result.inference_seconds)
+    duration.labels(variant, model.version, "total").observe(total)
     if variant == CANDIDATE:
         await runtime.canary.contain(model, None)
     # A preprocessed tensor has no image: B, which may preprocess otherwise, is not shadowed.
-    if variant == CURRENT and choice.state.shadow_enabled and result.image is not None:
+    if variant == CURRENT and choice.state.shadow_enabled and result.upload is not None:
         shadowed = runtime.registry.get(CANDIDATE)
         runtime.shadow.start(
             shadowed if runtime.canary.shadows(shadowed, choice.state) else None,
-            result.image,
+            result.upload,
             result.predictions[:top_k],
             top_k,
             trace_id,

@@ -19,6 +19,7 @@ from edgeserve.inference.serving import batchers_for, classify_off_loop
 from edgeserve.observability import metrics
 from edgeserve.observability.logging import log
 from edgeserve.settings import Settings
+from edgeserve.state.disagreement_store import DisagreementStore
 from edgeserve.state.model_store import ModelStore
 from edgeserve.state.retention import Plan, collect, reasons_to_keep
 from edgeserve.state.schema import InvalidState, RuntimeState
@@ -26,6 +27,7 @@ from edgeserve.state.shared_models import UNREACHABLE
 from edgeserve.state.store import StateStore, StoreUnavailable
 from edgeserve.state.sync import StateSync
 from edgeserve.traffic.canary_watch import CanaryWatch, guard_limits
+from edgeserve.traffic.capture import DisagreementCapture
 from edgeserve.traffic.shadow import Shadow
 from edgeserve.variants import CANDIDATE
 
@@ -41,6 +43,7 @@ class Runtime:
         store: StateStore,
         start_state: RuntimeState,
         model_store: ModelStore,
+        disagreements: DisagreementStore,
     ):
         self.settings = settings
         self.start_state = start_state
@@ -58,8 +61,13 @@ class Runtime:
         self.decoding = Decoding(settings.max_image_pixels, settings.jpeg_draft)
         self.cpu_timed = settings.session_threads() == 1
         self.canary = CanaryWatch(guard_limits(settings), self.sync.commit)
+        self.disagreements = disagreements
+        self.capture = DisagreementCapture(disagreements, settings.capture_disagreements > 0)
         self.shadow = Shadow(
-            self.candidate_executor, settings.shadow_max_inflight, self.canary.contain
+            self.candidate_executor,
+            settings.shadow_max_inflight,
+            self.canary.contain,
+            self.capture,
         )
         self.apply_lock = asyncio.Lock()
         self.models_in_sync = True
@@ -118,6 +126,7 @@ class Runtime:
             self.canary.state_applied(state)
             self.report_apply(state, failed)
             metrics.publish_state(state)
+            metrics.forget_untracked(self.tracked_versions())
             self.quarantine_unsafe(state)
             if not failed:
                 await self.collect_models(dry_run=False)
@@ -190,6 +199,12 @@ class Runtime:
     def report_in_sync(self) -> None:
         metrics.state_in_sync.set(int(self.in_sync))
 
+    def tracked_versions(self) -> frozenset[str]:
+        """The versions whose figures are kept: A's, B's and the previous A's as the state
+        names them, and a model a slot here still serves while this worker is out of sync."""
+        served = {model.version for model in self.registry.models.values()}
+        return metrics.tracked_versions(self.state) | served
+
     def serving_b(self, state: RuntimeState) -> Model | None:
         """B's model while it serves users under `state`, else None."""
         model = self.registry.get(CANDIDATE)
@@ -219,5 +234,6 @@ class Runtime:
     async def close(self) -> None:
         self.registry.close()  # first: a B run still waiting on its process ends at once
         await self.shadow.close()
+        await self.capture.close()
         self.executor.shutdown(wait=False, cancel_futures=True)
         self.candidate_executor.shutdown(wait=False, cancel_futures=True)

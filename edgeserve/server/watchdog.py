@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 import threading
 import time
 from collections import defaultdict, deque
@@ -66,9 +67,12 @@ def dead_servers(manager: Any, handled: set[int]) -> list[WorkerProcess]:
     ]
 
 
-def watch_workers(manager: Any, listener: socket.socket | None = None) -> threading.Thread:
+def watch_workers(
+    manager: Any, listener: socket.socket | None = None, tls: ssl.SSLContext | None = None
+) -> threading.Thread:
     """Replace dead workers until the server shuts down; runs as a daemon thread. Once it gave
-    up on every worker, the main process answers on `listener` in their place."""
+    up on every worker, the main process answers on `listener` in their place (over TLS with
+    `tls`)."""
 
     deaths: defaultdict[str, deque[float]] = defaultdict(deque)
     given_up: set[str] = set()
@@ -114,7 +118,9 @@ def watch_workers(manager: Any, listener: socket.socket | None = None) -> thread
             path.write_text(str(missing))
         if missing >= manager.num_server and listener is not None:
             log.critical("no_worker_left", workers=manager.num_server, answering=CODE)
-            answer_while_no_workers(listener, missing_workers_message(missing, manager.num_server))
+            answer_while_no_workers(
+                listener, missing_workers_message(missing, manager.num_server), tls
+            )
 
     thread = threading.Thread(target=run, name="edgeserve-watchdog", daemon=True)
     thread.start()

@@ -8,13 +8,13 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 
-from PIL.Image import Image
-
 from edgeserve.errors import ModelHazard, one_line
 from edgeserve.inference.model import Model, Prediction
-from edgeserve.inference.pipeline import classify_image
+from edgeserve.inference.pipeline import Upload, classify_image
 from edgeserve.observability import metrics
 from edgeserve.observability.logging import log
+from edgeserve.state.disagreement_store import Answer
+from edgeserve.traffic.capture import DisagreementCapture
 from edgeserve.traffic.compare import NO_COMMON_LABEL, compare
 
 Contained = Callable[[Model, ModelHazard | None], Awaitable[None]]
@@ -22,17 +22,24 @@ Contained = Callable[[Model, ModelHazard | None], Awaitable[None]]
 
 
 class Shadow:
-    def __init__(self, executor: Executor, max_inflight: int, contained: Contained):
+    def __init__(
+        self,
+        executor: Executor,
+        max_inflight: int,
+        contained: Contained,
+        capture: DisagreementCapture,
+    ):
         self.executor = executor
         self.max_inflight = max_inflight
         self.contained = contained
+        self.capture = capture
         self.inflight = 0
         self.tasks: set[asyncio.Task[None]] = set()
 
     def start(
         self,
         model: Model | None,
-        image: Image,
+        upload: Upload,
         primary: list[Prediction],
         top_k: int,
         trace_id: str,
@@ -46,14 +53,14 @@ class Shadow:
             metrics.shadow_dropped.inc()
             return
         self.inflight += 1
-        task = asyncio.create_task(self._run(model, image, primary, top_k, trace_id, a_version))
+        task = asyncio.create_task(self._run(model, upload, primary, top_k, trace_id, a_version))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
     async def _run(
         self,
         model: Model,
-        image: Image,
+        upload: Upload,
         primary: list[Prediction],
         top_k: int,
         trace_id: str,
@@ -63,7 +70,7 @@ class Shadow:
         size = model.meta.input_size
         try:
             shadow = await loop.run_in_executor(
-                self.executor, classify_image, model, image, size, top_k
+                self.executor, classify_image, model, upload.image, size, top_k
             )
         except Exception as error:  # a failing B must never reach the user
             self.inflight -= 1
@@ -92,6 +99,8 @@ class Shadow:
                 b_score=round(shadow[0].score, 4),
                 topk_overlap=round(result.topk_overlap, 3),
             )
+            a, b = Answer(a_version, primary), Answer(model.version, shadow)
+            self.capture.offer(upload.data, a, b, trace_id)
 
     async def close(self) -> None:
         """Let the comparisons in flight finish, for at most five seconds."""

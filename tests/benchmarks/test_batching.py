@@ -16,6 +16,7 @@ from edgeserve.inference.model import Model
 from edgeserve.inference.preprocess import to_tensor
 from edgeserve.server.runtime import Runtime
 from edgeserve.settings import Settings
+from edgeserve.state.disagreement_store import store_for
 from edgeserve.state.file_store import FileStore
 from edgeserve.state.model_store import ModelStore
 from edgeserve.state.schema import RuntimeState, SlotModel
@@ -84,7 +85,8 @@ def runtime_with(model: Model, tmp_path: Path, batch_max_size: int) -> Runtime:
     slot = SlotModel(str(model.path), model.sha256)
     state = RuntimeState(1.0, 0.0, False, False, True, models={"A": slot})
     settings = Settings(batch_max_size=batch_max_size, batch_max_wait_ms=20.0)
-    runtime = Runtime(settings, store, state, ModelStore(tmp_path / "models"))
+    disagreements = store_for(settings, store.path)
+    runtime = Runtime(settings, store, state, ModelStore(tmp_path / "models"), disagreements)
     runtime.registry.swap("A", model)
     return runtime
 

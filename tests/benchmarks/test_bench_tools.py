@@ -122,3 +122,15 @@ def test_results_are_written_as_json_and_a_markdown_table_with_verdicts(tmp_path
     assert issue_row in table, table
     assert "FAIL" in table and "PASS" in table, table
     assert not list((tmp_path / "results").glob("*.tmp"))
+
+
+def test_the_containment_ratio_is_each_hazard_s_p99_over_a_s_p99_with_no_b():
+    from benchmarks.containment import CASES, _rows
+    from benchmarks.loadgen import LoadResult
+
+    def measured(p99_ms: float) -> list[LoadResult]:
+        latencies = [1.0] * 99 + [p99_ms] * 2
+        return [LoadResult(4, 1.0, len(latencies), 0, {"200": 101}, latencies)]
+
+    rows = _rows({case.name: measured(10.0 * (i + 1)) for i, case in enumerate(CASES)})
+    assert [row["p99_ratio"] for row in rows] == [1.0, 2.0, 3.0, 4.0]

@@ -102,7 +102,10 @@ def test_the_banner_after_a_restart_shows_the_state_served_not_the_environment(t
     server = start_server(env)
     try:
         with server.admin() as admin:
-            assert admin.post("/admin/promote").status_code == 200
+            assert admin.post("/admin/promote").status_code == 200  # B is empty after it
+            old_a_as_b = {"path": "vA.onnx", "allow_label_change": True}  # vB added "orange"
+            r = admin.post("/admin/models/B", json=old_a_as_b)
+            assert r.status_code == 200, r.text
             weights = {"ab_weight_b": 0.25}  # beside A's 1: 80 % and 20 %
             assert admin.post("/admin/config", json=weights).status_code == 200
     finally:
@@ -113,4 +116,4 @@ def test_the_banner_after_a_restart_shows_the_state_served_not_the_environment(t
     finally:
         stop_server(restarted)
     assert rows["A"][1:] == ["vB.onnx", "657ade765658", "80%"], rows
-    assert rows["B"][2:] == ["657ade765658", "20%"], rows
+    assert rows["B"][2:] == ["a9fc666bece4", "20%"], rows

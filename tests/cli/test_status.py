@@ -22,22 +22,25 @@ from tests.support.metrics import metric_sum
 from tests.support.server import REPO, running_server
 from tests.support.waiting import wait_until
 
+A_AAA = 'model_version="aaa",variant="A"'
+"""Slot A serving version aaa, as the labels of its series."""
+
 
 def metrics_text(a_ok: int, a_err: int, b_ok: int, a_fast: int, a_slow: int) -> str:
     """Exposition text shaped like edgeserve's, with chosen counts."""
     a_total = a_fast + a_slow
     return f"""\
 # TYPE edgeserve_inferences_total counter
-edgeserve_inferences_total{{outcome="ok",variant="A"}} {a_ok}
-edgeserve_inferences_total{{outcome="error",variant="A"}} {a_err}
-edgeserve_inferences_total{{outcome="ok",variant="B"}} {b_ok}
+edgeserve_inferences_total{{outcome="ok",model_version="aaa",variant="A"}} {a_ok}
+edgeserve_inferences_total{{outcome="error",model_version="aaa",variant="A"}} {a_err}
+edgeserve_inferences_total{{model_version="bbb",outcome="ok",variant="B"}} {b_ok}
 # TYPE edgeserve_inference_duration_seconds histogram
-edgeserve_inference_duration_seconds_bucket{{le="0.01",stage="total",variant="A"}} {a_fast}
-edgeserve_inference_duration_seconds_bucket{{le="0.1",stage="total",variant="A"}} {a_total}
-edgeserve_inference_duration_seconds_bucket{{le="+Inf",stage="total",variant="A"}} {a_total}
-edgeserve_inference_duration_seconds_bucket{{le="0.01",stage="decode",variant="A"}} 999
-edgeserve_inference_duration_seconds_count{{stage="total",variant="A"}} {a_total}
-edgeserve_inference_duration_seconds_sum{{stage="total",variant="A"}} 1.0
+edgeserve_inference_duration_seconds_bucket{{le="0.01",stage="total",{A_AAA}}} {a_fast}
+edgeserve_inference_duration_seconds_bucket{{le="0.1",stage="total",{A_AAA}}} {a_total}
+edgeserve_inference_duration_seconds_bucket{{le="+Inf",stage="total",{A_AAA}}} {a_total}
+edgeserve_inference_duration_seconds_bucket{{le="0.01",stage="decode",{A_AAA}}} 999
+edgeserve_inference_duration_seconds_count{{stage="total",{A_AAA}}} {a_total}
+edgeserve_inference_duration_seconds_sum{{stage="total",{A_AAA}}} 1.0
 # TYPE edgeserve_shadow_comparisons_total counter
 edgeserve_shadow_comparisons_total{{result="agree"}} 9
 edgeserve_shadow_comparisons_total{{result="disagree"}} 1

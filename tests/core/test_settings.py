@@ -161,6 +161,10 @@ def test_prometheus_multiproc_dir_from_settings_is_the_metrics_folder(tmp_path, 
             {"MODEL_DIR": "/nowhere"},
             "MODEL_DIR='/nowhere' is not allowed: expected an existing folder",
         ),
+        (
+            {"CAPTURE_DISAGREEMENTS": "20000"},
+            "CAPTURE_DISAGREEMENTS='20000' is not allowed: expected a whole number 0..10000",
+        ),
     ],
 )
 def test_each_refusal_says_exactly_what_is_allowed(env, message):

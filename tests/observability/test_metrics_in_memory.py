@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import httpx
@@ -22,5 +23,8 @@ def test_an_empty_metrics_folder_variable_counts_in_memory_not_in_the_working_fo
         metrics = httpx.get(server.url + "/metrics", timeout=10).text
     finally:
         stop_server(server)
-    assert 'edgeserve_inferences_total{outcome="ok",variant="A"} 1.0' in metrics
+    assert re.search(
+        r'edgeserve_inferences_total\{model_version="[0-9a-f]{12}",outcome="ok",variant="A"\} 1\.0',
+        metrics,
+    ), metrics
     assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".db") == []

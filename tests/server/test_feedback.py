@@ -47,7 +47,11 @@ def test_a_token_from_one_instance_is_scored_by_another(pair):
     top1, other = (p["label"] for p in given["predictions"])
     r = send(second, given["feedback_token"], top1)
     assert r.status_code == 202, r.text
-    assert r.json() == {"variant": given["variant"], "correct": True}
+    assert r.json() == {
+        "variant": given["variant"],
+        "version": given["model"]["version"],
+        "correct": True,
+    }
     wrong = send(second, answer(first)["feedback_token"], other)
     assert wrong.status_code == 202 and wrong.json()["correct"] is False, wrong.text
 

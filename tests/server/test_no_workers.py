@@ -5,6 +5,7 @@ socket."""
 from __future__ import annotations
 
 import socket
+import ssl
 from collections.abc import Iterator
 
 import httpx
@@ -12,6 +13,7 @@ import pytest
 
 from edgeserve.server.listener import stop_listening
 from edgeserve.server.no_workers import answer_while_no_workers
+from tests.support.tls import make_test_ca
 
 
 @pytest.fixture
@@ -52,3 +54,19 @@ def test_once_the_listener_stops_the_stand_in_ends(stand_in):
     stop_listening(listener)
     with pytest.raises(httpx.ConnectError):
         httpx.get(url + "/ready", timeout=2)
+
+
+def test_on_an_https_port_the_stand_in_answers_over_tls(tmp_path):
+    ca = make_test_ca(tmp_path)
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(ca.server.cert, ca.server.key)
+    listener = socket.create_server(("127.0.0.1", 0))
+    thread = answer_while_no_workers(listener, "no worker left: replace this instance", tls)
+    try:
+        url = f"https://localhost:{listener.getsockname()[1]}/ready"
+        r = httpx.get(url, verify=ssl.create_default_context(cafile=ca.ca.cert), timeout=5)
+    finally:
+        stop_listening(listener)
+        thread.join(5)
+        listener.close()
+    assert r.status_code == 503 and r.json()["error"]["code"] == "missing_workers", r.text

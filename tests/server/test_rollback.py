@@ -8,6 +8,7 @@ import httpx
 
 from edgeserve.inference.model import file_version
 from tests.support.images import image_b64
+from tests.support.metrics import metric_sum
 from tests.support.server import ADMIN_TOKEN, REPO, running_server
 
 RED = {"image_b64": image_b64((255, 0, 0))}
@@ -69,3 +70,17 @@ def test_a_successful_promote_clears_the_last_rollback():
         assert admin.post("/admin/config", json=failed).status_code == 200
         r = admin.post("/admin/promote")
     assert r.status_code == 200 and r.json()["last_rollback"] is None, r.text
+
+
+def test_a_promote_empties_b_so_shadow_never_compares_a_version_with_itself():
+    with running_server(WARMUP_RUNS="0", SHADOW_ENABLED="true") as server:
+        with server.admin() as admin:
+            promoted = admin.post("/admin/promote").json()
+        assert set(promoted["models"]) == {"A"} and promoted["shadow_enabled"], promoted
+        compared = metric_sum(server, "edgeserve_shadow_comparisons_total")
+        with server.client() as client:
+            answers = [client.post("/v1/infer", json=RED) for _ in range(20)]
+        assert {(r.status_code, r.json()["variant"]) for r in answers} == {(200, "A")}
+        with server.admin() as admin:
+            assert admin.post("/admin/promote").json()["error"]["code"] == "no_model_b"
+        assert metric_sum(server, "edgeserve_shadow_comparisons_total") == compared

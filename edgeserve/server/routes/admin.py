@@ -99,6 +99,7 @@ def config_view(runtime: Runtime) -> dict[str, Any]:
         "last_rollback": state.last_rollback,
         "rollback_to": rollback_to(state.previous_a),
         "quarantine": state.quarantine.to_dict() if state.quarantine else None,
+        "feedback": metrics.feedback_by_version(runtime.tracked_versions()),
         "state_store": runtime.sync.store_label,
         "in_sync": runtime.in_sync,
     }

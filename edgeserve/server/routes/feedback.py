@@ -13,6 +13,8 @@ from edgeserve.errors import AlreadyCounted, FeedbackDisabled, InvalidFeedbackTo
 from edgeserve.observability import metrics
 from edgeserve.server.payload import json_object
 from edgeserve.server.runtime import Runtime
+from edgeserve.state.schema import InvalidState
+from edgeserve.state.store import StoreUnavailable
 from edgeserve.traffic.feedback import InvalidToken, SeenTokens, verify
 
 feedback = Blueprint("feedback")
@@ -23,6 +25,16 @@ MAX_LABEL_CHARS = 256
 def known_labels(runtime: Runtime) -> Container[str]:
     """The labels of the models served here: one dict lookup per model, never a scan."""
     return ChainMap(*(model.meta.label_index for model in runtime.registry.models.values()))
+
+
+async def stored_tracks(runtime: Runtime, version: str) -> bool:
+    """Whether the stored state keeps `version`: a change another worker or instance made,
+    which this worker follows within a poll, must not refuse that change's own tokens."""
+    try:
+        stored = await runtime.sync.read()
+    except (StoreUnavailable, InvalidState):
+        return False
+    return stored is not None and version in metrics.tracked_versions(stored)
 
 
 @feedback.post("/v1/feedback")
@@ -46,6 +58,13 @@ async def post_feedback(request: Request) -> HTTPResponse:
         answer = verify(secret, body["feedback_token"], now)
     except InvalidToken as error:
         raise InvalidFeedbackToken(str(error)) from None
+    if answer.version not in runtime.tracked_versions() and not await stored_tracks(
+        runtime, answer.version
+    ):
+        raise InvalidFeedbackToken(
+            f"feedback_token names model version {answer.version[:12]!r}, which is no longer "
+            "counted here: feedback is kept for the versions in A and B and the previous A"
+        )
     if label not in known_labels(runtime):
         raise InvalidField(
             f"label {label[:64]!r} is not a label of the models served here: "
@@ -56,6 +75,9 @@ async def post_feedback(request: Request) -> HTTPResponse:
     if not seen.first_time(answer, now):
         raise AlreadyCounted("this feedback_token was already counted: each answer counts once")
     correct = label == answer.label
-    metrics.feedback.labels(answer.variant, "correct" if correct else "wrong").inc()
+    # Credited to the version that answered, whichever slot serves it now.
+    metrics.feedback.labels(answer.variant, answer.version, "correct" if correct else "wrong").inc()
     request.ctx.variant = answer.variant
-    return json({"variant": answer.variant, "correct": correct}, status=202)
+    return json(
+        {"variant": answer.variant, "version": answer.version, "correct": correct}, status=202
+    )

@@ -37,5 +37,5 @@ async def metrics_text(request: Request) -> HTTPResponse:
     token = request.app.ctx.settings.metrics_token
     if token:
         require_bearer(request, token, "METRICS_TOKEN")
-    body, content_type = metrics.render()
+    body, content_type = metrics.render(request.app.ctx.runtime.tracked_versions())
     return raw(body, content_type=content_type)
