@@ -9,6 +9,7 @@ folder is first renamed to a staging name (atomic), so no half-removed version i
 
 from __future__ import annotations
 
+import re
 import shutil
 import time
 import uuid
@@ -20,6 +21,7 @@ from edgeserve.state.model_store import STAGING_PREFIX
 from edgeserve.state.schema import RuntimeState
 from edgeserve.variants import CANDIDATE, CURRENT
 
+VERSION_FOLDER = re.compile(r"[0-9a-f]{64}")
 STALE_STAGING_SECONDS = 3600.0
 """A staging folder is written to at every chunk, so one this quiet is no upload any more."""
 
@@ -93,6 +95,8 @@ def survey(folder: Path, now: float | None = None) -> list[Entry]:
     now = time.time() if now is None else now
     entries = []
     for child in sorted(folder.iterdir()) if folder.is_dir() else []:
+        if not (VERSION_FOLDER.fullmatch(child.name) or child.name.startswith(STAGING_PREFIX)):
+            continue  # not the store's (lost+found on a volume, say): never removed
         try:
             files = [p.stat() for p in child.iterdir()] if child.is_dir() else None
             written = max([child.stat().st_mtime, *(f.st_mtime for f in files or [])])

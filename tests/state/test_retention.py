@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edgeserve.state.retention import STALE_STAGING_SECONDS, Entry, plan, reasons_to_keep
+from edgeserve.state.retention import (
+    STALE_STAGING_SECONDS,
+    Entry,
+    collect,
+    plan,
+    reasons_to_keep,
+)
 from edgeserve.state.schema import RuntimeState, SlotModel
 
 OLD = 10_000.0
@@ -66,3 +72,12 @@ def test_a_staging_folder_goes_only_once_nothing_wrote_to_it_for_an_hour():
     stale = entry(".incoming-stale", age=STALE_STAGING_SECONDS + 1)
     decided = plan([busy, stale], reasons_to_keep(state(A=1), []), grace_seconds=0)
     assert removed(decided) == [".incoming-stale"]
+
+
+def test_a_folder_that_is_not_the_stores_is_never_collected(tmp_path):
+    (tmp_path / "lost+found").mkdir()
+    (tmp_path / version(7)).mkdir()
+    (tmp_path / version(7) / "m.onnx").write_bytes(b"x")
+    decided = collect(tmp_path, {}, grace_seconds=0, dry_run=False)
+    assert [e.folder.name for e in decided.removed] == [version(7)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lost+found"]
