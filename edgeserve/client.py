@@ -12,6 +12,7 @@ from urllib.parse import quote
 import httpx
 
 from edgeserve.errors import one_line
+from edgeserve.model_upload import ModelUpload
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 DEFAULT_TIMEOUT = httpx.Timeout(connect=2, read=30, write=30, pool=2)
@@ -163,13 +164,38 @@ class EdgeserveClient:
         return self._json(self._send("POST", "/admin/rollback"))
 
     def load_model(
-        self, slot: str, path: str, *, allow_label_change: bool = False
+        self,
+        slot: str,
+        path: str | None = None,
+        *,
+        version: str | None = None,
+        allow_label_change: bool = False,
     ) -> dict[str, Any]:
-        """POST /admin/models/{slot}: hot-load a model file from the server's models folder."""
-        body: dict[str, Any] = {"path": path}
+        """POST /admin/models/{slot}: hot-load a model file from the server's models folder,
+        or a pushed model by its version."""
+        body: dict[str, Any] = {"path": path} if version is None else {"version": version}
         if allow_label_change:
             body["allow_label_change"] = True
         return self._json(self._send("POST", f"/admin/models/{slot}", json=body))
+
+    def push_model(self, upload: ModelUpload) -> dict[str, Any]:
+        """POST /admin/uploads: stream a model (its sidecar first) for the server to keep;
+        answers its version and whether the server already held it."""
+        response = self._send(
+            "POST",
+            "/admin/uploads",
+            params=upload.query(),
+            content=upload.body(),
+            headers={
+                "Content-Type": "application/octet-stream",
+                "Content-Length": str(upload.content_length()),  # refused early when too big
+            },
+        )
+        return self._json(response, ok=(200, 201))
+
+    def collect_models(self, *, dry_run: bool) -> dict[str, Any]:
+        """POST /admin/gc: remove the kept models retention lets go (or only list them)."""
+        return self._json(self._send("POST", "/admin/gc", json={"dry_run": dry_run}))
 
     def disagreements(self) -> dict[str, Any]:
         """GET /admin/disagreements: the captured disagreements, newest first."""

@@ -169,3 +169,22 @@ def feedback_secret(name: str, raw: str) -> str:
             f"{MIN_FEEDBACK_SECRET_CHARS} random characters, or leave it empty to turn feedback off"
         )
     return raw
+
+
+def public_key_files(name: str, raw: str) -> tuple[Path, ...]:
+    """Comma-separated files, each an Ed25519 public key in PEM (as `models keygen` writes)."""
+    from edgeserve.inference.signature import public_key  # cryptography only when set
+
+    files = tuple(Path(item.strip()) for item in raw.split(",") if item.strip())
+    for file in files:
+        try:
+            public_key(file.read_bytes())
+        except (OSError, ValueError) as error:
+            why = getattr(error, "strerror", None) or str(error).splitlines()[0]
+            raise _fail(
+                name,
+                raw,
+                f"comma-separated PEM files of Ed25519 public keys (edgeserve models keygen); "
+                f"{file}: {why}",
+            ) from None
+    return files

@@ -30,6 +30,12 @@ class Settings:
     """Sanic worker processes."""
     max_body_bytes: int = setting(8_388_608, parse.integer(1))
     """Larger request bodies get 413 before the body is read."""
+    model_max_bytes: int = setting(536_870_912, parse.integer(1))
+    """Largest model POST /admin/uploads takes (413 beyond it, refused before it is all read)."""
+    model_trusted_keys: tuple[Path, ...] = setting((), parse.public_key_files)
+    """Comma-separated Ed25519 public key PEM files; set: a model loads only if one signed it."""
+    model_upload_grace_seconds: float = setting(3600.0, parse.number(0))
+    """A kept model no slot names stays this long after its push or keep, then is removed."""
     max_header_bytes: int = setting(8192, parse.integer(1024, 16384))
     """A longer request line gets 414, larger headers 431 (Sanic's ceiling is 16384)."""
     header_timeout_seconds: float = setting(10.0, parse.number(0.1))

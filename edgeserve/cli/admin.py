@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -10,6 +11,7 @@ from edgeserve.cli.fleet import Outcome, run_on_each, settle
 from edgeserve.cli.helpstyle import App
 from edgeserve.cli.options import AsJson, Token, Urls
 from edgeserve.cli.output import USAGE_ERROR, console, fail, stderr, warning_line
+from edgeserve.cli.push import Sidecar, push_command, push_to_each, read_upload
 from edgeserve.cli.render import (
     CONFIG_COLUMNS,
     config_row,
@@ -30,6 +32,7 @@ config_app = App(help="Read or change the runtime settings.", no_args_is_help=Tr
 admin_app.add_typer(config_app, name="config")
 admin_app.command("shift")(shift_command)
 admin_app.command("rollout")(rollout_command)
+admin_app.command("push")(push_command)
 
 
 def _slot(value: str) -> Variant:
@@ -183,7 +186,15 @@ def rollback(urls: Urls = None, token: Token = None, as_json: AsJson = False) ->
 @admin_app.command("load")
 def load(
     slot: Annotated[str, typer.Argument(callback=_slot, help="Slot to load into: A or B.")],
-    path: Annotated[str, typer.Argument(help="Model file inside the server's models folder.")],
+    path: Annotated[
+        str | None,
+        typer.Argument(help="Model file inside the server's models folder (or use --upload)."),
+    ] = None,
+    upload: Annotated[
+        Path | None,
+        typer.Option("--upload", help="Push this model file from here first, then load it."),
+    ] = None,
+    sidecar: Sidecar = None,
     allow_label_change: Annotated[
         bool, typer.Option(help="Load it even though its labels differ from the other slot's.")
     ] = False,
@@ -193,6 +204,17 @@ def load(
 ) -> None:
     """Hot-load a model into slot A or B; the old model serves until the new one is warm."""
     variant = slot
+    urls = urls or []
+    if (path is None) == (upload is None):
+        fail(
+            "give either PATH (a file on the server) or --upload FILE (one from here)", USAGE_ERROR
+        )
+    if sidecar is not None and upload is None:
+        fail("--sidecar goes with --upload FILE", USAGE_ERROR)
+    version = None
+    if upload is not None:
+        pushed = push_to_each(urls, token, read_upload(upload, sidecar))
+        version = (pushed[0].data or {}).get("full_version")
 
     def row(data: dict[str, Any]) -> list[str]:
         loaded = data.get("loaded") or {}
@@ -200,9 +222,11 @@ def load(
         return [variant, model_cell(loaded) + same, str(loaded.get("path", ""))]
 
     outcomes = run_on_each(
-        urls or [],
+        urls,
         token,
-        lambda client: client.load_model(variant, path, allow_label_change=allow_label_change),
+        lambda client: client.load_model(
+            variant, path, version=version, allow_label_change=allow_label_change
+        ),
     )
     if not as_json:  # --json carries them in each instance's result
         say_load_warnings(outcomes)

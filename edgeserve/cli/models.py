@@ -12,9 +12,11 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from edgeserve.cli.collect import gc_command
 from edgeserve.cli.helpstyle import App
 from edgeserve.cli.options import AsJson
 from edgeserve.cli.output import USAGE_ERROR, console, emit_json, fail
+from edgeserve.cli.signing import keygen_command, sign_command
 from edgeserve.inference.description.vocabulary import PREPROCESSING_KEYS
 
 
@@ -27,9 +29,12 @@ class Preset(StrEnum):
 
 
 models_app = App(
-    help="Inspect models, start their sidecar, quantize them, rebuild the demo ones.",
+    help="Inspect models, start their sidecar, quantize and sign them, rebuild the demo ones.",
     no_args_is_help=True,
 )
+models_app.command("keygen")(keygen_command)
+models_app.command("sign")(sign_command)
+models_app.command("gc")(gc_command)
 
 
 def describe_model(path: Path) -> dict[str, Any]:

@@ -11,6 +11,7 @@ Admission and loading run on one model-load thread, never on the event loop.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -24,15 +25,19 @@ from edgeserve.inference.model import Model
 from edgeserve.inference.model_path import resolve_in_model_dir
 from edgeserve.inference.recent import RecentInputs, verify_on
 from edgeserve.inference.session import RunStopped
+from edgeserve.inference.signature import TrustedKeys, read_signature
 from edgeserve.observability import metrics
 from edgeserve.observability.logging import log
 from edgeserve.settings import Settings
 from edgeserve.state.model_store import ModelStore
 from edgeserve.state.schema import SlotModel
+from edgeserve.state.shared_models import SharedModels
 from edgeserve.variants import CANDIDATE, CURRENT, VARIANTS, Variant
 
 T = TypeVar("T")
 
+VERSION = re.compile(r"[0-9a-fA-F]{12,64}")
+FULL_VERSION_CHARS = 64
 Identity = tuple[str, str]
 """What makes two models the same: their bytes and their file name (the folder may differ)."""
 
@@ -88,6 +93,9 @@ class ModelRegistry:
         self.model_store = model_store
         self.recent_inputs = recent_inputs
         self.deadlines = Deadlines(settings.inference_timeout_seconds())
+        self.trusted_keys = TrustedKeys.from_files(settings.model_trusted_keys)
+        self.shared = SharedModels(settings.state_url, model_store) if settings.state_url else None
+        """The fleet's models in Redis (STATE_URL), where an instance fetches what it lacks."""
         self.models: dict[Variant, Model] = {}
         self.preloaded: dict[Identity, Model] = {}
         self.loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-load")
@@ -96,6 +104,10 @@ class ModelRegistry:
 
     def get(self, variant: Variant) -> Model | None:
         return self.models.get(variant)
+
+    def serving_versions(self) -> set[str]:
+        """Full versions of the models this worker holds: serving, or loaded for a commit."""
+        return {m.sha256 for m in (*self.models.values(), *self.preloaded.values())}
 
     def describe(self) -> dict[str, dict[str, str]]:
         return {variant: model.describe() for variant, model in self.models.items()}
@@ -106,17 +118,47 @@ class ModelRegistry:
         source = resolve_in_model_dir(self.settings.model_dir, requested)
         return await asyncio.to_thread(self.model_store.keep, source)
 
+    async def pushed(self, version: str) -> SlotModel:
+        """The pushed (or kept) model of `version`, 12 to 64 hex characters, as a push
+        answers it; with STATE_URL a full version this host lacks is fetched from Redis.
+        422 model_missing when neither holds it."""
+        if not VERSION.fullmatch(version):
+            raise ModelLoadError(
+                f"version must be 12 to 64 hex characters, as edgeserve admin push prints it, "
+                f"got {version!r}"
+            )
+        version = version.lower()
+        kept = self.model_store.find(version)
+        if kept is None and self.shared is not None and len(version) == FULL_VERSION_CHARS:
+            fetched = await asyncio.to_thread(self.shared.fetch, version)
+            kept = SlotModel(str(fetched), version) if fetched is not None else None
+        if kept is None:
+            raise ModelLoadError(
+                f"no model of version {version} is kept on this host: push it first "
+                "(edgeserve admin push FILE, or POST /admin/uploads)",
+                code="model_missing",
+            )
+        return kept
+
+    async def share(self, kept: SlotModel) -> None:
+        """Put a kept model where the fleet fetches it (Redis), before a state names it."""
+        if self.shared is not None:
+            await asyncio.to_thread(self.shared.share, kept)
+
     async def load(self, wanted: SlotModel, variant: Variant, *, hashed: bool = False) -> Model:
         """Admit the bytes `wanted` names (hash checked), then make them ready for `variant`."""
         path = self.model_store.locate(wanted) or await asyncio.to_thread(
             self.model_store.adopt, wanted, self.settings.model_dir
         )
+        if path is None and self.shared is not None:
+            path = await asyncio.to_thread(self.shared.fetch, wanted.version)
         if path is None:
             raise ModelLoadError(
                 f"model file {wanted.path} (version {wanted.version[:12]}) is missing on this "
                 "host: load the model again through this instance",
                 code="model_missing",
             )
+        self.trusted_keys.check(read_signature(path), wanted.version, path.name)
         admitted = await self._in_loader(self._admit, path, wanted.version, hashed)
         settled = await self.settle(admitted, variant)
         if settled is not admitted:
@@ -281,5 +323,7 @@ class ModelRegistry:
 
     def close(self) -> None:
         self.loader.shutdown(wait=False, cancel_futures=True)
+        if self.shared is not None:
+            self.shared.close()
         for model in {id(m): m for m in (*self.models.values(), *self.preloaded.values())}.values():
             model.close()

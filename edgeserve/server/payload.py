@@ -115,23 +115,31 @@ def infer_request(request: Request) -> InferRequest:
     return parse_infer(json_object(request))
 
 
-def parse_upload(request: Request) -> InferRequest:
-    """A binary upload: img_size and top_k come from the query, checked like the JSON fields."""
-    refuse_encoded(request)
+def query_values(request: Request, allowed: tuple[str, ...]) -> dict[str, str]:
+    """The query's parameters, each given once and each one of `allowed`."""
     query = request.get_args(keep_blank_values=True)
-    unknown = sorted(set(query) - set(UPLOAD_PARAMETERS))
+    unknown = sorted(set(query) - set(allowed))
     if unknown:
         raise InvalidField(
-            f"unknown query parameter(s) {', '.join(unknown)}: "
-            f"allowed are {', '.join(UPLOAD_PARAMETERS)}",
+            f"unknown query parameter(s) {', '.join(unknown)}: allowed are {', '.join(allowed)}",
             code="unknown_field",
         )
-    values: dict[str, Any] = {}
+    values: dict[str, str] = {}
     for name, given in query.items():
         if len(given) > 1:
             raise InvalidField(f"{name} is given {len(given)} times: give it once")
+        values[name] = given[0]
+    return values
+
+
+def parse_upload(request: Request) -> InferRequest:
+    """A binary upload: img_size and top_k come from the query, checked like the JSON fields."""
+    refuse_encoded(request)
+    values: dict[str, Any] = {
         # A number where the query holds one, so range errors read as they do for JSON.
-        values[name] = int(given[0]) if _WHOLE_NUMBER.fullmatch(given[0]) else given[0]
+        name: int(given) if _WHOLE_NUMBER.fullmatch(given) else given
+        for name, given in query_values(request, UPLOAD_PARAMETERS).items()
+    }
     top_k = _whole_number(values, "top_k", 1, MAX_TOP_K)
     img_size = _whole_number(values, "img_size", MIN_IMG_SIZE, MAX_IMG_SIZE)
     if not request.body:

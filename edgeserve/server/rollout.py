@@ -71,15 +71,14 @@ async def rollback(runtime: Runtime) -> tuple[dict[str, str], dict[str, str]]:
 
 
 async def load_into(
-    runtime: Runtime, variant: Variant, requested: str, *, allow_label_change: bool = False
+    runtime: Runtime, variant: Variant, kept: SlotModel, *, allow_label_change: bool = False
 ) -> tuple[Model, bool, list[str]]:
-    """Keep the file and its sidecar, admit them (load, warm, verify), then record them as the
-    slot's model; answers the model the slot serves, whether that changed, and what looks
-    doubtful about it (Model.doubts), for the operator. The version the slot already serves
+    """Admit a kept model (load, warm, verify), then record it as the slot's model; answers
+    the model the slot serves, whether that changed, and what looks doubtful about it
+    (Model.doubts), for the operator. The version the slot already serves
     is a no-op, decided before admission: nothing is loaded or written, so nothing it counted
     starts again."""
     registry = runtime.registry
-    kept = await registry.keep_file(requested)
     served = registry.get(variant)
     if served is not None and served.sha256 == kept.version:
         return served, False, []
@@ -101,5 +100,6 @@ async def load_into(
             unnamed=None if model_b is None else unnamed_sidecar(model_b.meta, model_b.path),
         )
         warnings = await registry.doubts(model)
+        await registry.share(kept)  # before the state names it: every instance can fetch it
         await runtime.sync.commit(change)
     return model, True, warnings

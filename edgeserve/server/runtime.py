@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 from edgeserve.errors import EdgeserveError
 from edgeserve.inference.model import Model
@@ -20,7 +21,9 @@ from edgeserve.observability.logging import log
 from edgeserve.settings import Settings
 from edgeserve.state.disagreement_store import DisagreementStore
 from edgeserve.state.model_store import ModelStore
+from edgeserve.state.retention import Plan, collect, reasons_to_keep
 from edgeserve.state.schema import InvalidState, RuntimeState
+from edgeserve.state.shared_models import UNREACHABLE
 from edgeserve.state.store import StateStore, StoreUnavailable
 from edgeserve.state.sync import StateSync
 from edgeserve.traffic.canary_watch import CanaryWatch, guard_limits
@@ -141,6 +144,43 @@ class Runtime:
             metrics.publish_state(state)
             metrics.forget_untracked(self.tracked_versions())
             self.quarantine_unsafe(state)
+            if not failed:
+                await self.collect_models(dry_run=False)
+
+    async def collect_models(self, *, dry_run: bool) -> Plan:
+        """Remove the kept models retention lets go (state.retention), off the event loop; a
+        folder that cannot be read is logged, never a failed change."""
+        reasons = reasons_to_keep(self.state, self.registry.serving_versions())
+        try:
+            decided = await asyncio.to_thread(
+                collect,
+                self.registry.model_store.folder,
+                reasons,
+                self.settings.model_upload_grace_seconds,
+                dry_run=dry_run,
+            )
+        except OSError as error:
+            log.warning("model_collection_failed", error=error.strerror or str(error))
+            return Plan()
+        shared = self.registry.shared
+        if shared is not None:
+            try:
+                removed_shared = await asyncio.to_thread(
+                    shared.collect,
+                    reasons,
+                    self.settings.model_upload_grace_seconds,
+                    dry_run=dry_run,
+                )
+                decided = replace(decided, removed_shared=removed_shared)
+            except UNREACHABLE as error:
+                log.warning("shared_model_collection_failed", error=str(error))
+        if (decided.removed or decided.removed_shared) and not dry_run:
+            log.info(
+                "models_collected",
+                removed=[e.describe() for e in decided.removed],
+                removed_from_redis=[v[:12] for v in decided.removed_shared],
+            )
+        return decided
 
     def quarantine_unsafe(self, state: RuntimeState) -> None:
         """A B that admission refused as unsafe (at start, or from another instance's change)

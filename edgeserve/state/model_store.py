@@ -15,6 +15,8 @@ import errno
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from edgeserve.errors import (
@@ -25,11 +27,13 @@ from edgeserve.errors import (
 )
 from edgeserve.inference.metadata import sidecar_path
 from edgeserve.inference.model import file_model_version, file_sha256
+from edgeserve.inference.signature import signature_path
 from edgeserve.inference.version import version_of
 from edgeserve.observability.logging import log
 from edgeserve.state.schema import SlotModel
 
 FOLDER_NAME = "models"
+STAGING_PREFIX = ".incoming-"
 NO_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
 
@@ -55,14 +59,13 @@ class ModelStore:
         try:
             return self._copy_in(source)
         except OSError as error:
-            raise self._refusal(source, error) from None
+            raise self.refusal(source.name, error) from None
 
-    def _refusal(self, source: Path, error: OSError) -> EdgeserveError:
+    def refusal(self, name: str, error: OSError) -> EdgeserveError:
+        """What a folder that cannot take a model answers: 507 when full, else 503."""
         why = error.strerror or type(error).__name__
-        log.warning(
-            "model_store_unavailable", folder=str(self.folder), model=str(source), error=why
-        )
-        message = f"cannot keep a copy of model {source.name} in {self.folder} ({why})"
+        log.warning("model_store_unavailable", folder=str(self.folder), model=name, error=why)
+        message = f"cannot keep a copy of model {name} in {self.folder} ({why})"
         if error.errno in NO_ROOM:
             return InsufficientStorage(f"{message}: free space there, then load the model again")
         return StateUnavailable(f"{message}: make that folder writable, then load the model again")
@@ -74,6 +77,20 @@ class ModelStore:
             return named
         local = self.folder / model.version / named.name
         return local if local.is_file() else None
+
+    def find(self, version: str) -> SlotModel | None:
+        """The kept model whose version is or starts with `version` (hex, 12 to 64 characters),
+        as a push answers it; None when this host holds no such version."""
+        matches = sorted(self.folder.glob(f"{version}*/*.onnx")) if self.folder.is_dir() else []
+        versions = {path.parent.name for path in matches}
+        if len(versions) > 1:
+            raise ModelLoadError(
+                f"version {version} is the start of {len(versions)} kept versions: "
+                "give more of it (up to all 64 characters)"
+            )
+        # One version, perhaps under several names (the same bytes pushed as two files):
+        # the same model whichever serves.
+        return SlotModel(str(matches[0]), matches[0].parent.name) if matches else None
 
     def adopt(self, model: SlotModel, folder: Path) -> Path | None:
         """A file of the same name in `folder` (and its sidecar) of the very version `model`
@@ -92,23 +109,49 @@ class ModelStore:
             return candidate
 
     def _copy_in(self, source: Path) -> SlotModel:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".incoming-", dir=self.folder))
-        try:
+        with self.staging() as staging:
             staged = staging / source.name
             shutil.copyfile(source, staged)
-            staged_sidecar = staging / sidecar_path(source).name
-            if sidecar_path(source).is_file():
-                shutil.copyfile(sidecar_path(source), staged_sidecar)
-            version = version_of(file_sha256(staged), staged_sidecar)
-            target = self.folder / version / source.name
-            if not target.exists():  # a kept version is complete and never touched again
-                if staged_sidecar.is_file():
-                    self._place(staged_sidecar, sidecar_path(target))
-                self._place(staged, target)  # last: a folder with its model file is complete
+            for beside in (sidecar_path, signature_path):
+                if beside(source).is_file():
+                    shutil.copyfile(beside(source), beside(staged))
+            kept, _created = self.settle(staged)
+        return kept
+
+    @contextmanager
+    def staging(self) -> Iterator[Path]:
+        """A private folder inside the store for files on their way in; removed on the way
+        out whatever happened, so a copy or upload cut off halfway never becomes visible."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=self.folder))
+        try:
+            yield staging
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        return SlotModel(str(target), version)
+
+    def settle(self, staged: Path, *, signature_verified: bool = False) -> tuple[SlotModel, bool]:
+        """Move a complete staged model (and its sidecar and signature) into its version's
+        folder; answers the kept model and whether it was new. The version is taken of the
+        staged files, so it is theirs whatever the source did meanwhile.
+
+        A signature is not part of the version: a kept model without one takes the staged one,
+        and a verified one replaces what is kept (a key was rotated, or one was kept before
+        MODEL_TRUSTED_KEYS was set)."""
+        staged_sidecar = sidecar_path(staged)
+        version = version_of(file_sha256(staged), staged_sidecar)
+        target = self.folder / version / staged.name
+        staged_signature = signature_path(staged)
+        if staged_signature.is_file() and (
+            signature_verified or not signature_path(target).exists()
+        ):
+            self._place(staged_signature, signature_path(target))
+        if target.exists():  # a kept version is complete and never touched again
+            os.utime(target.parent)  # kept or pushed again: young again for retention
+            return SlotModel(str(target), version), False
+        if staged_sidecar.is_file():
+            self._place(staged_sidecar, sidecar_path(target))
+        self._place(staged, target)  # last: a folder with its model file is complete
+        return SlotModel(str(target), version), True
 
     @staticmethod
     def _place(staged: Path, target: Path) -> None:

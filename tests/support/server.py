@@ -210,3 +210,16 @@ def refused_start_lines(env: dict[str, str]) -> list[str]:
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr + result.stdout
     return [line for line in result.stderr.splitlines() if line.strip()]
+
+
+def pushed_only_env(root: Path) -> dict[str, str]:
+    """Settings of a server with only A at start and an empty MODEL_DIR under `root`: every
+    other model it serves must be pushed to it (issue 23)."""
+    (root / "empty").mkdir(parents=True, exist_ok=True)
+    return {
+        "MODEL_VA_PATH": str(REPO / "models" / "vA.onnx"),
+        "MODEL_VB_PATH": "",
+        "MODEL_DIR": str(root / "empty"),
+        "STATE_PATH": str(root / "state" / "state.json"),
+        "WARMUP_RUNS": "0",
+    }

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from functools import wraps
+from pathlib import Path
 from typing import Any
 
 from sanic import Blueprint, Request
@@ -21,7 +22,7 @@ from edgeserve.errors import (
 )
 from edgeserve.observability import metrics
 from edgeserve.observability.logging import log
-from edgeserve.server import rollout
+from edgeserve.server import rollout, upload
 from edgeserve.server.bearer import bearer_matches
 from edgeserve.server.lockout import FailedLogins
 from edgeserve.server.payload import json_object
@@ -167,17 +168,53 @@ async def rollback(request: Request) -> HTTPResponse:
 async def load_model(request: Request, variant: str) -> HTTPResponse:
     runtime: Runtime = request.app.ctx.runtime
     body = json_object(request)
-    unknown = sorted(set(body) - {"path", "allow_label_change"})
+    unknown = sorted(set(body) - {"path", "version", "allow_label_change"})
     allow = body.get("allow_label_change", False)
-    if unknown or not isinstance(body.get("path"), str) or not body["path"]:
+    named = [key for key in ("path", "version") if key in body]
+    if unknown or len(named) != 1 or not isinstance(body[named[0]], str) or not body[named[0]]:
         raise InvalidField(
-            'the body must be {"path": "<model file in MODEL_DIR>"} '
+            'the body must be {"path": "<model file in MODEL_DIR>"} or '
+            '{"version": "<version of a pushed model>"}, '
             'with optional "allow_label_change": true'
         )
     if not isinstance(allow, bool):
         raise InvalidField(f"allow_label_change must be true or false, got {allow!r}")
+    if named == ["version"]:
+        kept = await runtime.registry.pushed(body["version"])
+    else:
+        kept = await runtime.registry.keep_file(body["path"])
     model, changed, warnings = await rollout.load_into(
-        runtime, variant, body["path"], allow_label_change=allow
+        runtime, variant, kept, allow_label_change=allow
     )
     loaded = {"variant": variant, **model.describe(), "changed": changed}
     return json({"loaded": loaded, "warnings": warnings, **config_view(runtime)})
+
+
+@admin.post("/gc")
+@require_token
+async def collect_models(request: Request) -> HTTPResponse:
+    body = json_object(request, required=False)
+    dry_run = body.get("dry_run", False)
+    if set(body) - {"dry_run"} or not isinstance(dry_run, bool):
+        raise InvalidField('the body must be empty or {"dry_run": true|false}')
+    decided = await request.app.ctx.runtime.collect_models(dry_run=dry_run)
+    return json(decided.to_dict(dry_run=dry_run))
+
+
+@admin.post("/uploads", stream=True)
+@require_token
+async def upload_model(request: Request) -> HTTPResponse:
+    runtime: Runtime = request.app.ctx.runtime
+    registry = runtime.registry
+    received = await upload.receive(
+        request, registry.model_store, runtime.settings.model_max_bytes, registry.trusted_keys
+    )
+    kept = received.model
+    answer = {
+        "version": kept.version[:12],
+        "full_version": kept.version,
+        "name": Path(kept.path).name,
+        "bytes": received.model_bytes,
+        "created": received.created,
+    }
+    return json(answer, status=201 if received.created else 200)

@@ -1,0 +1,169 @@
+"""Models shared by a fleet through Redis (STATE_URL): content-addressed chunks, fetched and
+verified by hash by any instance that lacks a version.
+
+`edgeserve:blob:<sha256>:<n>` hold a model's ONNX bytes in CHUNK_BYTES pieces, named by the
+bytes' sha256 (the same bytes under two versions are stored once). `edgeserve:model:<version>`
+is a hash {name, sha256, size, chunks, sidecar, signature, stored_at}, written last: a version
+with a manifest is complete. A fetch streams the chunks into the model store's staging folder,
+checks the bytes' sha256 and the version the bytes and sidecar make, and keeps them only then,
+so a blob altered in Redis is refused (422 model_changed) and nothing changes. The signature
+travels along and is checked at load like any other (MODEL_TRUSTED_KEYS).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+
+import redis
+from redis import exceptions
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from edgeserve.errors import ModelLoadError, StateUnavailable, one_line
+from edgeserve.inference.metadata import sidecar_path
+from edgeserve.inference.signature import read_signature, signature_path
+from edgeserve.inference.version import version_of
+from edgeserve.observability.logging import log
+from edgeserve.state.model_store import ModelStore
+from edgeserve.state.redis_store import SOCKET_TIMEOUT_SECONDS
+from edgeserve.state.schema import SlotModel
+
+CHUNK_BYTES = 1_048_576
+CHUNK_TIMEOUT_SECONDS = 10.0
+"""A chunk is a megabyte: longer than the state's half second, still bounded. Every other call
+takes the state's timeout, so a Redis that hangs costs an admin call about that, as before."""
+UNREACHABLE = (exceptions.RedisError, OSError)
+
+
+def connect(url: str, timeout: float) -> redis.Redis:
+    """A blocking client that gives up after `timeout` per answer, retrying a dropped pooled
+    connection once at most (as the state's client does, state.redis_store.connect)."""
+    return redis.Redis.from_url(
+        url,
+        socket_timeout=timeout,
+        socket_connect_timeout=SOCKET_TIMEOUT_SECONDS,
+        retry=Retry(NoBackoff(), 1, supported_errors=(exceptions.ConnectionError,)),
+    )
+
+
+def manifest_key(version: str) -> str:
+    return f"edgeserve:model:{version}"
+
+
+def chunk_key(sha256: str, index: int) -> str:
+    return f"edgeserve:blob:{sha256}:{index}"
+
+
+class SharedModels:
+    def __init__(self, url: str, store: ModelStore):
+        self.redis = connect(url, SOCKET_TIMEOUT_SECONDS)
+        self.chunks = connect(url, CHUNK_TIMEOUT_SECONDS)
+        self.store = store
+
+    def share(self, kept: SlotModel) -> None:
+        """Put a kept model in Redis once (blocking: run it in a thread). Refused with 503
+        state_unavailable when Redis cannot take it: the fleet could not load it."""
+        path = Path(kept.path)
+        try:
+            if self.redis.exists(manifest_key(kept.version)):
+                return
+            digest, chunks, size = self._put_chunks(path)
+            sidecar = sidecar_path(path)
+            manifest = {
+                "name": path.name,
+                "sha256": digest,
+                "size": size,
+                "chunks": chunks,
+                "sidecar": sidecar.read_bytes() if sidecar.is_file() else b"",
+                "signature": read_signature(path) or "",
+                "stored_at": time.time(),
+            }
+            self.redis.hset(manifest_key(kept.version), mapping=manifest)
+        except UNREACHABLE as error:
+            raise StateUnavailable(
+                f"cannot share model {path.name} with the fleet through Redis "
+                f"({one_line(error, limit=200)}): nothing changed; retry once Redis is back"
+            ) from None
+
+    def _put_chunks(self, path: Path) -> tuple[str, int, int]:
+        digest = hashlib.sha256()
+        with path.open("rb") as source:
+            while chunk := source.read(CHUNK_BYTES):
+                digest.update(chunk)
+        sha256, chunks, size = digest.hexdigest(), 0, 0
+        with path.open("rb") as source:
+            while chunk := source.read(CHUNK_BYTES):
+                self.chunks.set(chunk_key(sha256, chunks), chunk)
+                chunks, size = chunks + 1, size + len(chunk)
+        return sha256, chunks, size
+
+    def fetch(self, version: str) -> Path | None:
+        """This host's kept copy of `version`, fetched from Redis and verified; None when
+        Redis holds no such version or cannot be reached (blocking: run it in a thread)."""
+        try:
+            manifest = self.redis.hgetall(manifest_key(version))
+            if not manifest:
+                return None
+            return self._fetch(version, {k.decode(): v for k, v in manifest.items()})
+        except exceptions.RedisError as error:
+            log.warning("shared_model_unreachable", version=version[:12], error=one_line(error))
+            return None
+        except OSError as error:  # this host's store: full (507) or not writable (503)
+            raise self.store.refusal(version[:12], error) from None
+
+    def _fetch(self, version: str, manifest: dict[str, bytes]) -> Path:
+        name = Path(manifest["name"].decode()).name
+        with self.store.staging() as staging:
+            staged = staging / name
+            digest = hashlib.sha256()
+            with staged.open("wb") as sink:
+                for index in range(int(manifest["chunks"])):
+                    chunk = self.chunks.get(chunk_key(manifest["sha256"].decode(), index)) or b""
+                    digest.update(chunk)
+                    sink.write(chunk)
+            if manifest["sidecar"]:
+                sidecar_path(staged).write_bytes(manifest["sidecar"])
+            if manifest["signature"]:
+                signature_path(staged).write_bytes(manifest["signature"] + b"\n")
+            if version_of(digest.hexdigest(), sidecar_path(staged)) != version:
+                log.error("shared_model_altered", version=version[:12], model=name)
+                raise ModelLoadError(
+                    f"model {name} ({version[:12]}) fetched from Redis is not the version its "
+                    "name says: its bytes or sidecar were altered there; it was not kept. "
+                    "Push the model again",
+                    code="model_changed",
+                )
+            kept, _created = self.store.settle(staged)
+        log.info("shared_model_fetched", version=version[:12], model=name)
+        return Path(kept.path)
+
+    def collect(self, reasons: dict[str, str], grace_seconds: float, *, dry_run: bool) -> list[str]:
+        """Remove the manifests retention lets go, and their chunks unless a manifest that
+        stays names the same bytes; answers the versions removed (or, with `dry_run`, that
+        would be). Chunks of a share still being written have no manifest yet: never touched."""
+        now = time.time()
+        removed: dict[str, str] = {}
+        named: set[str] = set()
+        for key in self.redis.scan_iter(match=manifest_key("*")):
+            version = key.decode().rsplit(":", 1)[1]
+            sha256, stored_at = (
+                v.decode() if v else "" for v in self.redis.hmget(key, "sha256", "stored_at")
+            )
+            young = bool(stored_at) and now - float(stored_at) < grace_seconds
+            if version in reasons or young:
+                named.add(sha256)
+            else:
+                removed[version] = sha256
+        if not dry_run:
+            for version, sha256 in removed.items():
+                self.redis.delete(manifest_key(version))
+                if sha256 not in named:
+                    for key in self.redis.scan_iter(match=chunk_key(sha256, 0)[:-1] + "*"):
+                        self.redis.delete(key)
+        return list(removed)
+
+    def close(self) -> None:
+        self.redis.close()
+        self.chunks.close()
