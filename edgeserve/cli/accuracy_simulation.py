@@ -13,11 +13,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgeserve.cli.analysis import ONE_SIDED_ALPHA, Arm, accuracy_verdict
+from edgeserve.cli.analysis import Arm, accuracy_verdict
+from edgeserve.cli.looks import Looks
 from edgeserve.traffic.mcnemar import paired_verdict
 
 MARGIN = -0.03
 """The operator's limit: B may be at most 3 points less accurate than A."""
+ONE_LOOK = Looks().final_alpha
+"""The level of a rollout step's look at its deadline (cli.looks): each case is that look."""
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,7 @@ def paired_outcomes(case: PairedCase, runs: int, seed: int) -> Counter[str]:
     neither = 1 - case.a_only - case.b_only - case.both
     draws = rng.multinomial(case.pairs, [case.b_only, case.a_only, case.both, neither], runs)
     return Counter(
-        paired_verdict(int(b), int(a), case.pairs, MARGIN, ONE_SIDED_ALPHA) for b, a, _, _ in draws
+        paired_verdict(int(b), int(a), case.pairs, MARGIN, ONE_LOOK) for b, a, _, _ in draws
     )
 
 
@@ -76,6 +79,7 @@ def unpaired_outcomes(case: UnpairedCase, runs: int, seed: int) -> Counter[str]:
             Arm(correct=float(b), judged=case.b_samples),
             Arm(correct=float(a), judged=case.a_samples),
             MARGIN,
+            ONE_LOOK,
         )
         for a, b in zip(a_right, b_right, strict=True)
     )

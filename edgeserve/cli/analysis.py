@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from statistics import NormalDist
 
+from edgeserve.cli.looks import Looks, StepLooks
 from edgeserve.cli.render import ms_cell, percent_cell
 from edgeserve.cli.scrape import VARIANTS, Scrape, histogram_quantile, increase
 from edgeserve.traffic.binomial import at_least, at_most
@@ -21,10 +23,6 @@ from edgeserve.variants import CANDIDATE, CURRENT
 PASS, FAIL, WAIT, SKIP = "pass", "fail", "wait", "n/a"
 INCONCLUSIVE = "inconclusive"
 """Enough samples, but they cannot yet tell B from the limit: more data may settle it."""
-ONE_SIDED_Z = 1.645
-"""A 90 % two-sided interval: each of pass and fail is claimed at 95 % confidence."""
-ONE_SIDED_ALPHA = 0.05
-"""The same level for the exact tests: each of pass and fail at 95 % confidence."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +90,8 @@ class GateResult:
     a: str
     limit: str
     samples: str
+    looks: str = ""
+    """How many of the step's looks this gate has spent, for a gate tested by looks."""
 
 
 def _grew(before: dict, after: dict, key: object) -> float:
@@ -152,11 +152,18 @@ def wilson(successes: float, n: float, z: float = 1.96) -> tuple[float, float] |
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def difference_interval(b: Arm, a: Arm) -> tuple[float, float]:
+def z_for(alpha: float) -> float:
+    """The normal quantile whose upper tail is `alpha`: 1.645 for 5 %."""
+    return NormalDist().inv_cdf(1 - alpha)
+
+
+def difference_interval(b: Arm, a: Arm, alpha: float) -> tuple[float, float]:
     """Newcombe's hybrid score interval for B's accuracy minus A's, from two Wilson intervals
-    (sound at a few dozen samples, where a normal interval on the difference is not)."""
-    b_low, b_high = wilson(b.correct, b.judged, ONE_SIDED_Z) or (0.0, 1.0)
-    a_low, a_high = wilson(a.correct, a.judged, ONE_SIDED_Z) or (0.0, 1.0)
+    (sound at a few dozen samples, where a normal interval on the difference is not); each
+    side is exceeded with probability `alpha`."""
+    z = z_for(alpha)
+    b_low, b_high = wilson(b.correct, b.judged, z) or (0.0, 1.0)
+    a_low, a_high = wilson(a.correct, a.judged, z) or (0.0, 1.0)
     b_rate, a_rate = b.accuracy or 0.0, a.accuracy or 0.0
     difference = b_rate - a_rate
     return (
@@ -165,9 +172,10 @@ def difference_interval(b: Arm, a: Arm) -> tuple[float, float]:
     )
 
 
-def accuracy_verdict(b: Arm, a: Arm, delta: float) -> str:
-    """pass when B minus A is surely at least `delta`, fail when surely below, else inconclusive."""
-    low, high = difference_interval(b, a)
+def accuracy_verdict(b: Arm, a: Arm, delta: float, alpha: float) -> str:
+    """pass when B minus A is surely at least `delta`, fail when surely below, else inconclusive
+    (each claim at confidence 1 - `alpha`)."""
+    low, high = difference_interval(b, a, alpha)
     if low >= delta:
         return PASS
     return FAIL if high < delta else INCONCLUSIVE
@@ -180,35 +188,57 @@ def _accuracy(arm: Arm) -> str:
     return f"{arm.accuracy:.1%} [{interval[0]:.0%}, {interval[1]:.0%}]"
 
 
-def evaluate(window: StepWindow, gates: Gates, b_percent: float) -> list[GateResult]:
-    """Each gate's outcome for this step; A is needed only while it still serves traffic."""
+def evaluate(
+    window: StepWindow,
+    gates: Gates,
+    b_percent: float,
+    looks: StepLooks | None = None,
+    final: bool = False,
+) -> list[GateResult]:
+    """Each gate's outcome for this step; A is needed only while it still serves traffic.
+
+    `looks` carries each gate's looks from one evaluation of the step to the next (fresh: this
+    is the step's first); `final` marks the step's deadline, which may take a last look."""
+    looks = looks or StepLooks()
     a, b = window.arms[CURRENT], window.arms[CANDIDATE]
     need = gates.min_samples
     a_serves = b_percent < 100
-    results = [_error_gate(a, b, gates, need)]
+    results = [_error_gate(a, b, gates, need, looks.of("error rate"), final)]
     results.append(_latency_gate(a, b, gates, need, a_serves))
     if gates.min_agreement is not None:
-        results.append(_agreement_gate(window, gates.min_agreement, need, a_serves))
+        agreement = looks.of("shadow agreement")
+        results.append(
+            _agreement_gate(window, gates.min_agreement, need, a_serves, agreement, final)
+        )
     if gates.min_accuracy_delta is not None:
-        pairs = sum(window.paired.values())
-        if a_serves and pairs >= need:
-            results.append(_paired_accuracy_gate(window.paired, gates.min_accuracy_delta, need))
+        # paired or not, one decision: the two share the step's looks
+        accuracy, delta = looks.of("accuracy"), gates.min_accuracy_delta
+        if a_serves and sum(window.paired.values()) >= need:
+            results.append(_paired_accuracy_gate(window.paired, delta, need, accuracy, final))
         else:
-            results.append(_accuracy_gate(a, b, gates.min_accuracy_delta, need, a_serves))
+            results.append(_accuracy_gate(a, b, delta, need, a_serves, accuracy, final))
     for label, limit in gates.max_class_flips.items():
-        results.append(_class_flip_gate(window, label, limit, need, a_serves))
+        flip_looks = looks.of(f"class flips {label}")
+        results.append(_class_flip_gate(window, label, limit, need, a_serves, flip_looks, final))
     return results
 
 
-def _error_gate(a: Arm, b: Arm, gates: Gates, need: int) -> GateResult:
+def _spent(looks: Looks) -> str:
+    return looks.describe() if looks.spent else ""
+
+
+def _error_gate(a: Arm, b: Arm, gates: Gates, need: int, looks: Looks, final: bool) -> GateResult:
     limit = f"<= {gates.max_error_rate:.1%}"
     if b.requests < need:
         outcome = WAIT
     else:
         # B answering is the share that must surely reach 1 - the limit
-        outcome = proportion_verdict(b.requests - b.errors, b.requests, 1 - gates.max_error_rate)
+        answered, least = b.requests - b.errors, 1 - gates.max_error_rate
+        outcome = looks.judge(
+            b.requests, final, lambda alpha: proportion_verdict(answered, b.requests, least, alpha)
+        )
     if outcome == INCONCLUSIVE:
-        low, high = wilson(b.errors, b.requests, ONE_SIDED_Z) or (0.0, 1.0)
+        low, high = wilson(b.errors, b.requests, z_for(looks.alpha)) or (0.0, 1.0)
         limit += f" (in [{low:.1%}, {high:.1%}])"
     return GateResult(
         "error rate",
@@ -217,6 +247,7 @@ def _error_gate(a: Arm, b: Arm, gates: Gates, need: int) -> GateResult:
         percent_cell(a.error_rate),
         limit,
         f"{b.requests:.0f} / {need}",
+        _spent(looks),
     )
 
 
@@ -237,7 +268,9 @@ def _latency_gate(a: Arm, b: Arm, gates: Gates, need: int, a_serves: bool) -> Ga
     )
 
 
-def _agreement_gate(window: StepWindow, minimum: float, need: int, a_serves: bool) -> GateResult:
+def _agreement_gate(
+    window: StepWindow, minimum: float, need: int, a_serves: bool, looks: Looks, final: bool
+) -> GateResult:
     share = window.agree / window.compared if window.compared else None
     broken = window.compared == 0 and window.no_common_label >= need
     if not a_serves:
@@ -247,10 +280,14 @@ def _agreement_gate(window: StepWindow, minimum: float, need: int, a_serves: boo
     elif window.compared < need:
         outcome = WAIT
     else:
-        outcome = proportion_verdict(window.agree, window.compared, minimum)
+        outcome = looks.judge(
+            window.compared,
+            final,
+            lambda alpha: proportion_verdict(window.agree, window.compared, minimum, alpha),
+        )
     limit = f">= {minimum:.1%}"
     if outcome == INCONCLUSIVE:
-        low, high = wilson(window.agree, window.compared, ONE_SIDED_Z) or (0.0, 1.0)
+        low, high = wilson(window.agree, window.compared, z_for(looks.alpha)) or (0.0, 1.0)
         limit += f" (in [{low:.1%}, {high:.1%}])"
     return GateResult(
         "shadow agreement",
@@ -259,19 +296,22 @@ def _agreement_gate(window: StepWindow, minimum: float, need: int, a_serves: boo
         "(A's answer)",
         limit,
         f"{window.compared:.0f} / {need}",
+        _spent(looks),
     )
 
 
-def proportion_verdict(successes: float, n: float, minimum: float) -> str:
+def proportion_verdict(successes: float, n: float, minimum: float, alpha: float) -> str:
     """pass when the share is surely at least `minimum`, fail when surely below, else
-    inconclusive (a 90 % Wilson interval: each claim at 95 % confidence)."""
-    low, high = wilson(successes, n, ONE_SIDED_Z) or (0.0, 1.0)
+    inconclusive (a Wilson interval: each claim at confidence 1 - `alpha`)."""
+    low, high = wilson(successes, n, z_for(alpha)) or (0.0, 1.0)
     if low >= minimum:
         return PASS
     return FAIL if high < minimum else INCONCLUSIVE
 
 
-def _accuracy_gate(a: Arm, b: Arm, delta: float, need: int, a_serves: bool) -> GateResult:
+def _accuracy_gate(
+    a: Arm, b: Arm, delta: float, need: int, a_serves: bool, looks: Looks, final: bool
+) -> GateResult:
     samples = f"{b.judged:.0f}, {a.judged:.0f} / {need}"
     limit = f"B - A >= {delta:+.1%}"
     if a.judged + b.judged == 0 or not a_serves:
@@ -279,25 +319,35 @@ def _accuracy_gate(a: Arm, b: Arm, delta: float, need: int, a_serves: bool) -> G
     elif min(a.judged, b.judged) < need:
         outcome = WAIT
     else:
-        outcome = accuracy_verdict(b, a, delta)
-    low, high = difference_interval(b, a) if outcome != SKIP else (0.0, 0.0)
+        outcome = looks.judge(
+            min(a.judged, b.judged), final, lambda alpha: accuracy_verdict(b, a, delta, alpha)
+        )
+    low, high = difference_interval(b, a, looks.alpha) if outcome != SKIP else (0.0, 0.0)
     shown = f"{limit} (B - A in [{low:+.1%}, {high:+.1%}])" if outcome == INCONCLUSIVE else limit
-    return GateResult("accuracy (feedback)", outcome, _accuracy(b), _accuracy(a), shown, samples)
+    return GateResult(
+        "accuracy (feedback)", outcome, _accuracy(b), _accuracy(a), shown, samples, _spent(looks)
+    )
 
 
-def exceeds_verdict(hits: float, n: float, limit: float) -> str:
+def exceeds_verdict(hits: float, n: float, limit: float, alpha: float) -> str:
     """fail when the share of hits is significantly above `limit`, pass when significantly at
-    most it, else inconclusive: one-sided exact binomial tests, each at 95 %."""
+    most it, else inconclusive: one-sided exact binomial tests, each at level `alpha`."""
     hits, n = round(hits), round(n)
-    if at_least(hits, n, limit) <= ONE_SIDED_ALPHA:
+    if at_least(hits, n, limit) <= alpha:
         return FAIL
-    if limit >= 1 or at_most(hits, n, limit) <= ONE_SIDED_ALPHA:
+    if limit >= 1 or at_most(hits, n, limit) <= alpha:
         return PASS
     return INCONCLUSIVE
 
 
 def _class_flip_gate(
-    window: StepWindow, label: str, limit: float, need: int, a_serves: bool
+    window: StepWindow,
+    label: str,
+    limit: float,
+    need: int,
+    a_serves: bool,
+    looks: Looks,
+    final: bool,
 ) -> GateResult:
     changed, compared = flips(window.class_pairs, label)
     if not a_serves:
@@ -305,7 +355,9 @@ def _class_flip_gate(
     elif compared < need:
         outcome = WAIT
     else:
-        outcome = exceeds_verdict(changed, compared, limit)
+        outcome = looks.judge(
+            compared, final, lambda alpha: exceeds_verdict(changed, compared, limit, alpha)
+        )
     share = changed / compared if compared else None
     return GateResult(
         f"class flips {label}",
@@ -314,16 +366,19 @@ def _class_flip_gate(
         "(A's answer)",
         f"<= {limit:.1%}",
         f"{compared:.0f} / {need}",
+        _spent(looks),
     )
 
 
 def _paired_accuracy_gate(
-    paired: dict[tuple[str, str], float], delta: float, need: int
+    paired: dict[tuple[str, str], float], delta: float, need: int, looks: Looks, final: bool
 ) -> GateResult:
     """B against A on the same inputs: feedback on A answers that B answered in shadow."""
     b_only, a_only = round(paired.get((WRONG, CORRECT), 0)), round(paired.get((CORRECT, WRONG), 0))
     pairs = round(sum(paired.values()))
-    outcome = paired_verdict(b_only, a_only, pairs, delta, ONE_SIDED_ALPHA)
+    outcome = looks.judge(
+        pairs, final, lambda alpha: paired_verdict(b_only, a_only, pairs, delta, alpha)
+    )
     return GateResult(
         "accuracy (paired)",
         outcome,
@@ -331,6 +386,7 @@ def _paired_accuracy_gate(
         f"only A right {a_only}",
         f"B - A >= {delta:+.1%} (measured {(b_only - a_only) / pairs:+.1%})",
         f"{pairs} pairs / {need}",
+        _spent(looks),
     )
 
 
@@ -346,5 +402,8 @@ def overall(results: list[GateResult]) -> str:
 
 def failure_reason(results: list[GateResult], b_percent: float, outcome: str = FAIL) -> str:
     failed = [r for r in results if r.outcome == outcome]
-    parts = [f"{r.gate} B {r.b} vs A {r.a}, limit {r.limit}" for r in failed]
+    parts = [
+        f"{r.gate} B {r.b} vs A {r.a}, limit {r.limit}" + (f" ({r.looks})" if r.looks else "")
+        for r in failed
+    ]
     return f"admin rollout stopped at B {b_percent:g}%: " + "; ".join(parts)

@@ -32,6 +32,7 @@ from edgeserve.cli.analysis import (
     step_window,
 )
 from edgeserve.cli.fleet import Outcome, run_on_each
+from edgeserve.cli.looks import StepLooks
 from edgeserve.cli.options import Token, Urls, normalise_url
 from edgeserve.cli.output import (
     INCONCLUSIVE_EXIT,
@@ -120,11 +121,11 @@ def analysis_table(
     clients = "" if not window.clients else f"  ·  {window.clients:.0f} clients (counted to 20)"
     title = f"B at {percent:g}% ({measured}){clients}  ·  {elapsed:.0f}s of data"
     table = Table(title=title, title_justify="left")
-    for heading in ("gate", "B", "A", "limit", "samples (B, A / needed)", "result"):
+    for heading in ("gate", "B", "A", "limit", "samples (B, A / needed)", "result", "looks"):
         table.add_column(heading, justify="left" if heading in ("gate", "limit") else "right")
     for r in results:
         style = OUTCOME_STYLE.get(r.outcome, "dim")
-        table.add_row(r.gate, r.b, r.a, r.limit, r.samples, Text(r.outcome, style=style))
+        table.add_row(r.gate, r.b, r.a, r.limit, r.samples, Text(r.outcome, style=style), r.looks)
     return table
 
 
@@ -187,18 +188,21 @@ def judge_step(
     interval: float,
     max_wait: float,
 ) -> list[GateResult]:
-    """Soak `interval` seconds, then judge; while samples are missing wait up to `max_wait`."""
+    """Soak `interval` seconds, then judge; while samples are missing or a gate cannot tell
+    yet, wait up to `max_wait`, testing each gate only at its looks (cli.looks)."""
     started, before = time.monotonic(), read()
     deadline = started + interval + max_wait
+    looks = StepLooks()
     time.sleep(interval)
     while True:
         reason = _guard_stopped(_configs(urls, token), urls, percent)
         if reason:
             raise Stop(reason)
+        final = time.monotonic() >= deadline
         window = step_window(list(zip(before, read(), strict=True)))
-        results = evaluate(window, gates, percent)
+        results = evaluate(window, gates, percent, looks, final)
         verdict = overall(results)
-        if verdict not in (WAIT, INCONCLUSIVE) or time.monotonic() >= deadline:
+        if verdict not in (WAIT, INCONCLUSIVE) or final:
             console.print(analysis_table(percent, window, results, time.monotonic() - started))
             warning = few_clients(window, percent)
             if warning:
@@ -220,7 +224,11 @@ def judge_step(
             return results
         stderr.print(
             f"B {percent:g}%: waiting for samples ("
-            + ", ".join(f"{r.gate} {r.samples}" for r in results if r.outcome == verdict)
+            + ", ".join(
+                f"{r.gate} {r.samples}" + (f", {r.looks}" if r.looks else "")
+                for r in results
+                if r.outcome == verdict
+            )
             + ")"
         )
         time.sleep(POLL_SECONDS)

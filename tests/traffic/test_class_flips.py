@@ -81,17 +81,19 @@ def flip_window(changed: int, kept: int) -> StepWindow:
 
 def flip_outcome(changed: int, kept: int, limit: float = 0.1) -> str:
     gates = replace(GATES, max_class_flips={"yellow": limit})
-    (result,) = [r for r in evaluate(flip_window(changed, kept), gates, 20) if "yellow" in r.gate]
+    # one look, at the step's deadline (cli.looks): each side at 2.5 %
+    judged = evaluate(flip_window(changed, kept), gates, 20, final=True)
+    (result,) = [r for r in judged if "yellow" in r.gate]
     return result.outcome
 
 
 def test_a_label_b_changes_significantly_more_often_than_the_limit_fails():
     assert flip_outcome(changed=40, kept=0) == FAIL
-    assert flip_outcome(changed=8, kept=32) == FAIL  # 20 %: P(X >= 8 | 40, 10 %) = 4.2 %
+    assert flip_outcome(changed=9, kept=31) == FAIL  # 22.5 %: P(X >= 9 | 40, 10 %) = 1.5 %
 
 
 def test_a_flip_share_near_the_limit_is_inconclusive():
-    assert flip_outcome(changed=7, kept=33) == INCONCLUSIVE  # 17.5 %: P(X >= 7) = 10 %
+    assert flip_outcome(changed=8, kept=32) == INCONCLUSIVE  # 20 %: P(X >= 8) = 4.2 %
     assert flip_outcome(changed=2, kept=38) == INCONCLUSIVE  # 5 %: P(X <= 2) = 22 %
 
 
