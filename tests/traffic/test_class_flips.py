@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from fractions import Fraction
 
 from edgeserve.cli.analysis import FAIL, INCONCLUSIVE, PASS, Gates, StepWindow, evaluate
 from edgeserve.traffic.binomial import at_least, at_most
@@ -73,6 +74,18 @@ def test_the_binomial_tails_match_the_textbook_sum():
     for k, n, p in [(0, 10, 0.3), (3, 10, 0.3), (10, 10, 0.3), (7, 40, 0.1), (25, 200, 0.1)]:
         assert math.isclose(at_least(k, n, p), binomial_tail(k, n, p), rel_tol=1e-9)
         assert math.isclose(at_most(k, n, p), 1 - binomial_tail(k + 1, n, p), abs_tol=1e-12)
+
+
+def test_a_far_lower_tail_is_summed_itself_not_taken_as_one_minus_the_rest():
+    # P(X <= 10 | 300, 0.5) is about 1e-70: one minus the upper tail would round it to 0
+    textbook = sum(math.comb(300, i) for i in range(11)) / 2**300
+    assert math.isclose(at_most(10, 300, 0.5), textbook, rel_tol=1e-9)
+
+
+def test_a_tail_of_thousands_of_terms_matches_the_textbook_sum():
+    # P(X >= 560 | 5000, 0.1) in exact integers: sum C(5000, i) 9^(5000 - i) / 10^5000
+    hits = sum(math.comb(5000, i) * 9 ** (5000 - i) for i in range(560, 5001))
+    assert math.isclose(at_least(560, 5000, 0.1), float(Fraction(hits, 10**5000)), rel_tol=1e-9)
 
 
 def flip_window(changed: int, kept: int) -> StepWindow:
