@@ -55,6 +55,7 @@ bench: $(DEV)
 simulate: $(RUNTIME)
 	$(BIN)/python -m edgeserve.traffic.simulation
 	$(BIN)/python -m edgeserve.cli.accuracy_simulation
+	$(BIN)/python -m edgeserve.cli.rollout_simulation
 
 # Mutation testing of the pure modules (not in CI: minutes per module); see README, Development.
 mutate: $(DEV)

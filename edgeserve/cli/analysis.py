@@ -232,10 +232,10 @@ def _error_gate(a: Arm, b: Arm, gates: Gates, need: int, looks: Looks, final: bo
     if b.requests < need:
         outcome = WAIT
     else:
-        # B answering is the share that must surely reach 1 - the limit
-        answered, least = b.requests - b.errors, 1 - gates.max_error_rate
         outcome = looks.judge(
-            b.requests, final, lambda alpha: proportion_verdict(answered, b.requests, least, alpha)
+            b.requests,
+            final,
+            lambda alpha: exceeds_verdict(b.errors, b.requests, gates.max_error_rate, alpha),
         )
     if outcome == INCONCLUSIVE:
         low, high = wilson(b.errors, b.requests, z_for(looks.alpha)) or (0.0, 1.0)
@@ -280,10 +280,12 @@ def _agreement_gate(
     elif window.compared < need:
         outcome = WAIT
     else:
+        # agreement at least the minimum is disagreement at most its complement
+        disagree = window.compared - window.agree
         outcome = looks.judge(
             window.compared,
             final,
-            lambda alpha: proportion_verdict(window.agree, window.compared, minimum, alpha),
+            lambda alpha: exceeds_verdict(disagree, window.compared, 1 - minimum, alpha),
         )
     limit = f">= {minimum:.1%}"
     if outcome == INCONCLUSIVE:
@@ -298,15 +300,6 @@ def _agreement_gate(
         f"{window.compared:.0f} / {need}",
         _spent(looks),
     )
-
-
-def proportion_verdict(successes: float, n: float, minimum: float, alpha: float) -> str:
-    """pass when the share is surely at least `minimum`, fail when surely below, else
-    inconclusive (a Wilson interval: each claim at confidence 1 - `alpha`)."""
-    low, high = wilson(successes, n, z_for(alpha)) or (0.0, 1.0)
-    if low >= minimum:
-        return PASS
-    return FAIL if high < minimum else INCONCLUSIVE
 
 
 def _accuracy_gate(
@@ -331,7 +324,8 @@ def _accuracy_gate(
 
 def exceeds_verdict(hits: float, n: float, limit: float, alpha: float) -> str:
     """fail when the share of hits is significantly above `limit`, pass when significantly at
-    most it, else inconclusive: one-sided exact binomial tests, each at level `alpha`."""
+    most it, else inconclusive: one-sided exact binomial tests, each at level `alpha` (a Wilson
+    interval claims a rare error rate above its limit more often than its level says)."""
     hits, n = round(hits), round(n)
     if at_least(hits, n, limit) <= alpha:
         return FAIL

@@ -18,11 +18,12 @@ from edgeserve.cli.analysis import (
     StepWindow,
     accuracy_verdict,
     evaluate,
+    failure_reason,
     overall,
     step_window,
     wilson,
 )
-from edgeserve.cli.looks import ONE_SIDED_ALPHA
+from edgeserve.cli.looks import ONE_SIDED_ALPHA, StepLooks
 from edgeserve.cli.scrape import Scrape
 
 GATES = Gates(
@@ -67,7 +68,9 @@ def test_a_healthy_b_passes_every_gate():
 
 
 def test_b_erroring_above_the_limit_fails():
-    assert outcomes(window(arm(), arm(errors=5)))["error rate"] == FAIL
+    assert (
+        outcomes(window(arm(), arm(errors=6)))["error rate"] == FAIL
+    )  # P(X >= 6 | 200, 1 %) = 1.6 %
 
 
 def test_b_slower_by_ratio_and_margin_fails_but_by_ratio_alone_passes():
@@ -160,3 +163,32 @@ def test_the_window_sums_increases_over_instances_and_survives_a_restart():
     pairs = [(scrape(100, 0), scrape(150, 5)), (scrape(500, 9), scrape(20, 1))]  # 2nd restarted
     b = step_window(pairs).arms["B"]
     assert (b.requests, b.errors) == (76, 6)
+
+
+def error_gate(b: Arm, looks: StepLooks, final: bool = False):
+    (result,) = [
+        r for r in evaluate(window(arm(), b), GATES, 20, looks, final) if r.gate == "error rate"
+    ]
+    return result
+
+
+def test_a_gate_looks_again_only_once_its_samples_have_doubled():
+    looks = StepLooks()
+    assert error_gate(arm(requests=200), looks).looks == "look 1 of at most 5"
+    # 15 errors in 300 would fail any look, but 300 samples are not yet twice 200
+    between = error_gate(arm(requests=300, errors=15), looks)
+    assert (between.outcome, between.looks) == (INCONCLUSIVE, "look 1 of at most 5"), between
+    doubled = error_gate(arm(requests=400, errors=20), looks)
+    assert (doubled.outcome, doubled.looks) == (FAIL, "look 2 of at most 5"), doubled
+
+
+def test_the_deadline_looks_whatever_the_samples_grew():
+    looks = StepLooks()
+    error_gate(arm(requests=200), looks)
+    last = error_gate(arm(requests=300, errors=15), looks, final=True)
+    assert (last.outcome, last.looks) == (FAIL, "look 2 of at most 5"), last
+
+
+def test_a_failed_gates_reason_says_which_look_failed_it():
+    results = evaluate(window(arm(), arm(errors=50)), GATES, 20)
+    assert "(look 1 of at most 5)" in failure_reason(results, 20)

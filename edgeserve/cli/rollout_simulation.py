@@ -1,0 +1,191 @@
+"""A seeded Monte Carlo run of one rollout step, as `admin rollout` judges it: how often a B at
+its limit fails the step, and how often a clearly worse B does, when the gates are looked at
+every second until the step's deadline.
+
+Each run draws, second by second, the samples that reach one gate (Poisson arrivals, each a
+success or not by the case's true rates), and from the end of the soak to the deadline asks the
+gates' own code (cli.analysis.evaluate) for a verdict every POLL_SECONDS, as judge_step does.
+Two ways of looking are compared on the same seeds: `every second` tests at the full 5 % at
+every poll, as the rollout did before; `bounded looks` keeps the step's looks (cli.looks).
+`python -m edgeserve.cli.rollout_simulation` (`make simulate`) prints the table the runbook
+quotes (docs/operations.md, 3a).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from edgeserve.cli.analysis import FAIL, PASS, Arm, Gates, StepWindow, evaluate, overall
+from edgeserve.cli.looks import StepLooks
+from edgeserve.cli.rollout import POLL_SECONDS
+from edgeserve.traffic.paired_feedback import CORRECT, WRONG
+from edgeserve.variants import CANDIDATE, CURRENT
+
+INTERVAL, MAX_WAIT = 10, 60
+"""Seconds of soak before the first verdict, then seconds a step may wait for one."""
+UNDECIDED = "undecided"
+"""Still inconclusive (or short of samples) at the deadline: the step stops without promoting."""
+NEED = 100
+OPEN = Gates(
+    max_error_rate=1.0,
+    max_latency_ratio=1.5,
+    min_latency_delta_ms=5.0,
+    min_agreement=None,
+    min_accuracy_delta=None,
+    min_samples=NEED,
+)
+"""Every gate off or passing, so a case's own gate decides the step."""
+LOOKED_AT = 10**6
+"""Requests per arm behind the latency gate: far more than it needs, so it passes."""
+
+
+def _arm(
+    requests: float = LOOKED_AT, errors: float = 0, correct: float = 0, judged: float = 0
+) -> Arm:
+    runs = {0.002: requests - errors, float("inf"): requests - errors}
+    return Arm(requests, errors, runs, correct, judged)
+
+
+def _window(a: Arm, b: Arm, **counts: Any) -> StepWindow:
+    return StepWindow(arms={CURRENT: a, CANDIDATE: b}, **counts)
+
+
+@dataclass(frozen=True)
+class Gate:
+    """One gate turned on, and how the step's counts at a moment make its window."""
+
+    name: str
+    gates: Gates
+    window: Callable[[np.ndarray], StepWindow]
+    """The step's window from each cell's cumulative count."""
+
+
+PAIR_CELLS = ((CORRECT, WRONG), (WRONG, CORRECT), (CORRECT, CORRECT), (WRONG, WRONG))
+ERROR = Gate(
+    "error rate <= 1 %",
+    replace(OPEN, max_error_rate=0.01),
+    lambda c: _window(_arm(), _arm(requests=c.sum(), errors=c[0])),
+)
+"""Cells: B's failed requests, the rest."""
+AGREEMENT = Gate(
+    "agreement >= 90 %",
+    replace(OPEN, min_agreement=0.9),
+    lambda c: _window(_arm(), _arm(), agree=c[0], compared=c.sum()),
+)
+"""Cells: comparisons where B agreed with A, the rest."""
+FLIPS = Gate(
+    "class flips yellow <= 10 %",
+    replace(OPEN, max_class_flips={"yellow": 0.1}),
+    lambda c: _window(
+        _arm(), _arm(), class_pairs={("yellow", "orange"): c[0], ("yellow", "yellow"): c[1]}
+    ),
+)
+"""Cells: A's yellow answers B changed, the rest."""
+PAIRED = Gate(
+    "accuracy, paired, B - A >= -3 points",
+    replace(OPEN, min_accuracy_delta=-0.03),
+    lambda c: _window(
+        # the pairs' feedback counts on A's answers: until there are enough pairs, the gate
+        # waits for feedback on B's answers too rather than not applying
+        _arm(correct=c[0] + c[2], judged=c.sum()),
+        _arm(),
+        paired=dict(zip(PAIR_CELLS, c, strict=True)),
+    ),
+)
+"""Cells: pairs only A got right, only B, both, neither."""
+UNPAIRED = Gate(
+    "accuracy, unpaired, B - A >= -3 points",
+    replace(OPEN, min_accuracy_delta=-0.03),
+    lambda c: _window(
+        _arm(correct=c[0], judged=c[0] + c[2]), _arm(correct=c[1], judged=c[1] + c[3])
+    ),
+)
+"""Cells: feedback A right, B right, A wrong, B wrong (each arm half the feedback)."""
+
+
+@dataclass(frozen=True)
+class Case:
+    gate: Gate
+    truth: str
+    shares: tuple[float, ...]
+    """Each sample's chance of landing in each cell but the last (the rest)."""
+    per_second: float
+    """Samples reaching the gate per second."""
+
+
+def cases(per_second: float) -> list[Case]:
+    """For each gate: a B exactly at its limit, and a clearly worse one. Feedback comes slower
+    than requests: a quarter of the rate."""
+    feedback = per_second / 4
+    return [
+        Case(ERROR, "at the limit: 1 %", (0.01,), per_second),
+        Case(ERROR, "worse: 3 %", (0.03,), per_second),
+        Case(AGREEMENT, "at the limit: 90 %", (0.90,), per_second),
+        Case(AGREEMENT, "worse: 85 %", (0.85,), per_second),
+        Case(FLIPS, "at the limit: 10 %", (0.10,), per_second),
+        Case(FLIPS, "worse: 15 %", (0.15,), per_second),
+        Case(PAIRED, "at the limit: 90 % vs 87 %", (0.055, 0.025, 0.845), feedback),
+        Case(PAIRED, "worse: 90 % vs 85 %", (0.07, 0.02, 0.83), feedback),
+        Case(UNPAIRED, "at the limit: 90 % vs 87 %", (0.45, 0.435, 0.05), feedback),
+        Case(UNPAIRED, "worse: 90 % vs 80 %", (0.45, 0.40, 0.05), feedback),
+    ]
+
+
+def counts_by_second(case: Case, runs: int, seed: int) -> np.ndarray:
+    """(runs, seconds, cells): each cell's cumulative count at the end of each second."""
+    rng = np.random.default_rng(seed)
+    seconds = INTERVAL + MAX_WAIT
+    arrivals = rng.poisson(case.per_second, (runs, seconds))
+    shares = [*case.shares, 1 - sum(case.shares)]
+    return rng.multinomial(arrivals, shares).cumsum(axis=1)
+
+
+def step_verdict(case: Case, counts: np.ndarray, bounded: bool) -> str:
+    """The step's outcome: the first poll that passes or fails it, else undecided. Unbounded,
+    each poll is a fresh, only look at the full level: the rollout before cli.looks."""
+    kept = StepLooks()
+    polls = range(INTERVAL, INTERVAL + MAX_WAIT + 1, round(POLL_SECONDS))
+    for second in polls:
+        window = case.gate.window(counts[second - 1].astype(float))
+        if bounded:
+            results = evaluate(window, case.gate.gates, 50, kept, final=second == polls[-1])
+        else:
+            results = evaluate(window, case.gate.gates, 50, StepLooks(most=1), final=True)
+        verdict = overall(results)
+        if verdict in (PASS, FAIL):
+            return verdict
+    return UNDECIDED
+
+
+def outcomes(case: Case, runs: int, seed: int, bounded: bool) -> Counter[str]:
+    return Counter(
+        step_verdict(case, counts, bounded) for counts in counts_by_second(case, runs, seed)
+    )
+
+
+def main(runs: int = 2000, seed: int = 22) -> None:
+    print(
+        f"Rollout step: {INTERVAL} s soak, {MAX_WAIT} s --max-wait, a verdict every "
+        f"{POLL_SECONDS:g} s, {NEED} samples needed, {runs} seeded runs per case"
+    )
+    print(
+        "| gate | B | samples/s | every second: fail | pass "
+        "| bounded looks: fail | pass | undecided |"
+    )
+    print("|---|---|--:|--:|--:|--:|--:|--:|")
+    for per_second in (20, 200):
+        for case in cases(per_second):
+            before = outcomes(case, runs, seed, bounded=False)
+            after = outcomes(case, runs, seed, bounded=True)
+            shares = [before[FAIL], before[PASS], after[FAIL], after[PASS], after[UNDECIDED]]
+            figures = " | ".join(f"{share / runs:.1%}" for share in shares)
+            print(f"| {case.gate.name} | {case.truth} | {case.per_second:g} | {figures} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,46 @@
+"""A seeded Monte Carlo run of one rollout step judged every second (the full run: `make
+simulate`)."""
+
+from __future__ import annotations
+
+import pytest
+
+from edgeserve.cli.rollout_simulation import (
+    AGREEMENT,
+    ERROR,
+    FLIPS,
+    PAIRED,
+    UNPAIRED,
+    cases,
+    outcomes,
+)
+
+RUNS = 200
+AT_THE_LIMIT = [case for case in cases(20) if case.truth.startswith("at the limit")]
+WORSE = [
+    case
+    for per_second, gates in ((20, (ERROR, AGREEMENT, FLIPS)), (200, (PAIRED, UNPAIRED)))
+    for case in cases(per_second)
+    if case.truth.startswith("worse") and case.gate in gates
+]
+"""Requests at 20 per second; feedback (paired or not) at 50 per second, about 3,500 answers by
+the deadline: 5 per second (350) cannot tell a 5-point drop from a 3-point limit."""
+
+
+def name(case) -> str:
+    return f"{case.gate.name}, {case.per_second:g} per s"
+
+
+@pytest.mark.parametrize("case", AT_THE_LIMIT, ids=name)
+def test_a_b_at_its_limit_fails_a_step_in_at_most_5_percent_of_runs_however_long_it_waits(case):
+    assert outcomes(case, RUNS, seed=22, bounded=True)["fail"] <= 0.05 * RUNS
+
+
+def test_judging_every_second_at_the_one_look_level_failed_such_a_b_far_more_often():
+    (case,) = [case for case in AT_THE_LIMIT if case.gate.name.startswith("agreement")]
+    assert outcomes(case, RUNS, seed=22, bounded=False)["fail"] >= 0.15 * RUNS
+
+
+@pytest.mark.parametrize("case", WORSE, ids=name)
+def test_a_clearly_worse_b_still_fails_in_at_least_95_percent_of_runs(case):
+    assert outcomes(case, RUNS, seed=22, bounded=True)["fail"] >= 0.95 * RUNS
