@@ -32,7 +32,7 @@ from edgeserve.cli.analysis import (
     step_window,
 )
 from edgeserve.cli.fleet import Outcome, run_on_each
-from edgeserve.cli.looks import StepLooks
+from edgeserve.cli.looks import MAX_LOOKS, StepLooks
 from edgeserve.cli.options import Token, Urls, normalise_url
 from edgeserve.cli.output import (
     INCONCLUSIVE_EXIT,
@@ -290,6 +290,10 @@ def _print_plan(plan: list[float], current: float, gates: Gates, interval: float
         table.add_row(str(index), f"{percent:g}%{resumed}", f"{interval:g}s", "; ".join(gate_names))
     console.print(table)
     console.print(f"each gate needs {gates.min_samples} samples per variant")
+    console.print(
+        f"each gate is tested at most {MAX_LOOKS} times a step: as its samples double, and at "
+        "the step's deadline (see the runbook, 3a)"
+    )
 
 
 def rollout_command(

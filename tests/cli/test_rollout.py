@@ -100,6 +100,7 @@ def test_dry_run_prints_the_plan_and_changes_nothing(run, tmp_path):
         result = rollout(run, servers, "--dry-run", "--steps", "10,100")
         assert result.exit_code == 0, result.output
         assert "10%" in result.stdout and "100%" in result.stdout, result.stdout
+        assert "tested at most 5 times a step" in result.stdout, result.stdout
         assert all(c["ab_weight_b"] == 0 for c in configs(servers))
 
 
