@@ -153,3 +153,11 @@ def test_the_window_sums_increases_over_instances_and_survives_a_restart():
     pairs = [(scrape(100, 0), scrape(150, 5)), (scrape(500, 9), scrape(20, 1))]  # 2nd restarted
     b = step_window(pairs).arms["B"]
     assert (b.requests, b.errors) == (76, 6)
+
+
+def test_a_step_counts_each_version_pairs_comparisons_from_where_that_pair_stood():
+    # B changed in the step: the old pair's series left, the new one counted 30 and 10.
+    before = Scrape(at=0.0, shadow={("a1", "b1", "agree"): 10.0})
+    after = Scrape(at=1.0, shadow={("a1", "b2", "agree"): 30.0, ("a1", "b2", "disagree"): 10.0})
+    step = step_window([(before, after)])
+    assert (step.agree, step.compared) == (30, 40), step
