@@ -12,7 +12,13 @@ from statistics import NormalDist
 
 from edgeserve.cli.looks import Looks, StepLooks
 from edgeserve.cli.render import ms_cell, percent_cell
-from edgeserve.cli.scrape import VARIANTS, Scrape, histogram_quantile, increase
+from edgeserve.cli.scrape import (
+    VARIANTS,
+    Scrape,
+    compared_between,
+    histogram_quantile,
+    increase,
+)
 from edgeserve.traffic.binomial import at_least, at_most
 from edgeserve.traffic.class_flips import flips
 from edgeserve.traffic.mcnemar import paired_verdict
@@ -114,10 +120,10 @@ def step_window(pairs: list[tuple[Scrape, Scrape]]) -> StepWindow:
             correct = _grew(before.feedback, after.feedback, (variant, "correct"))
             arm.correct += correct
             arm.judged += correct + _grew(before.feedback, after.feedback, (variant, "wrong"))
-        agree = _grew(before.shadow, after.shadow, "agree")
-        window.agree += agree
-        window.compared += agree + _grew(before.shadow, after.shadow, "disagree")
-        window.no_common_label += _grew(before.shadow, after.shadow, "no_common_label")
+        shadow = compared_between(before, after)  # every pair: a step serves one by design
+        window.agree += shadow.agree
+        window.compared += shadow.compared
+        window.no_common_label += shadow.no_common_label
         for cell in after.paired:
             window.paired[cell] = window.paired.get(cell, 0.0) + _grew(
                 before.paired, after.paired, cell

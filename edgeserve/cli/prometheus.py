@@ -6,13 +6,13 @@ import time
 
 import httpx
 
-from edgeserve.cli.scrape import Scrape
+from edgeserve.cli.scrape import Scrape, shadow_key
 from edgeserve.client import ClientError
 
 PROMETHEUS_QUERIES = {
     "requests": "sum by (variant, outcome) (edgeserve_inferences_total)",
     "run": 'sum by (variant, le) (edgeserve_inference_duration_seconds_bucket{stage="inference"})',
-    "shadow": "sum by (result) (edgeserve_shadow_comparisons_total)",
+    "shadow": "sum by (a_version, b_version, result) (edgeserve_shadow_comparisons_total)",
     "feedback": "sum by (variant, outcome) (edgeserve_feedback_total)",
     "class_pairs": "sum by (a_label, b_label) (edgeserve_shadow_class_pairs_total)",
     "clients": "sum(edgeserve_step_clients)",
@@ -40,7 +40,7 @@ def prometheus_scrape(base: str) -> Scrape:
             elif name == "run":
                 result.run_buckets[variant][float(labels["le"])] = value
             elif name == "shadow":
-                result.shadow[labels.get("result", "")] = value
+                result.shadow[shadow_key(labels)] = value
             elif name == "paired":
                 result.paired[(labels.get("a_outcome", ""), labels.get("b_outcome", ""))] = value
             elif name == "clients":

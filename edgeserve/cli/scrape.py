@@ -6,10 +6,13 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from edgeserve.variants import VARIANTS
+from edgeserve.traffic.compare import AGREE, DISAGREE, NO_COMMON_LABEL
+from edgeserve.variants import CANDIDATE, CURRENT, VARIANTS
 
 Row = tuple[str, str]
 """A status row's key: the variant (slot) and the model version that served in it."""
+Pair = tuple[str, str]
+"""A's version and B's version, as a shadow comparison names them."""
 
 
 @dataclass
@@ -23,8 +26,8 @@ class Scrape:
     """variant -> {upper bound: cumulative count} of the total-latency histogram."""
     run_buckets: dict[str, dict[float, float]] = field(default_factory=lambda: defaultdict(dict))
     """variant -> {upper bound: cumulative count} of the model-run (inference stage) histogram."""
-    shadow: dict[str, float] = field(default_factory=dict)
-    """agree / disagree -> comparisons so far."""
+    shadow: dict[tuple[str, str, str], float] = field(default_factory=dict)
+    """(A's version, B's version, agree / disagree / no_common_label) -> comparisons so far."""
     class_pairs: dict[tuple[str, str], float] = field(default_factory=dict)
     """(A's top-1 label, B's top-1 label) -> shadow comparisons so far."""
     paired: dict[tuple[str, str], float] = field(default_factory=dict)
@@ -74,7 +77,7 @@ def parse(text: str, at: float) -> Scrape:
                 _add(scrape.feedback, (variant, labels.get("outcome", "")), value)
                 _add(scrape.by_version[row], labels.get("outcome", ""), value)
             elif name == "edgeserve_shadow_comparisons_total":
-                scrape.shadow[labels.get("result", "")] = value
+                _add(scrape.shadow, shadow_key(labels), value)
             elif name == "edgeserve_shadow_class_pairs_total":
                 scrape.class_pairs[(labels.get("a_label", ""), labels.get("b_label", ""))] = value
             elif name == "edgeserve_ab_weight":
@@ -92,6 +95,11 @@ def parse(text: str, at: float) -> Scrape:
             elif name == "edgeserve_step_clients":
                 scrape.clients = value
     return scrape
+
+
+def shadow_key(labels: dict[str, str]) -> tuple[str, str, str]:
+    """The key of a shadow comparison series in Scrape.shadow."""
+    return labels.get("a_version", ""), labels.get("b_version", ""), labels.get("result", "")
 
 
 def _add(counts: dict, key: object, value: float) -> None:
@@ -238,11 +246,27 @@ class ShadowCounts:
         return self.no_common_label > 0 and self.compared == 0
 
 
-def shadow_counts(after: Scrape, before: Scrape | None = None) -> ShadowCounts:
-    """The shadow comparisons of the window (since the start without `before`)."""
+def compared_between(
+    before: Scrape | None, after: Scrape, pair: Pair | None = None
+) -> ShadowCounts:
+    """The shadow comparisons between two scrapes (since the start without `before`), of every
+    pair of versions or only of `pair`. Each series grows on its own, so a pair that started
+    in between counts from zero and one that left drops out, instead of its total."""
     earlier = before.shadow if before is not None else {}
-    agree, disagree, no_common = (
-        int(increase(earlier.get(result, 0.0), after.shadow.get(result, 0.0)))
-        for result in ("agree", "disagree", "no_common_label")
-    )
-    return ShadowCounts(agree, disagree, no_common)
+    grown = dict.fromkeys((AGREE, DISAGREE, NO_COMMON_LABEL), 0.0)
+    for key, value in after.shadow.items():
+        *versions, result = key
+        if result in grown and (pair is None or tuple(versions) == pair):
+            grown[result] += increase(earlier.get(key, 0.0), value)
+    return ShadowCounts(int(grown[AGREE]), int(grown[DISAGREE]), int(grown[NO_COMMON_LABEL]))
+
+
+def served_pair(after: Scrape) -> Pair:
+    """The versions A and B serve now ("" for an empty slot): the pair status shows."""
+    return current_version(after, CURRENT), current_version(after, CANDIDATE)
+
+
+def shadow_counts(after: Scrape, before: Scrape | None = None) -> ShadowCounts:
+    """The shadow comparisons in the window of the A and B served now, never of a pair that
+    served before them."""
+    return compared_between(before, after, served_pair(after))

@@ -28,10 +28,12 @@ from edgeserve.cli.output import (
 )
 from edgeserve.cli.render import ms_cell, percent_cell
 from edgeserve.cli.scrape import (
+    Pair,
     Scrape,
     ShadowCounts,
     VariantView,
     parse,
+    served_pair,
     shadow_counts,
     variant_views,
 )
@@ -179,20 +181,25 @@ def feedback_lines(after: Scrape) -> list[Text]:
     return lines
 
 
-def shadow_line(counts: ShadowCounts) -> Text:
-    """Agreement as agree / (agree + disagree), the no-common-label share always beside it;
-    a B that could name none of A's answers is said to be broken, never shown as no figure."""
+def shadow_line(counts: ShadowCounts, pair: Pair) -> Text:
+    """Agreement of the A and B served now as agree / (agree + disagree), the no-common-label
+    share always beside it; a B that could name none of A's answers is said to be broken, never
+    shown as no figure. Comparisons of an earlier B never count here."""
+    a, b = pair
+    if not b:
+        return Text(f"shadow: no B to compare with A {a}", style="dim")
     if counts.broken:
         return Text(
-            f"shadow: B is broken: all {counts.no_common_label} comparisons had no common "
-            "label (B has no label of A's answers): check B's labels",
+            f"shadow: B {b} is broken: all {counts.no_common_label} comparisons had no common "
+            f"label (B has no label of A {a}'s answers): check B's labels",
             style="bold red",
         )
     total = counts.compared + counts.no_common_label
     return Text(
         f"shadow agreement {percent_cell(counts.agreement)} of {counts.compared} comparisons "
         f"({counts.agree} agree, {counts.disagree} disagree) · no common label "
-        f"{percent_cell(counts.no_common_label_share)} ({counts.no_common_label} of {total})",
+        f"{percent_cell(counts.no_common_label_share)} ({counts.no_common_label} of {total}) · "
+        f"B {b} against A {a}",
         style="dim",
     )
 
@@ -239,7 +246,7 @@ def instance_view(watch: Watch, window: float | None) -> list[RenderableType]:
     )
     parts: list[RenderableType] = [
         traffic_table(watch.url, after, views, windowed=before is not None),
-        shadow_line(shadow_counts(after, before)),
+        shadow_line(shadow_counts(after, before), served_pair(after)),
         Text(f"canary rollbacks {after.rollbacks:g} · figures {span}", style="dim"),
     ]
     parts += [*feedback_lines(after), *quarantine_lines(watch.config)]

@@ -65,19 +65,26 @@ inference_duration = Histogram(
     ["variant", VERSION_LABEL, "stage"],
     buckets=LATENCY_BUCKETS,
 )
+PAIR_LABELS = ("a_version", "b_version")
+"""The versions of A and B that a shadow comparison compared, on the shadow metrics."""
+
 shadow_comparisons = Counter(
     "edgeserve_shadow_comparisons_total",
-    "Shadow runs of B compared with A's answer by top-1: agree, disagree, no_common_label.",
-    ["result"],
+    "Shadow runs of B compared with A's answer by top-1, per pair of A and B versions: agree, "
+    "disagree, no_common_label.",
+    [*PAIR_LABELS, "result"],
 )
 shadow_topk_overlap = Histogram(
     "edgeserve_shadow_topk_overlap",
-    "Share of A's top-k labels also in B's top-k, per shadow comparison.",
+    "Share of A's top-k labels also in B's top-k, per shadow comparison and pair of versions.",
+    PAIR_LABELS,
     buckets=RATIO_BUCKETS,
 )
 shadow_score_delta = Histogram(
     "edgeserve_shadow_score_delta",
-    "Absolute difference between A's and B's top-1 scores, per shadow comparison.",
+    "Absolute difference between A's and B's top-1 scores, per shadow comparison and pair of "
+    "versions.",
+    PAIR_LABELS,
     buckets=SCORE_DELTA_BUCKETS,
 )
 shadow_class_pairs = Counter(
@@ -201,11 +208,14 @@ def record_build_info() -> None:
     build_info.labels(__version__, platform.python_version(), onnxruntime.__version__).set(1)
 
 
-def zero_shadow_outcomes(outcomes: Iterable[str]) -> None:
-    """Export each comparison outcome at 0 from the start: rate() ignores what a series held
-    when it was first scraped, so the agreement rule would miss the first comparisons."""
+def zero_shadow_outcomes(pair: tuple[str, str], outcomes: Iterable[str]) -> None:
+    """Export each comparison outcome of A's and B's versions `pair` at 0 before the first
+    comparison: rate() ignores what a series held when it was first scraped, so the agreement
+    rule would miss the first comparisons of every new pair."""
     for outcome in outcomes:
-        shadow_comparisons.labels(outcome)
+        shadow_comparisons.labels(*pair, outcome)
+    shadow_topk_overlap.labels(*pair)
+    shadow_score_delta.labels(*pair)
 
 
 def publish_state(state: RuntimeState) -> None:
@@ -218,10 +228,19 @@ def publish_state(state: RuntimeState) -> None:
     state_generation.set(state.generation)
 
 
-VERSIONED = (inferences, inference_duration, feedback)
-"""The metrics labelled with VERSION_LABEL, whose series follow the tracked versions."""
-VERSION_LABELS = {"edgeserve_model_info": "version"}
-"""Families whose version label has another name than VERSION_LABEL."""
+VERSIONED = (
+    inferences,
+    inference_duration,
+    feedback,
+    shadow_comparisons,
+    shadow_topk_overlap,
+    shadow_score_delta,
+)
+"""The metrics labelled with model versions, whose series follow the tracked versions."""
+VERSIONS_LABELS = (VERSION_LABEL, *PAIR_LABELS)
+"""The labels that hold a model version: a series is kept while each it has is tracked."""
+OTHER_VERSIONS_LABELS = {"edgeserve_model_info": ("version",)}
+"""Families whose version label has another name."""
 
 
 def tracked_versions(state: RuntimeState) -> frozenset[str]:
@@ -239,19 +258,20 @@ def forget_untracked(versions: frozenset[str]) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         for metric in VERSIONED:
-            for version in _versions_in(metric.collect()) - versions:
-                metric.remove_by_labels({VERSION_LABEL: version})
+            families = list(metric.collect())
+            for label in VERSIONS_LABELS:
+                for version in _versions_in(families, label) - versions:
+                    metric.remove_by_labels({label: version})
 
 
-def _versions_in(families: Iterable[Metric]) -> set[str]:
-    return {
-        s.labels[VERSION_LABEL] for f in families for s in f.samples if VERSION_LABEL in s.labels
-    }
+def _versions_in(families: Iterable[Metric], label: str) -> set[str]:
+    return {s.labels[label] for f in families for s in f.samples if label in s.labels}
 
 
 class TrackedOnly:
     """A collector passing on what `source` collects, without the series of versions outside
-    `versions`: the one place the bound on model versions is kept, in either mode."""
+    `versions` (a shadow pair goes when either of its versions does): the one place the bound
+    on model versions is kept, in either mode."""
 
     def __init__(self, source: Any, versions: frozenset[str]):
         self.source = source
@@ -259,13 +279,13 @@ class TrackedOnly:
 
     def collect(self) -> Iterator[Metric]:
         for family in self.source.collect():
-            label = VERSION_LABELS.get(family.name, VERSION_LABEL)
-            family.samples = [
-                sample
-                for sample in family.samples
-                if label not in sample.labels or sample.labels[label] in self.versions
-            ]
+            labels = OTHER_VERSIONS_LABELS.get(family.name, VERSIONS_LABELS)
+            family.samples = [s for s in family.samples if self.tracks(s.labels, labels)]
             yield family
+
+    def tracks(self, labels: dict[str, str], version_labels: tuple[str, ...]) -> bool:
+        """Every version the series names is tracked (a series without one always is)."""
+        return all(labels[name] in self.versions for name in version_labels if name in labels)
 
 
 def collected(versions: frozenset[str]) -> TrackedOnly:

@@ -43,7 +43,6 @@ from edgeserve.state.disagreement_store import store_for
 from edgeserve.state.model_store import ModelStore, folder_beside
 from edgeserve.state.schema import parse_state
 from edgeserve.state.start import state_from_env
-from edgeserve.traffic.compare import AGREE, DISAGREE, NO_COMMON_LABEL
 from edgeserve.traffic.feedback import SeenTokens
 
 RATE_LIMITED_PREFIXES = ("/v1/", "/v2/models/", "/admin/")
@@ -143,7 +142,6 @@ def create_app(
         disagreements = store_for(settings, Path(state_file))
         app.ctx.runtime = Runtime(settings, store, start_state, model_store, disagreements)
         metrics.record_build_info()
-        metrics.zero_shadow_outcomes((AGREE, DISAGREE, NO_COMMON_LABEL))
 
     @app.after_server_start
     async def load_models(app: Sanic) -> None:

@@ -29,10 +29,11 @@ from edgeserve.state.sync import StateSync
 from edgeserve.traffic.canary_watch import CanaryWatch, guard_limits
 from edgeserve.traffic.capture import DisagreementCapture
 from edgeserve.traffic.class_flips import SinceCandidate
+from edgeserve.traffic.compare import OUTCOMES
 from edgeserve.traffic.paired_feedback import ShadowAnswers
 from edgeserve.traffic.shadow import Shadow
 from edgeserve.traffic.step_clients import StepClients
-from edgeserve.variants import CANDIDATE
+from edgeserve.variants import CANDIDATE, CURRENT
 
 CANDIDATE_THREADS = 4
 """Threads per worker for B's requests and shadow runs (decode, preprocess, wait for its
@@ -143,6 +144,7 @@ class Runtime:
             self.report_apply(state, failed)
             metrics.publish_state(state)
             metrics.forget_untracked(self.tracked_versions())
+            self.zero_shadow_pair()
             self.quarantine_unsafe(state)
             if not failed:
                 await self.collect_models(dry_run=False)
@@ -181,6 +183,12 @@ class Runtime:
                 removed_from_redis=[v[:12] for v in decided.removed_shared],
             )
         return decided
+
+    def zero_shadow_pair(self) -> None:
+        """The comparison series of the A and B served now, at 0 before their first one."""
+        a, b = self.registry.get(CURRENT), self.registry.get(CANDIDATE)
+        if a is not None and b is not None and a.version != b.version:
+            metrics.zero_shadow_outcomes((a.version, b.version), OUTCOMES)
 
     def quarantine_unsafe(self, state: RuntimeState) -> None:
         """A B that admission refused as unsafe (at start, or from another instance's change)

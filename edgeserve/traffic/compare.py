@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from edgeserve.inference.model import Prediction
 
 AGREE, DISAGREE, NO_COMMON_LABEL = "agree", "disagree", "no_common_label"
+OUTCOMES = (AGREE, DISAGREE, NO_COMMON_LABEL)
 
 
 @dataclass(frozen=True)

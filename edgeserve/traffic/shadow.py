@@ -93,15 +93,16 @@ class Shadow:
         self.inflight -= 1
         await self.contained(model, None)
         result = compare(primary, shadow, model.meta.label_index)
-        metrics.shadow_comparisons.labels(result.outcome).inc()
+        versions = (a_version, model.version)
+        metrics.shadow_comparisons.labels(*versions, result.outcome).inc()
         pair = self.class_labels.pair(primary[0].label, shadow[0].label)
         metrics.shadow_class_pairs.labels(*pair).inc()
         if feedback_nonce is not None:
             self.answers.remember(feedback_nonce, model.version, shadow[0].label)
         if result.outcome == NO_COMMON_LABEL:
             return  # B cannot name A's answer: no agreement to measure
-        metrics.shadow_topk_overlap.observe(result.topk_overlap)
-        metrics.shadow_score_delta.observe(result.score_delta)
+        metrics.shadow_topk_overlap.labels(*versions).observe(result.topk_overlap)
+        metrics.shadow_score_delta.labels(*versions).observe(result.score_delta)
         if not result.agree:
             log.info(
                 "shadow_disagreement",

@@ -165,6 +165,14 @@ def test_the_window_sums_increases_over_instances_and_survives_a_restart():
     assert (b.requests, b.errors) == (76, 6)
 
 
+def test_a_step_counts_each_version_pairs_comparisons_from_where_that_pair_stood():
+    # B changed in the step: the old pair's series left, the new one counted 30 and 10.
+    before = Scrape(at=0.0, shadow={("a1", "b1", "agree"): 10.0})
+    after = Scrape(at=1.0, shadow={("a1", "b2", "agree"): 30.0, ("a1", "b2", "disagree"): 10.0})
+    step = step_window([(before, after)])
+    assert (step.agree, step.compared) == (30, 40), step
+
+
 def error_gate(b: Arm, looks: StepLooks, final: bool = False):
     (result,) = [
         r for r in evaluate(window(arm(), b), GATES, 20, looks, final) if r.gate == "error rate"

@@ -24,6 +24,8 @@ from tests.support.waiting import wait_until
 
 A_AAA = 'model_version="aaa",variant="A"'
 """Slot A serving version aaa, as the labels of its series."""
+SERVED_PAIR = 'a_version="aaa",b_version="bbb"'
+"""The shadow comparisons of A aaa against the B served now, bbb."""
 
 
 def metrics_text(a_ok: int, a_err: int, b_ok: int, a_fast: int, a_slow: int) -> str:
@@ -42,8 +44,9 @@ edgeserve_inference_duration_seconds_bucket{{le="0.01",stage="decode",{A_AAA}}} 
 edgeserve_inference_duration_seconds_count{{stage="total",{A_AAA}}} {a_total}
 edgeserve_inference_duration_seconds_sum{{stage="total",{A_AAA}}} 1.0
 # TYPE edgeserve_shadow_comparisons_total counter
-edgeserve_shadow_comparisons_total{{result="agree"}} 9
-edgeserve_shadow_comparisons_total{{result="disagree"}} 1
+edgeserve_shadow_comparisons_total{{{SERVED_PAIR},result="agree"}} 9
+edgeserve_shadow_comparisons_total{{{SERVED_PAIR},result="disagree"}} 1
+edgeserve_shadow_comparisons_total{{a_version="aaa",b_version="yyy",result="disagree"}} 50
 # TYPE edgeserve_ab_weight gauge
 edgeserve_ab_weight{{variant="A"}} 0.75
 edgeserve_ab_weight{{variant="B"}} 0.25
@@ -94,6 +97,12 @@ def test_rates_come_from_the_increase_between_two_scrapes():
         pytest.approx(0.9),
         10,
     )
+
+
+def test_status_agreement_counts_only_the_pair_of_versions_served_now():
+    after = parse(metrics_text(a_ok=0, a_err=0, b_ok=0, a_fast=0, a_slow=0), at=0.0)
+    counts = shadow_counts(after)  # B yyy's 50 disagreements were with an earlier B
+    assert (counts.agree, counts.disagree) == (9, 1), counts
 
 
 def test_a_restarted_server_counts_from_zero_not_negative():
@@ -282,7 +291,9 @@ def test_a_b_that_shares_no_label_with_a_is_shown_broken_in_words(run, tmp_path)
         result = run("status", "--url", server.url, "--once")
     assert result.exit_code == 0, result.output
     text = " ".join(result.stdout.split())
-    assert "B is broken: all 5 comparisons had no common label" in text, result.stdout
+    assert re.search(r"B [0-9a-f]{12} is broken: all 5 comparisons had no common label", text), (
+        result.stdout
+    )
 
 
 def test_status_classes_shows_a_top1_against_b_top1_on_the_demo_models(run):

@@ -24,15 +24,21 @@ CORRECT = {"A": 30, "B": 40}
 """Of each variant's 50 pre-swap tokens, how many are answered with the top-1 label."""
 
 
-def versions_per_metric(server: Server) -> dict[str, set[str]]:
-    """Sample name -> the model_version values /metrics shows for it."""
+VERSION_LABELS = ("model_version", "a_version", "b_version")
+"""The labels holding a model version: one on the variant metrics, A's and B's on shadow's."""
+
+
+def versions_per_metric(server: Server) -> dict[str, set[tuple[str, ...]]]:
+    """Sample name -> the versions /metrics shows for it: a model_version, or a shadow pair."""
     with server.client() as client:
         text = client.get("/metrics").text
-    seen: dict[str, set[str]] = {}
+    seen: dict[str, set[tuple[str, ...]]] = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            if "model_version" in sample.labels:
-                seen.setdefault(sample.name, set()).add(sample.labels["model_version"])
+            labels = sample.labels
+            versions = tuple(labels[name] for name in VERSION_LABELS if name in labels)
+            if versions:
+                seen.setdefault(sample.name, set()).add(versions)
     return seen
 
 
@@ -166,7 +172,7 @@ def answer_until_b_serves(server: Server, version: str) -> None:
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])
-def test_fifty_hot_loads_keep_at_most_three_model_versions_per_metric(
+def test_fifty_hot_loads_keep_at_most_three_versions_or_shadow_pairs_per_metric(
     distinct_models, tmp_path, workers
 ):
     env = {
@@ -178,6 +184,7 @@ def test_fifty_hot_loads_keep_at_most_three_model_versions_per_metric(
         "FEEDBACK_SECRET": SECRET,
         "WARMUP_RUNS": "0",
         "WORKERS": workers,
+        "SHADOW_ENABLED": "true",  # B compares A's answers, so the shadow series grow too
     }
     loaded = []
     with running_server(**env) as server:
@@ -191,8 +198,11 @@ def test_fifty_hot_loads_keep_at_most_three_model_versions_per_metric(
             counted = wait_until(  # the worker answering /metrics follows the load within a poll
                 "/metrics to show the new B",
                 lambda: versions_per_metric(server),
-                lambda counted: all(loaded[-1] in v for v in counted.values()),
+                lambda counted: all(
+                    any(loaded[-1] in versions for versions in shown) for shown in counted.values()
+                ),
                 timeout=10,
             )
             assert all(len(v) <= 3 for v in counted.values()), (index, counted)
+            assert "edgeserve_shadow_comparisons_total" in counted, counted
     assert len(set(loaded)) == 50
