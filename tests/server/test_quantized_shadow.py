@@ -44,7 +44,11 @@ def test_shadow_agreement_of_the_int8_copy_is_the_reported_one(model_dir):
     report = json.loads(result.stdout)
     held_out = split_images(model_dir / "images", HELD_OUT).held_out
     assert report["held_out_images"] == len(held_out) == 10
-    env = {"MODEL_VA_PATH": str(model_dir / "probe.onnx"), "MODEL_VB_PATH": ""}
+    env = {
+        "MODEL_VA_PATH": str(model_dir / "probe.onnx"),
+        "MODEL_VB_PATH": "",
+        "SHADOW_MAX_INFLIGHT": str(len(held_out)),  # none dropped: every image is compared
+    }
     with running_server(MODEL_DIR=str(model_dir), **env) as server:
         with server.admin() as admin:  # what the command's last line does, through the API
             r = admin.post("/admin/models/B", json={"path": "probe.int8.onnx"})
