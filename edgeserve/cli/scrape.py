@@ -29,7 +29,8 @@ class Scrape:
     shadow: dict[tuple[str, str, str], float] = field(default_factory=dict)
     """(A's version, B's version, agree / disagree / no_common_label) -> comparisons so far."""
     class_pairs: dict[tuple[str, str], float] = field(default_factory=dict)
-    """(A's top-1 label, B's top-1 label) -> shadow comparisons so far."""
+    """(A's top-1 label, B's top-1 label) -> shadow comparisons so far, every B version summed
+    (a step serves one)."""
     paired: dict[tuple[str, str], float] = field(default_factory=dict)
     """(A's outcome, B's outcome) -> feedback on shadowed A answers so far."""
     feedback: dict[tuple[str, str], float] = field(default_factory=dict)
@@ -79,7 +80,8 @@ def parse(text: str, at: float) -> Scrape:
             elif name == "edgeserve_shadow_comparisons_total":
                 _add(scrape.shadow, shadow_key(labels), value)
             elif name == "edgeserve_shadow_class_pairs_total":
-                scrape.class_pairs[(labels.get("a_label", ""), labels.get("b_label", ""))] = value
+                cell = (labels.get("a_label", ""), labels.get("b_label", ""))
+                _add(scrape.class_pairs, cell, value)
             elif name == "edgeserve_ab_weight":
                 scrape.weights[variant] = value
             elif name == "edgeserve_model_info":

@@ -89,9 +89,9 @@ shadow_score_delta = Histogram(
 )
 shadow_class_pairs = Counter(
     "edgeserve_shadow_class_pairs_total",
-    "Shadow comparisons by A's and B's top-1 labels: the first 20 labels a worker saw each "
-    "by name, every other one as 'other'.",
-    ["a_label", "b_label"],
+    "Shadow comparisons by A's and B's top-1 labels, per B version: the 20 labels A answered "
+    "most before that B started each by name, every other one as 'other'.",
+    ["a_label", "b_label", "b_version"],
 )
 shadow_dropped = Counter(
     "edgeserve_shadow_dropped_total",
@@ -235,6 +235,7 @@ VERSIONED = (
     shadow_comparisons,
     shadow_topk_overlap,
     shadow_score_delta,
+    shadow_class_pairs,
 )
 """The metrics labelled with model versions, whose series follow the tracked versions."""
 VERSIONS_LABELS = (VERSION_LABEL, *PAIR_LABELS)
@@ -323,8 +324,9 @@ def feedback_by_version(versions: frozenset[str]) -> list[dict[str, Any]]:
     return [rows[key] for key in sorted(rows)]
 
 
-def class_pair_counts() -> dict[tuple[str, str], float]:
-    """edgeserve_shadow_class_pairs_total summed over every worker, as /metrics shows it."""
+def class_pair_counts(b_version: str | None) -> dict[tuple[str, str], float]:
+    """edgeserve_shadow_class_pairs_total of B's version `b_version`, summed over every
+    worker."""
     if MULTIPROCESS:
         families = multiprocess.MultiProcessCollector(None).collect()
     else:
@@ -332,7 +334,10 @@ def class_pair_counts() -> dict[tuple[str, str], float]:
     counts: dict[tuple[str, str], float] = {}
     for family in families:
         for sample in family.samples:
-            if sample.name == "edgeserve_shadow_class_pairs_total":
+            labels = sample.labels
+            if sample.name == "edgeserve_shadow_class_pairs_total" and (
+                labels["b_version"] == b_version
+            ):
                 key = (sample.labels["a_label"], sample.labels["b_label"])
                 counts[key] = counts.get(key, 0.0) + sample.value
     return counts

@@ -131,8 +131,9 @@ class Runtime:
             failed = await self.registry.follow(state.models)
             if self.registry.get(CANDIDATE) is not candidate:
                 self.canary.candidate_changed()
-                b = self.registry.get(CANDIDATE)
-                self.class_flips.restart(b.version if b else None, metrics.class_pair_counts())
+                self.shadow.class_labels.restart()
+                b_version = b.version if (b := self.registry.get(CANDIDATE)) else None
+                self.class_flips.restart(b_version, metrics.class_pair_counts(b_version))
             if (
                 state.weights != self.state.weights
                 or state.sticky_cookie != self.state.sticky_cookie

@@ -1,16 +1,21 @@
 """Per-class flips: shadow comparisons counted by A's top-1 label against B's top-1 label.
 
-A worker gives a label its own row and column the first time it sees it (A's answer first,
-then B's), up to MAX_CLASSES labels; every later label counts as OTHER. The labels are never
-re-chosen, so the metric holds at most (MAX_CLASSES + 1)^2 series per worker, whatever the
-model's labels or the traffic: frequent labels are the ones seen first."""
+A worker counts A's top-1 answers per label. When a B starts serving, the MAX_CLASSES labels
+A answered most so far get their own row and column for that B's whole life (with too little
+history, the rest are filled by the labels seen first, A's answer first, then B's); every other
+label counts as OTHER. The names are chosen once per B and the metric carries B's version, so
+it holds at most (MAX_CLASSES + 1)^2 series per worker and B version, whatever the traffic."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 
 MAX_CLASSES = 20
 OTHER = "other"
+MAX_COUNTED = 10_000
+"""Distinct A labels counted: the models' label lists, which operators choose, bound them;
+this caps them against a model with a label list out of proportion."""
 
 Pair = tuple[str, str]
 """(A's top-1 label, B's top-1 label), each a tracked label or OTHER."""
@@ -22,6 +27,17 @@ class ClassLabels:
     def __init__(self, capacity: int = MAX_CLASSES):
         self.capacity = capacity
         self.tracked: set[str] = set()
+        self.answered: Counter[str] = Counter()
+        """A's top-1 answers per label in this worker, over every B: what `restart` ranks."""
+
+    def count(self, a_label: str) -> None:
+        if a_label in self.answered or len(self.answered) < MAX_COUNTED:
+            self.answered[a_label] += 1
+
+    def restart(self) -> None:
+        """A new B: name the labels A answered most, fixed until the next B (a series that
+        changed names mid-life would split one label's counts)."""
+        self.tracked = {label for label, _ in self.answered.most_common(self.capacity)}
 
     def _name(self, label: str) -> str:
         if label not in self.tracked and len(self.tracked) < self.capacity:

@@ -55,6 +55,7 @@ class Shadow:
         """Run `model` (B) on what A's version `a_version` answered, unless there is none, it is
         that very version (it would agree with itself) or too many are running. B's answer is
         kept under `feedback_nonce` for feedback on A's answer."""
+        self.class_labels.count(primary[0].label)
         if model is None or model.version == a_version:
             return
         if self.inflight >= self.max_inflight:
@@ -96,7 +97,7 @@ class Shadow:
         versions = (a_version, model.version)
         metrics.shadow_comparisons.labels(*versions, result.outcome).inc()
         pair = self.class_labels.pair(primary[0].label, shadow[0].label)
-        metrics.shadow_class_pairs.labels(*pair).inc()
+        metrics.shadow_class_pairs.labels(*pair, model.version).inc()
         if feedback_nonce is not None:
             self.answers.remember(feedback_nonce, model.version, shadow[0].label)
         if result.outcome == NO_COMMON_LABEL:

@@ -7,6 +7,7 @@ import random
 import shutil
 
 from PIL import Image
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.images import ORANGE, image_b64
 from tests.support.metrics import metric_sum
@@ -71,7 +72,7 @@ def test_class_counts_start_again_when_a_new_b_is_loaded(tmp_path):
         view = shadow_view(server)
         assert view["classes"] == [] and view["b"]["name"] == "vC", view
         send(server, [ORANGE])
-        compared(server, 5)
+        compared(server, 1)  # vB's series left /metrics with vB
         (row,) = shadow_view(server)["classes"]
     assert (row["a_label"], row["b_labels"]) == ("yellow", {"orange": 1}), row
 
@@ -96,10 +97,54 @@ def test_a_model_with_100_labels_cannot_grow_the_metric_past_21_labels_per_axis(
         compared(server, 300)
         metrics = client.get("/metrics").text
     names = {
-        part.split('="')[1].split('"')[0]
-        for line in metrics.splitlines()
-        if line.startswith(PAIRS + "{")
-        for part in line.split(",")
+        value
+        for family in text_string_to_metric_families(metrics)
+        for sample in family.samples
+        if sample.name == PAIRS
+        for value in (sample.labels["a_label"], sample.labels["b_label"])
     }
     assert len(answered) > 21, f"A gave only {len(answered)} labels: the test proves nothing"
     assert len(names) <= 21 and "other" in names, sorted(names)
+
+
+def label_names(view: dict) -> set[str]:
+    """The labels /admin/shadow shows by name, as A's answer or as B's."""
+    rows = view["classes"]
+    return {row["a_label"] for row in rows} | {b for row in rows for b in row["b_labels"]}
+
+
+def a_label(client, body: bytes) -> str:
+    """A's top-1 label for a PNG (every answer is A's: B has no weight, it is shadowed)."""
+    r = client.post("/v1/infer", content=body, headers={"Content-Type": "image/png"})
+    assert r.is_success and r.json()["variant"] == "A", r.text
+    return r.json()["predictions"][0]["label"]
+
+
+def test_a_new_b_names_the_label_a_answered_most_even_after_20_others_came_first(tmp_path):
+    for name, seed in (("a", 1), ("b", 2), ("c", 3)):
+        save_many_labels(tmp_path / f"{name}.onnx", seed=seed)
+    env = {"MODEL_VA_PATH": str(tmp_path / "a.onnx"), "MODEL_VB_PATH": str(tmp_path / "b.onnx")}
+    rng = random.Random(7)
+    settings = {"SHADOW_ENABLED": "true", "SHADOW_MAX_INFLIGHT": "100", "MODEL_DIR": str(tmp_path)}
+    with running_server(**settings, **env) as server, server.client() as client:
+        sent = 0
+        while len(label_names(shadow_view(server))) < 20:  # the names B's first life gave
+            a_label(client, noise_png(rng))
+            sent += 1
+            compared(server, sent)
+        named = label_names(shadow_view(server))
+        frequent = noise_png(rng)
+        while (label := a_label(client, frequent)) in named:  # A's answer B's names left out
+            sent += 1
+            frequent = noise_png(rng)
+        sent += 1
+        for _ in range(30):
+            a_label(client, frequent)
+        compared(server, sent + 30)
+        assert label not in label_names(shadow_view(server)), "counted as other while B lives"
+        with server.admin() as admin:
+            assert admin.post("/admin/models/B", json={"path": "c.onnx"}).status_code == 200
+        a_label(client, frequent)
+        compared(server, 1)  # the earlier B's series left /metrics with it
+        rows = {row["a_label"]: row for row in shadow_view(server)["classes"]}
+    assert label not in named and rows[label]["compared"] == 1, rows

@@ -47,6 +47,40 @@ def test_the_labels_seen_first_keep_their_names():
     assert labels.pair("yellow", "red") == ("yellow", OTHER)
 
 
+def answered(labels: ClassLabels, counts: dict[str, int]) -> None:
+    for label, times in counts.items():
+        for _ in range(times):
+            labels.count(label)
+
+
+def test_a_new_b_names_the_labels_a_answered_most_not_the_first_seen():
+    labels = ClassLabels(capacity=2)
+    assert labels.pair("blue", "green") == ("blue", "green")
+    answered(labels, {"blue": 1, "yellow": 5, "red": 3})
+    assert labels.pair("yellow", "yellow") == (OTHER, OTHER)
+    labels.restart()
+    assert labels.pair("yellow", "red") == ("yellow", "red")
+    assert labels.pair("blue", "green") == (OTHER, OTHER)
+
+
+def test_the_names_stay_fixed_for_the_life_of_a_b():
+    labels = ClassLabels(capacity=1)
+    answered(labels, {"red": 2})
+    labels.restart()
+    answered(labels, {"yellow": 9})
+    assert labels.pair("yellow", "red") == (OTHER, "red")
+    labels.restart()
+    assert labels.pair("yellow", "red") == ("yellow", OTHER)
+
+
+def test_with_little_history_the_labels_seen_first_fill_the_rest():
+    labels = ClassLabels(capacity=2)
+    answered(labels, {"red": 1})
+    labels.restart()
+    assert labels.pair("blue", "green") == ("blue", OTHER)
+    assert labels.pair("red", "green") == ("red", OTHER)
+
+
 def test_flips_are_the_share_of_a_label_that_b_answers_otherwise():
     pairs = {("yellow", "orange"): 6.0, ("yellow", "yellow"): 2.0, ("red", "red"): 5.0}
     assert flips(pairs, "yellow") == (6.0, 8.0)

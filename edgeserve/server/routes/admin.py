@@ -130,7 +130,8 @@ async def shadow_classes(request: Request) -> HTTPResponse:
     """A's top-1 labels against B's since the current B started serving, all workers summed."""
     runtime: Runtime = request.app.ctx.runtime
     b = runtime.registry.get(CANDIDATE)
-    pairs = runtime.class_flips.since(metrics.class_pair_counts())
+    b_version = b.version if b is not None else None
+    pairs = runtime.class_flips.since(metrics.class_pair_counts(b_version))
     return json(
         {
             "shadow_enabled": runtime.state.shadow_enabled,
