@@ -159,16 +159,25 @@ def distinct_models(tmp_path: Path) -> Path:
 
 def answer_until_b_serves(server: Server, version: str) -> None:
     """Requests until the B of `version` answers (every worker follows a load within a poll),
-    then its feedback, so that B has series of every versioned metric."""
+    then its feedback, and until B has shadowed one of A's answers, so that B has series of
+    every versioned metric."""
     deadline = time.monotonic() + 20
+    answered = shadowed = False
     with server.client() as client:
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not (answered and shadowed):
             body = client.post("/v1/infer", json=RED).json()
-            if body["model"]["version"] == version:
+            if body["model"]["version"] == version and not answered:
                 token = {"feedback_token": body["feedback_token"], "label": "red"}
                 assert client.post("/v1/feedback", json=token).status_code == 202
-                return
-    raise AssertionError(f"B {version} never answered")
+                answered = True
+            shadowed = f'b_version="{version}"' in class_pairs(client.get("/metrics").text)
+    assert answered and shadowed, f"B {version} never answered (or shadowed A)"
+
+
+def class_pairs(metrics: str) -> str:
+    return "\n".join(
+        line for line in metrics.splitlines() if line.startswith("edgeserve_shadow_class_pairs")
+    )
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])
@@ -205,4 +214,5 @@ def test_fifty_hot_loads_keep_at_most_three_versions_or_shadow_pairs_per_metric(
             )
             assert all(len(v) <= 3 for v in counted.values()), (index, counted)
             assert "edgeserve_shadow_comparisons_total" in counted, counted
+            assert "edgeserve_shadow_class_pairs_total" in counted, counted
     assert len(set(loaded)) == 50
