@@ -335,10 +335,10 @@ def class_pair_counts(b_version: str | None) -> dict[tuple[str, str], float]:
     for family in families:
         for sample in family.samples:
             labels = sample.labels
-            if sample.name == "edgeserve_shadow_class_pairs_total" and (
-                labels["b_version"] == b_version
-            ):
-                key = (sample.labels["a_label"], sample.labels["b_label"])
+            if sample.name != "edgeserve_shadow_class_pairs_total":
+                continue
+            if labels["b_version"] == b_version:
+                key = (labels["a_label"], labels["b_label"])
                 counts[key] = counts.get(key, 0.0) + sample.value
     return counts
 

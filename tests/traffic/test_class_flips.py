@@ -7,6 +7,7 @@ from dataclasses import replace
 from fractions import Fraction
 
 from edgeserve.cli.analysis import FAIL, INCONCLUSIVE, PASS, Gates, StepWindow, evaluate
+from edgeserve.cli.scrape import parse
 from edgeserve.traffic.binomial import at_least, at_most
 from edgeserve.traffic.class_flips import (
     MAX_CLASSES,
@@ -79,6 +80,12 @@ def test_with_little_history_the_labels_seen_first_fill_the_rest():
     labels.restart()
     assert labels.pair("blue", "green") == ("blue", OTHER)
     assert labels.pair("red", "green") == ("red", OTHER)
+
+
+def test_a_scrape_sums_a_label_pair_over_the_b_versions_metrics_shows():
+    series = 'edgeserve_shadow_class_pairs_total{a_label="yellow",b_label="orange",b_version='
+    text = f'{series}"b1"}} 2\n{series}"b2"}} 2\n'
+    assert parse(text, at=0.0).class_pairs == {("yellow", "orange"): 4.0}
 
 
 def test_flips_are_the_share_of_a_label_that_b_answers_otherwise():
