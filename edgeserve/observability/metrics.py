@@ -143,6 +143,12 @@ feedback_paired = Counter(
     "(correct or wrong), for the paired accuracy gate.",
     ["a_outcome", "b_outcome"],
 )
+paired_store_errors = Counter(
+    "edgeserve_feedback_paired_store_errors_total",
+    "Calls to the store of B's shadow answers (a folder, or Redis with STATE_URL) that failed "
+    "or passed their deadline, by operation (remember, take): those answers stay unpaired.",
+    ["operation"],
+)
 ab_weight = Gauge(
     "edgeserve_ab_weight",
     "Normalised traffic weight per variant.",

@@ -38,7 +38,7 @@ from edgeserve.server.runtime import Runtime
 from edgeserve.server.tls import cert_loader, server_context
 from edgeserve.server.watchdog import watch_workers
 from edgeserve.settings import Settings
-from edgeserve.state.backend import open_store
+from edgeserve.state.backend import open_answer_store, open_store
 from edgeserve.state.disagreement_store import store_for
 from edgeserve.state.model_store import ModelStore, folder_beside
 from edgeserve.state.schema import parse_state
@@ -140,7 +140,8 @@ def create_app(
         )
         store = open_store(settings, Path(state_file))
         disagreements = store_for(settings, Path(state_file))
-        app.ctx.runtime = Runtime(settings, store, start_state, model_store, disagreements)
+        answers = open_answer_store(settings, Path(state_file))
+        app.ctx.runtime = Runtime(settings, store, start_state, model_store, disagreements, answers)
         metrics.record_build_info()
 
     @app.after_server_start

@@ -30,7 +30,7 @@ from edgeserve.traffic.canary_watch import CanaryWatch, guard_limits
 from edgeserve.traffic.capture import DisagreementCapture
 from edgeserve.traffic.class_flips import SinceCandidate
 from edgeserve.traffic.compare import OUTCOMES
-from edgeserve.traffic.paired_feedback import ShadowAnswers
+from edgeserve.traffic.paired_feedback import AnswerStore, ShadowAnswers
 from edgeserve.traffic.shadow import Shadow
 from edgeserve.traffic.step_clients import StepClients
 from edgeserve.variants import CANDIDATE, CURRENT
@@ -48,6 +48,7 @@ class Runtime:
         start_state: RuntimeState,
         model_store: ModelStore,
         disagreements: DisagreementStore,
+        shadow_answers: AnswerStore,
     ):
         self.settings = settings
         self.start_state = start_state
@@ -72,7 +73,7 @@ class Runtime:
             settings.shadow_max_inflight,
             self.canary.contain,
             self.capture,
-            ShadowAnswers(settings.feedback_replay_memory),
+            ShadowAnswers(shadow_answers),
         )
         self.class_flips = SinceCandidate()
         """Per-class flips count from the moment the current B started serving."""

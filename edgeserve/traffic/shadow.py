@@ -93,13 +93,13 @@ class Shadow:
             return
         self.inflight -= 1
         await self.contained(model, None)
+        if feedback_nonce is not None:  # before the comparison counts: feedback may follow it
+            await self.answers.remember(feedback_nonce, model.version, shadow[0].label)
         result = compare(primary, shadow, model.meta.label_index)
         versions = (a_version, model.version)
         metrics.shadow_comparisons.labels(*versions, result.outcome).inc()
         pair = self.class_labels.pair(primary[0].label, shadow[0].label)
         metrics.shadow_class_pairs.labels(*pair, model.version).inc()
-        if feedback_nonce is not None:
-            self.answers.remember(feedback_nonce, model.version, shadow[0].label)
         if result.outcome == NO_COMMON_LABEL:
             return  # B cannot name A's answer: no agreement to measure
         metrics.shadow_topk_overlap.labels(*versions).observe(result.topk_overlap)
@@ -123,3 +123,4 @@ class Shadow:
         """Let the comparisons in flight finish, for at most five seconds."""
         if self.tasks:
             await asyncio.wait(self.tasks, timeout=5)
+        await self.answers.close()

@@ -16,6 +16,7 @@ from edgeserve.inference.model import Model
 from edgeserve.inference.preprocess import to_tensor
 from edgeserve.server.runtime import Runtime
 from edgeserve.settings import Settings
+from edgeserve.state.backend import open_answer_store
 from edgeserve.state.disagreement_store import store_for
 from edgeserve.state.file_store import FileStore
 from edgeserve.state.model_store import ModelStore
@@ -86,7 +87,9 @@ def runtime_with(model: Model, tmp_path: Path, batch_max_size: int) -> Runtime:
     state = RuntimeState(1.0, 0.0, False, False, True, models={"A": slot})
     settings = Settings(batch_max_size=batch_max_size, batch_max_wait_ms=20.0)
     disagreements = store_for(settings, store.path)
-    runtime = Runtime(settings, store, state, ModelStore(tmp_path / "models"), disagreements)
+    answers = open_answer_store(settings, store.path)
+    models = ModelStore(tmp_path / "models")
+    runtime = Runtime(settings, store, state, models, disagreements, answers)
     runtime.registry.swap("A", model)
     return runtime
 

@@ -9,6 +9,30 @@ from tests.support.waiting import wait_until
 
 SECRET = "paired-feedback-secret-0123456789abcdef"
 PAIRED = "edgeserve_feedback_paired_total"
+ANSWERS = 20
+
+
+def shadowed_answers(server, count: int) -> list[dict]:
+    """`count` A answers, each asked over a new connection (any worker), all compared by B."""
+    answers = []
+    for _ in range(count):
+        with server.client() as client:
+            answers.append(client.post("/v1/infer", json={"image_b64": image_b64(ORANGE)}).json())
+    wait_until(
+        f"{count} shadow comparisons",
+        lambda: metric_sum(server, "edgeserve_shadow_comparisons_total"),
+        lambda compared: compared >= count,
+    )
+    return answers
+
+
+def label_each(server, answers: list[dict]) -> None:
+    """Feedback for every answer, each over a new connection: it lands on any worker."""
+    for answer in answers:
+        with server.client() as client:
+            body = {"feedback_token": answer["feedback_token"], "label": "orange"}
+            response = client.post("/v1/feedback", json=body)
+            assert response.status_code == 202, response.text
 
 
 def answer_and_label(server, colour, truth: str) -> None:
@@ -50,3 +74,24 @@ def test_feedback_on_an_a_answer_that_b_did_not_shadow_is_not_paired():
         assert client.post("/v1/feedback", json=body).status_code == 202
         assert metric_sum(server, "edgeserve_feedback_total", variant="A") == 1
         assert metric_sum(server, PAIRED) == 0
+
+
+def test_feedback_pairs_whichever_worker_ran_the_shadow_and_whichever_it_lands_on():
+    env = {"WORKERS": "2", "SHADOW_MAX_INFLIGHT": str(ANSWERS)}
+    with running_server(SHADOW_ENABLED="true", FEEDBACK_SECRET=SECRET, **env) as server:
+        label_each(server, shadowed_answers(server, ANSWERS))
+        assert metric_sum(server, PAIRED) == ANSWERS
+        # A said yellow and B orange on every one of them
+        assert metric_sum(server, PAIRED, a_outcome="wrong", b_outcome="correct") == ANSWERS
+
+
+def test_a_pair_counts_once_even_when_its_token_is_posted_to_every_worker():
+    env = {"WORKERS": "2", "SHADOW_MAX_INFLIGHT": str(ANSWERS)}
+    with running_server(SHADOW_ENABLED="true", FEEDBACK_SECRET=SECRET, **env) as server:
+        answers = shadowed_answers(server, ANSWERS)
+        label_each(server, answers)
+        for answer in answers * 2:  # a replay on the worker that has not seen it is counted
+            with server.client() as client:
+                body = {"feedback_token": answer["feedback_token"], "label": "orange"}
+                client.post("/v1/feedback", json=body)
+        assert metric_sum(server, PAIRED) == ANSWERS

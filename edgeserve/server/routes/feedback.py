@@ -81,7 +81,7 @@ async def post_feedback(request: Request) -> HTTPResponse:
     metrics.feedback.labels(answer.variant, answer.version, outcome(correct)).inc()
     if answer.variant == CURRENT:
         b = runtime.registry.get(CANDIDATE)
-        b_label = runtime.shadow.answers.take(answer.nonce, b.version if b else None)
+        b_label = await runtime.shadow.answers.take(answer.nonce, b.version if b else None)
         if b_label is not None:
             metrics.feedback_paired.labels(outcome(correct), outcome(b_label == label)).inc()
     request.ctx.variant = answer.variant
