@@ -72,3 +72,14 @@ def test_a_pair_counts_once_even_when_its_token_is_posted_to_every_worker():
                 body = {"feedback_token": answer["feedback_token"], "label": "orange"}
                 client.post("/v1/feedback", json=body)
         assert metric_sum(server, PAIRED) == ANSWERS
+
+
+def test_an_unusable_answer_folder_leaves_inference_and_feedback_answered_and_unpaired(tmp_path):
+    (tmp_path / "shadow-answers").write_text("a file where the folder should be")
+    env = {"STATE_PATH": str(tmp_path / "state.json"), "WORKERS": "2"}
+    with running_server(SHADOW_ENABLED="true", FEEDBACK_SECRET=SECRET, **env) as server:
+        label_each(server, shadowed_answers(server, 2))
+        assert metric_sum(server, PAIRED) == 0
+        errors = "edgeserve_feedback_paired_store_errors_total"
+        assert metric_sum(server, errors, operation="remember") == 2
+        assert metric_sum(server, errors, operation="take") == 2
