@@ -30,8 +30,9 @@ from edgeserve.traffic.canary_watch import CanaryWatch, guard_limits
 from edgeserve.traffic.capture import DisagreementCapture
 from edgeserve.traffic.class_flips import SinceCandidate
 from edgeserve.traffic.compare import OUTCOMES
-from edgeserve.traffic.paired_feedback import AnswerStore, ShadowAnswers
+from edgeserve.traffic.paired_feedback import AnswerStore
 from edgeserve.traffic.shadow import Shadow
+from edgeserve.traffic.shadow_answers import ShadowAnswers
 from edgeserve.traffic.step_clients import StepClients
 from edgeserve.variants import CANDIDATE, CURRENT
 

@@ -17,7 +17,7 @@ from edgeserve.state.disagreement_store import Answer
 from edgeserve.traffic.capture import DisagreementCapture
 from edgeserve.traffic.class_flips import ClassLabels
 from edgeserve.traffic.compare import NO_COMMON_LABEL, compare
-from edgeserve.traffic.paired_feedback import ShadowAnswers
+from edgeserve.traffic.shadow_answers import ShadowAnswers
 
 Contained = Callable[[Model, ModelHazard | None], Awaitable[None]]
 """Told of every shadow run of B: whether it showed the model unsafe."""
