@@ -42,7 +42,6 @@ BASE_SETTINGS = {
     "AB_WEIGHT_A": "1",
     "AB_WEIGHT_B": "0",
 }
-DEMO_A = Path(__file__).resolve().parent.parent / "models" / "vA.onnx"
 
 
 @dataclass(frozen=True)
@@ -89,7 +88,9 @@ class Keeper:
 
 
 def _start(case: Case, folder: Path) -> ServerProcess:
-    env = {**BASE_SETTINGS, "MODEL_VA_PATH": str(DEMO_A), "MODEL_VB_PATH": ""}
+    from benchmarks.suites import TINY_A
+
+    env = {**BASE_SETTINGS, "MODEL_VA_PATH": str(TINY_A), "MODEL_VB_PATH": ""}
     if case.save_b is not None:
         b_path = case.save_b(folder / f"{case.save_b.__name__}.onnx")
         env |= {**HAZARD_SETTINGS, **case.settings, "MODEL_VB_PATH": str(b_path)}
@@ -97,14 +98,14 @@ def _start(case: Case, folder: Path) -> ServerProcess:
 
 
 def containment_suite(quick: bool, _source: Path | None = None) -> dict[str, Any]:
-    from benchmarks.suites import CLIENT, FULL, QUICK, _finish, _meta, say
+    from benchmarks.suites import CLIENT, FULL, QUICK, _bodies, _finish, _meta, say
 
     started = time.monotonic()
     phase = QUICK if quick else FULL
     rounds = 2 if quick else ROUNDS
     results: dict[str, Any] = {"meta": _meta("containment", phase, quick)}
     results["meta"]["rounds"] = rounds
-    body = _json_body()
+    body = _bodies(build_payloads())["png224"]
     servers: dict[str, ServerProcess] = {}
     keepers: dict[str, Keeper] = {}
     measured: dict[str, list[LoadResult]] = {case.name: [] for case in CASES}
@@ -148,15 +149,6 @@ def containment_suite(quick: bool, _source: Path | None = None) -> dict[str, Any
         for row in results["containment"][1:]
     ]
     return _finish(results, started)
-
-
-def _json_body() -> bytes:
-    import base64
-
-    import orjson
-
-    png = build_payloads()["png224"]
-    return orjson.dumps({"image_b64": base64.b64encode(png).decode(), "top_k": 5})
 
 
 def _rows(measured: dict[str, list[LoadResult]]) -> list[dict[str, Any]]:
