@@ -56,6 +56,14 @@ def chunk_key(sha256: str, index: int) -> str:
     return f"edgeserve:blob:{sha256}:{index}"
 
 
+def _digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as source:
+        while chunk := source.read(CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 class SharedModels:
     def __init__(self, url: str, store: ModelStore):
         self.redis = connect(url, SOCKET_TIMEOUT_SECONDS)
@@ -64,16 +72,20 @@ class SharedModels:
 
     def share(self, kept: SlotModel) -> None:
         """Put a kept model in Redis once (blocking: run it in a thread). Refused with 503
-        state_unavailable when Redis cannot take it: the fleet could not load it."""
+        state_unavailable when Redis cannot take it: the fleet could not load it, and the
+        chunks this attempt wrote are deleted again (best effort) unless a manifest names them."""
         path = Path(kept.path)
+        written: list[str] = []
+        sha256 = ""
         try:
             if self.redis.exists(manifest_key(kept.version)):
                 return
-            digest, chunks, size = self._put_chunks(path)
+            sha256 = _digest(path)
+            chunks, size = self._put_chunks(path, sha256, written)
             sidecar = sidecar_path(path)
             manifest = {
                 "name": path.name,
-                "sha256": digest,
+                "sha256": sha256,
                 "size": size,
                 "chunks": chunks,
                 "sidecar": sidecar.read_bytes() if sidecar.is_file() else b"",
@@ -82,22 +94,49 @@ class SharedModels:
             }
             self.redis.hset(manifest_key(kept.version), mapping=manifest)
         except UNREACHABLE as error:
+            self._discard(sha256, written)
             raise StateUnavailable(
                 f"cannot share model {path.name} with the fleet through Redis "
                 f"({one_line(error, limit=200)}): nothing changed; retry once Redis is back"
             ) from None
 
-    def _put_chunks(self, path: Path) -> tuple[str, int, int]:
-        digest = hashlib.sha256()
+    def _put_chunks(self, path: Path, sha256: str, written: list[str]) -> tuple[int, int]:
+        chunks, size = 0, 0
         with path.open("rb") as source:
             while chunk := source.read(CHUNK_BYTES):
-                digest.update(chunk)
-        sha256, chunks, size = digest.hexdigest(), 0, 0
-        with path.open("rb") as source:
-            while chunk := source.read(CHUNK_BYTES):
-                self.chunks.set(chunk_key(sha256, chunks), chunk)
+                key = chunk_key(sha256, chunks)
+                # Named before the write: a write that timed out may still have landed.
+                written.append(key)
+                self.chunks.set(key, chunk)
                 chunks, size = chunks + 1, size + len(chunk)
-        return sha256, chunks, size
+        return chunks, size
+
+    def _discard(self, sha256: str, written: list[str]) -> None:
+        """Delete the chunks a refused share wrote: no manifest will name them, yet they hold
+        Redis memory. Kept when a manifest names the same bytes (other versions read them).
+        Best effort: the share's own error is what the caller answers."""
+        if not written:
+            return
+        try:
+            if sha256 in self._named_bytes():
+                return
+            self.redis.delete(*written)
+        except UNREACHABLE as error:
+            log.warning(
+                "shared_model_cleanup_failed",
+                sha256=sha256[:12],
+                chunks=len(written),
+                error=one_line(error, limit=200),
+            )
+
+    def _named_bytes(self) -> set[str]:
+        """The sha256 of the bytes every manifest in Redis names."""
+        named: set[str] = set()
+        for key in self.redis.scan_iter(match=manifest_key("*")):
+            sha256 = self.redis.hget(key, "sha256")
+            if sha256:
+                named.add(sha256.decode())
+        return named
 
     def fetch(self, version: str) -> Path | None:
         """This host's kept copy of `version`, fetched from Redis and verified; None when
