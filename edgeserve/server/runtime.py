@@ -23,7 +23,7 @@ from edgeserve.state.disagreement_store import DisagreementStore
 from edgeserve.state.model_store import ModelStore
 from edgeserve.state.retention import Plan, collect, reasons_to_keep
 from edgeserve.state.schema import InvalidState, RuntimeState
-from edgeserve.state.shared_models import UNREACHABLE
+from edgeserve.state.shared_models import UNREACHABLE, short
 from edgeserve.state.store import StateStore, StoreUnavailable
 from edgeserve.state.sync import StateSync
 from edgeserve.traffic.canary_watch import CanaryWatch, guard_limits
@@ -183,7 +183,7 @@ class Runtime:
             log.info(
                 "models_collected",
                 removed=[e.describe() for e in decided.removed],
-                removed_from_redis=[v[:12] for v in decided.removed_shared],
+                removed_from_redis=[short(v) for v in decided.removed_shared],
             )
         return decided
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from edgeserve.state.model_store import STAGING_PREFIX
 from edgeserve.state.schema import RuntimeState
+from edgeserve.state.shared_models import short
 from edgeserve.variants import CANDIDATE, CURRENT
 
 VERSION_FOLDER = re.compile(r"[0-9a-f]{64}")
@@ -50,7 +51,8 @@ class Plan:
     """Full version -> why it stays."""
     removed: list[Entry] = field(default_factory=list)
     removed_shared: list[str] = field(default_factory=list)
-    """Full versions removed from the fleet's Redis (state.shared_models)."""
+    """Full versions removed from the fleet's Redis, and `blob:<sha256>` for chunks no manifest
+    named (state.shared_models)."""
 
     def to_dict(self, *, dry_run: bool) -> dict[str, object]:
         return {
@@ -58,7 +60,7 @@ class Plan:
             "kept": [{"version": version[:12], "why": why} for version, why in self.kept.items()],
             "removed": [entry.describe() for entry in self.removed],
             "removed_bytes": sum(entry.size_bytes for entry in self.removed),
-            "removed_from_redis": [version[:12] for version in self.removed_shared],
+            "removed_from_redis": [short(entry) for entry in self.removed_shared],
         }
 
 

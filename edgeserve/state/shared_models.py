@@ -13,6 +13,7 @@ travels along and is checked at load like any other (MODEL_TRUSTED_KEYS).
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from pathlib import Path
 
@@ -35,6 +36,25 @@ CHUNK_TIMEOUT_SECONDS = 10.0
 """A chunk is a megabyte: longer than the state's half second, still bounded. Every other call
 takes the state's timeout, so a Redis that hangs costs an admin call about that, as before."""
 UNREACHABLE = (exceptions.RedisError, OSError)
+CHUNK_KEY = re.compile(r"edgeserve:blob:([0-9a-f]{64}):[0-9]+")
+ORPHAN_PREFIX = "blob:"
+"""`collect` answers chunks no manifest named as `blob:<sha256>`, apart from the versions."""
+
+DELETE_IDLE = """
+local removed = 0
+for _, key in ipairs(KEYS) do
+  local idle = redis.call('OBJECT', 'IDLETIME', key)
+  if idle and idle >= tonumber(ARGV[1]) then
+    removed = removed + redis.call('DEL', key)
+  end
+end
+return removed
+"""
+"""Deletes each key only if its idle time is at least ARGV[1] seconds, checked and deleted in
+one step: a chunk another pod rewrites between gc's look and its delete is left alone."""
+IDLE_CLOCK_SECONDS = 1
+"""Redis's LRU clock ticks in whole seconds, so OBJECT IDLETIME may read one more than the time
+since the last access: what must be older than the grace has to read that much more."""
 
 
 def connect(url: str, timeout: float) -> redis.Redis:
@@ -56,6 +76,13 @@ def chunk_key(sha256: str, index: int) -> str:
     return f"edgeserve:blob:{sha256}:{index}"
 
 
+def short(entry: str) -> str:
+    """A `collect` entry as reports show it: a version's or unnamed bytes' first 12 hex."""
+    if entry.startswith(ORPHAN_PREFIX):
+        return ORPHAN_PREFIX + entry.removeprefix(ORPHAN_PREFIX)[:12]
+    return entry[:12]
+
+
 def _digest(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as source:
@@ -69,6 +96,7 @@ class SharedModels:
         self.redis = connect(url, SOCKET_TIMEOUT_SECONDS)
         self.chunks = connect(url, CHUNK_TIMEOUT_SECONDS)
         self.store = store
+        self.delete_idle = self.redis.register_script(DELETE_IDLE)
 
     def share(self, kept: SlotModel) -> None:
         """Put a kept model in Redis once (blocking: run it in a thread). Refused with 503
@@ -180,8 +208,9 @@ class SharedModels:
 
     def collect(self, reasons: dict[str, str], grace_seconds: float, *, dry_run: bool) -> list[str]:
         """Remove the manifests retention lets go, and their chunks unless a manifest that
-        stays names the same bytes; answers the versions removed (or, with `dry_run`, that
-        would be). Chunks of a share still being written have no manifest yet: never touched."""
+        stays names the same bytes; then the chunks no manifest names (a share cut off part
+        way) once untouched for `grace_seconds`. Answers the versions removed and, as
+        `blob:<sha256>`, the unnamed bytes removed (or, with `dry_run`, that would be)."""
         now = time.time()
         removed: dict[str, str] = {}
         named: set[str] = set()
@@ -201,7 +230,38 @@ class SharedModels:
                 if sha256 not in named:
                     for key in self.redis.scan_iter(match=chunk_key(sha256, 0)[:-1] + "*"):
                         self.redis.delete(key)
-        return list(removed)
+        orphans = self._orphans(named | set(removed.values()), grace_seconds)
+        if not dry_run:
+            for keys in orphans.values():
+                self.delete_idle(keys=keys, args=[grace_seconds + IDLE_CLOCK_SECONDS])
+        return [*removed, *(ORPHAN_PREFIX + sha256 for sha256 in orphans)]
+
+    def _orphans(self, named: set[str], grace_seconds: float) -> dict[str, list[str]]:
+        """Chunk keys per sha256 no manifest names and none of them touched for
+        `grace_seconds`. Redis keeps no creation time; OBJECT IDLETIME counts from the last read
+        or write, so past its clock's second it never exceeds the time since the write and errs
+        towards keeping: a share in progress has just written a chunk, a read only makes a chunk
+        look younger, and only a fetch reads chunks, through a manifest. Needs no write, so it
+        works on a Redis at maxmemory. Under an LFU policy Redis tracks no idle time: nothing
+        is taken then."""
+        found: dict[str, list[str]] = {}
+        for key in self.redis.scan_iter(match=chunk_key("*", 0)[:-1] + "*"):
+            match = CHUNK_KEY.fullmatch(key.decode())
+            if match and match[1] not in named:
+                found.setdefault(match[1], []).append(key.decode())
+        orphans: dict[str, list[str]] = {}
+        for sha256, keys in found.items():
+            pipe = self.redis.pipeline(transaction=False)
+            for key in keys:
+                pipe.object("idletime", key)
+            try:
+                idle = [i for i in pipe.execute() if i is not None]  # None: deleted meanwhile
+            except exceptions.ResponseError as error:
+                log.warning("shared_orphans_not_collected", error=one_line(error, limit=200))
+                return {}
+            if idle and min(idle) >= grace_seconds + IDLE_CLOCK_SECONDS:
+                orphans[sha256] = keys
+        return orphans
 
     def close(self) -> None:
         self.redis.close()

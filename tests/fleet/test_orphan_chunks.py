@@ -1,10 +1,13 @@
 """Chunks no manifest names (a share refused part way) do not stay in Redis: the refused share
-deletes what it wrote, unless a manifest names the same bytes."""
+deletes what it wrote, and gc removes the unnamed chunks left untouched for the grace, never
+chunks a manifest names nor those of a share still being written."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +17,8 @@ import redis as redis_client
 
 from edgeserve.errors import StateUnavailable
 from edgeserve.state.model_store import ModelStore
-from edgeserve.state.shared_models import CHUNK_BYTES, SharedModels, manifest_key
+from edgeserve.state.retention import Plan
+from edgeserve.state.shared_models import CHUNK_BYTES, SharedModels, chunk_key, manifest_key
 from tests.support.redis import RedisServer
 from tests.support.server import REPO, base_env, pushed_only_env, start_server, stop_server
 
@@ -113,6 +117,53 @@ def test_a_share_refused_while_redis_is_down_answers_its_own_error(
     monkeypatch.setattr(shared.chunks, "set", dies_after_first)
     with pytest.raises(StateUnavailable, match=r"cannot share model big\.onnx"):
         shared.share(store.keep(big_model))
+    shared.close()
+
+
+def put_unnamed(client: redis_client.Redis, name: bytes, chunks: range) -> str:
+    """Chunks of bytes no manifest names, as a share cut off part way leaves them."""
+    sha256 = hashlib.sha256(name).hexdigest()
+    for index in chunks:
+        client.set(chunk_key(sha256, index), name * 100)
+    return sha256
+
+
+def test_gc_removes_unnamed_chunks_older_than_the_grace_and_keeps_younger_ones(
+    redis_server, client, tmp_path
+):
+    shared = SharedModels(redis_server.url, ModelStore(tmp_path / "store"))
+    old = put_unnamed(client, b"old", range(3))
+    in_progress = put_unnamed(client, b"in progress", range(2))
+    time.sleep(3.5)  # past the grace and the second OBJECT IDLETIME may add
+    young = put_unnamed(client, b"young", range(2))
+    put_unnamed(client, b"in progress", range(2, 3))  # its share has just written a chunk
+
+    listed = shared.collect({}, grace_seconds=2, dry_run=True)
+    assert listed == [f"blob:{old}"]
+    shown = Plan(removed_shared=listed).to_dict(dry_run=True)["removed_from_redis"]
+    assert shown == [f"blob:{old[:12]}"]  # as POST /admin/gc answers it
+    assert len(blob_keys(client)) == 8  # a dry run removes nothing
+
+    assert shared.collect({}, grace_seconds=2, dry_run=False) == [f"blob:{old}"]
+    left = {key.decode().split(":")[2] for key in blob_keys(client)}
+    assert left == {in_progress, young}
+    assert shared.collect({}, grace_seconds=3600, dry_run=False) == []
+    assert len(blob_keys(client)) == 5
+    shared.close()
+
+
+def test_gc_never_removes_chunks_a_manifest_names(redis_server, client, tmp_path, big_model):
+    store = ModelStore(tmp_path / "store")
+    shared = SharedModels(redis_server.url, store)
+    kept = store.keep(big_model)
+    shared.share(kept)
+    named = blob_keys(client)
+    orphan = put_unnamed(client, b"orphan", range(2))
+    time.sleep(1.5)
+    removed = shared.collect({kept.version: "B"}, grace_seconds=0, dry_run=False)
+    assert removed == [f"blob:{orphan}"]
+    assert blob_keys(client) == named
+    assert client.exists(manifest_key(kept.version))
     shared.close()
 
 
