@@ -16,7 +16,11 @@ def _row(data: dict[str, Any]) -> list[str]:
     gone = ", ".join(f"{e.get('version') or 'staging'} {' '.join(e['names'])}" for e in removed)
     kept = ", ".join(f"{k['version']} ({k['why']})" for k in data.get("kept") or [])
     verb = "would remove" if data.get("dry_run") else "removed"
-    return [kept or "-", f"{verb}: {gone or 'nothing'} ({data.get('removed_bytes', 0)} bytes)"]
+    removed_text = f"{verb}: {gone or 'nothing'} ({data.get('removed_bytes', 0)} bytes)"
+    # Redis is the fleet's: what leaves it there (versions, unnamed chunks) shows apart.
+    if shared := data.get("removed_from_redis"):
+        removed_text += f"; from Redis: {', '.join(shared)}"
+    return [kept or "-", removed_text]
 
 
 def gc_command(
