@@ -98,16 +98,17 @@ async def infer(request: Request, name: str) -> HTTPResponse:
         choice = choose(request, runtime)
 
         async def run(model: Model) -> Classified:
-            # Every class ranked: the scores output is the whole row, as /v1 scores it.
+            # The classification extension needs its k best; the scores output the whole row.
+            ranked = asked.wanted.classification or model.num_classes
             if tensor.images:
                 size = model.size_for(None)
-                return await runtime.classify(model, tensor.images[0], size, model.num_classes)
+                return await runtime.classify(model, tensor.images[0], size, ranked)
             assert tensor.values is not None
             values = tensor.values
 
             def check_and_run() -> Classified:  # the tensor maths too, off the event loop
                 batch = model_input(model, tensor.datatype, tensor.shape, values)
-                return classify_tensor(model, batch, model.num_classes, runtime.cpu_timed)
+                return classify_tensor(model, batch, ranked, runtime.cpu_timed)
 
             executor = runtime.executor_for(model)
             return await asyncio.get_running_loop().run_in_executor(executor, check_and_run)
