@@ -331,6 +331,22 @@ def render_markdown(results: dict[str, Any]) -> str:
                 f"| {_num(row['p99_ratio'], 2)} |"
             )
         lines.append("")
+    if results.get("pipeline_limit"):
+        limit = results["pipeline_limit"]
+        models = limit["models"]
+        lines += [
+            "The whole pipeline in process, no HTTP (decode, preprocess, run, top-5; PNG 224, "
+            f"{limit['layout']}; medians of alternating rounds): the most a server can serve.",
+            "",
+            "| model | req/s | CPU ms/req |",
+            "|---|--:|--:|",
+            *(
+                f"| {name} | {_num(m['rps'], 1)} | {_num(m['cpu_ms_per_request'], 2)} |"
+                for name, m in models.items()
+            ),
+            f"| ratio | {_num(limit['ratio'], 2)} | |",
+            "",
+        ]
     if results.get("targets"):
         lines += ["| target | measured | verdict |", "|---|--:|---|"]
         for target in results["targets"]:

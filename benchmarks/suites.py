@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import time
@@ -494,6 +495,9 @@ def quantize_suite(quick: bool, _source: Path | None = None) -> dict[str, Any]:
     )
     results = experiments_results("quantize", [experiment], quick)
     results["quantize_report"] = json.loads(int8.with_suffix(".report.json").read_text())
+    results["pipeline_limit"] = pipeline_limits(
+        {"fp32": ensure_mobilenet(CACHE_DIR), "int8": int8}, QUICK if quick else FULL
+    )
     results["targets"] = [  # issue 24: the int8 copy serves at least 1.8x as fast, same run
         {
             "target": f"int8 / fp32 req/s, png224 c{row['concurrency']} >= {INT8_SPEEDUP:g}",
@@ -503,6 +507,34 @@ def quantize_suite(quick: bool, _source: Path | None = None) -> dict[str, Any]:
         for row in results["experiments"]
     ]
     return _finish(results, started)
+
+
+def pipeline_limits(models: dict[str, Path], phase: Phase) -> dict[str, Any]:
+    """Each model's whole pipeline in process, no HTTP (decode, preprocess, run, top-5; PNG 224,
+    2 callers x intra-op 1), in alternating rounds: the most any server of it can serve."""
+    layout = inprocess.Layout(2, 1)
+    loaded = {name: inprocess.load_sessions(path, [layout]) for name, path in models.items()}
+    png = build_payloads()["png224"]
+    rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in models}
+    names = list(models)
+    for index in range(2 * phase.rounds):  # ABBA: a busy spell lands on both alike
+        order = names if index % 2 == 0 else names[::-1]
+        for name in order:
+            measured = inprocess.measure_layouts(loaded[name], png, [layout], phase.limit_seconds)
+            rounds[name].append(measured[layout.label])
+    medians = {
+        name: {
+            key: statistics.median(r[key] for r in measured)
+            for key in ("rps", "cpu_ms_per_request")
+        }
+        for name, measured in rounds.items()
+    }
+    first, second = names
+    return {
+        "layout": layout.label,
+        "models": medians,
+        "ratio": round(medians[second]["rps"] / medians[first]["rps"], 2),
+    }
 
 
 def experiments_results(suite: str, experiments: list[Experiment], quick: bool) -> dict[str, Any]:
