@@ -11,7 +11,9 @@ import pytest
 
 from benchmarks.mobilenet import NUM_CLASSES, build_mobilenet_v2, count_parameters
 from benchmarks.payloads import build_payloads
+from benchmarks.procs import REPO
 from benchmarks.report import evaluate_targets, write_results
+from benchmarks.suites import Phase, pipeline_limits
 
 
 @pytest.fixture(scope="module")
@@ -134,3 +136,18 @@ def test_the_containment_ratio_is_each_hazard_s_p99_over_a_s_p99_with_no_b():
 
     rows = _rows({case.name: measured(10.0 * (i + 1)) for i, case in enumerate(CASES)})
     assert [row["p99_ratio"] for row in rows] == [1.0, 2.0, 3.0, 4.0]
+
+
+def test_the_quantize_table_shows_each_model_s_pipeline_limit_and_their_ratio(tmp_path):
+    models = {"fp32": REPO / "models" / "vA.onnx", "int8": REPO / "models" / "vB.onnx"}
+    phase = Phase(warmup=0.0, seconds=0.0, limit_seconds=0.05, rounds=1)
+    limit = pipeline_limits(models, phase)
+    fp32, int8 = (limit["models"][name]["rps"] for name in ("fp32", "int8"))
+    assert fp32 > 0 and int8 > 0, limit
+    assert limit["ratio"] == round(int8 / fp32, 2)
+
+    results = {"meta": fake_results()["meta"] | {"suite": "quantize"}, "pipeline_limit": limit}
+    _, md_path = write_results(results, tmp_path)
+    table = md_path.read_text()
+    assert f"| fp32 | {fp32:.1f} |" in table, table
+    assert f"| ratio | {limit['ratio']:.2f} | |" in table, table
