@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import random
 from concurrent.futures import ThreadPoolExecutor
+from http.client import HTTPConnection
+from urllib.parse import urlsplit
 
-import httpx
 import pytest
 
 from tests.support.images import image_bytes
@@ -49,15 +50,23 @@ def send(server, values: list[int], stop_on_rollback: bool) -> dict[int, int]:
     bodies = {value: image_bytes((value,) * 3, size=32) for value in set(values)}
 
     def client_work(index: int) -> list[int]:
+        # http.client, not httpx: a fifth of the client's CPU per request, and 20,000 of them
+        # share the machine's cores with the server
         statuses = []
-        with httpx.Client(base_url=server.url, timeout=30) as client:
+        address = urlsplit(server.url)
+        connection = HTTPConnection(address.hostname, address.port, timeout=30)
+        try:
             for number, value in enumerate(values[index::THREADS]):
-                answer = client.post(
-                    "/v1/infer", content=bodies[value], headers={"Content-Type": "image/png"}
+                connection.request(
+                    "POST", "/v1/infer", bodies[value], {"Content-Type": "image/png"}
                 )
-                statuses.append(answer.status_code)
+                answer = connection.getresponse()
+                answer.read()
+                statuses.append(answer.status)
                 if stop_on_rollback and number % 100 == 99 and rolled_back(server):
                     break
+        finally:
+            connection.close()
         return statuses
 
     with ThreadPoolExecutor(THREADS) as pool:
