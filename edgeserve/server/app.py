@@ -205,7 +205,7 @@ def create_app(
         return None
 
     @app.on_response
-    async def finish(request: Request, response: HTTPResponse) -> None:
+    async def finish(request: EdgeRequest, response: HTTPResponse) -> None:
         trace_id = trace_id_of(request)
         response.headers["Trace-Id"] = trace_id
         response.headers["X-Content-Type-Options"] = "nosniff"
@@ -229,8 +229,11 @@ def create_app(
         route, method = route_label(request), method_label(request)
         metrics.http_requests.labels(route, method, str(response.status)).inc()
         metrics.http_request_duration.labels(route, method).observe(seconds)
-        if request.method in ("POST", "PUT", "PATCH") and response.status != 413:
-            metrics.request_body_bytes.labels(route).observe(len(request.body or b""))
+        read = request.body_bytes_read
+        # A 413 from the announced length read nothing: no body size to record. One refused
+        # part way (a streamed upload) records what it read.
+        if request.method in ("POST", "PUT", "PATCH") and (read or response.status != 413):
+            metrics.request_body_bytes.labels(route).observe(read)
         log.info(
             "request",
             trace_id=trace_id,

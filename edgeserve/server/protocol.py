@@ -42,6 +42,20 @@ class EdgeRequest(Request):
             # Sanic builds a stand-in request (method NONE) to answer a failed one; with the
             # same bad target it would fail again and drop the connection with a traceback.
             super().__init__(b"/", *args, **kwargs)
+        self.streamed_bytes = 0
+        """Body bytes a streaming route read: its `body` stays empty, the bytes never held."""
+
+    async def read_streamed(self) -> bytes | None:
+        """The next piece of a streamed body (None at its end), counted as it is read."""
+        chunk = await self.stream.read()
+        if chunk is not None:
+            self.streamed_bytes += len(chunk)
+        return chunk
+
+    @property
+    def body_bytes_read(self) -> int:
+        """What was read of the body, buffered or streamed: edgeserve_request_body_bytes."""
+        return len(self.body or b"") + self.streamed_bytes
 
 
 class RequestTimedOut(RequestTimeout):

@@ -82,24 +82,27 @@ async def load_into(
     served = registry.get(variant)
     if served is not None and served.sha256 == kept.version:
         return served, False, []
-    model = await registry.load(kept, variant, hashed=True)
 
     def change(state: RuntimeState) -> RuntimeState:
         # A new B is a new candidate: whatever quarantined the old one does not carry over.
         quarantine = None if variant == CANDIDATE else state.quarantine
         return state.next(models={**state.models, variant: kept}, quarantine=quarantine)
 
-    with registry.preloading(model):  # refused or not, a model no slot takes is let go
-        beside = registry.get(other(variant))
-        model_b = model if variant == CANDIDATE else beside
-        check_labels(
-            model.meta.labels,
-            beside.meta.labels if beside else None,
-            slot=variant,
-            allowed=allow_label_change,
-            unnamed=None if model_b is None else unnamed_sidecar(model_b.meta, model_b.path),
-        )
-        warnings = await registry.doubts(model)
-        await registry.share(kept)  # before the state names it: every instance can fetch it
-        await runtime.sync.commit(change)
+    # From before its bytes are read until the state names it (retention then keeps it as A
+    # or B), no worker's gc may remove the kept copy, however long ago it was pushed.
+    with registry.model_store.loading(kept):
+        model = await registry.load(kept, variant, hashed=True)
+        with registry.preloading(model):  # refused or not, a model no slot takes is let go
+            beside = registry.get(other(variant))
+            model_b = model if variant == CANDIDATE else beside
+            check_labels(
+                model.meta.labels,
+                beside.meta.labels if beside else None,
+                slot=variant,
+                allowed=allow_label_change,
+                unnamed=None if model_b is None else unnamed_sidecar(model_b.meta, model_b.path),
+            )
+            warnings = await registry.doubts(model)
+            await registry.share(kept)  # before the state names it: every instance can fetch it
+            await runtime.sync.commit(change)
     return model, True, warnings

@@ -21,7 +21,7 @@ from edgeserve.observability.logging import log
 from edgeserve.settings import Settings
 from edgeserve.state.disagreement_store import DisagreementStore
 from edgeserve.state.model_store import ModelStore
-from edgeserve.state.retention import Plan, collect, reasons_to_keep
+from edgeserve.state.retention import LOADING, Plan, collect, reasons_to_keep
 from edgeserve.state.schema import InvalidState, RuntimeState
 from edgeserve.state.shared_models import UNREACHABLE, short
 from edgeserve.state.store import StateStore, StoreUnavailable
@@ -170,9 +170,11 @@ class Runtime:
         shared = self.registry.shared
         if shared is not None:
             try:
+                # What a load here holds stays in Redis too: the load shares it next.
+                loading = {v: why for v, why in decided.kept.items() if why == LOADING}
                 removed_shared = await asyncio.to_thread(
                     shared.collect,
-                    reasons,
+                    reasons | loading,
                     self.settings.model_upload_grace_seconds,
                     dry_run=dry_run,
                 )

@@ -24,6 +24,7 @@ from edgeserve.inference.metadata import sidecar_path
 from edgeserve.inference.signature import TrustedKeys, signature_path
 from edgeserve.inference.version import version_of
 from edgeserve.server.payload import query_values, refuse_encoded
+from edgeserve.server.protocol import EdgeRequest
 from edgeserve.state.model_store import ModelStore
 from edgeserve.state.schema import SlotModel
 
@@ -93,7 +94,7 @@ def too_large(limit: int) -> EdgeserveError:
 
 
 async def receive(
-    request: Request, store: ModelStore, limit: int, trusted_keys: TrustedKeys
+    request: EdgeRequest, store: ModelStore, limit: int, trusted_keys: TrustedKeys
 ) -> Received:
     """Stream the body into the store's staging folder, verify it, then keep it by version.
 
@@ -115,7 +116,7 @@ def stop_reading(request: Request) -> None:
 
 
 async def _receive(
-    request: Request, store: ModelStore, limit: int, trusted_keys: TrustedKeys
+    request: EdgeRequest, store: ModelStore, limit: int, trusted_keys: TrustedKeys
 ) -> Received:
     wanted = upload_query(request)
     refuse_encoded(request)
@@ -129,7 +130,11 @@ async def _receive(
 
 
 async def _keep(
-    request: Request, store: ModelStore, limit: int, trusted_keys: TrustedKeys, wanted: UploadQuery
+    request: EdgeRequest,
+    store: ModelStore,
+    limit: int,
+    trusted_keys: TrustedKeys,
+    wanted: UploadQuery,
 ) -> Received:
     with store.staging() as staging:
         staged = staging / wanted.name
@@ -163,13 +168,13 @@ def append(sink: BinaryIO, chunk: bytes) -> None:
 
 
 async def _stream_body(
-    request: Request, sink: BinaryIO, wanted: UploadQuery, limit: int
+    request: EdgeRequest, sink: BinaryIO, wanted: UploadQuery, limit: int
 ) -> tuple[bytes, str, int]:
     """The sidecar's bytes, and the sha256 and size of the model bytes written to `sink`."""
     sidecar = bytearray()
     digest = hashlib.sha256()
     size = 0
-    while (chunk := await request.stream.read()) is not None:
+    while (chunk := await request.read_streamed()) is not None:
         missing = wanted.sidecar_bytes - len(sidecar)
         if missing > 0:
             sidecar += chunk[:missing]

@@ -12,6 +12,7 @@ a hard link shares the inode, and `cp new.onnx vB.onnx` overwrites in place.
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import shutil
 import tempfile
@@ -153,9 +154,72 @@ class ModelStore:
         self._place(staged, target)  # last: a folder with its model file is complete
         return SlotModel(str(target), version), True
 
+    @contextmanager
+    def loading(self, model: SlotModel) -> Iterator[None]:
+        """Keep `model`'s version folder from retention while it is loaded and until the state
+        names it; 422 model_missing when retention removed it first.
+
+        A shared flock on the folder itself, which retention must lock exclusively, without
+        waiting, to remove it (`unless_loading`). A lock, because the workers are processes
+        sharing the store (an in-memory set is one worker's) and the kernel drops it with the
+        process that held it, so a crashed load leaves nothing behind to expire. Touching the
+        folder instead would fail with MODEL_UPLOAD_GRACE_SECONDS=0, and against a gc that
+        surveyed the store before the touch."""
+        folder = self.folder / model.version
+        try:
+            held = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        except FileNotFoundError:
+            raise _missing(model) from None
+        try:
+            fcntl.flock(held, fcntl.LOCK_SH)  # waits only while a removal renames it away
+            # The folder locked must be the one still there: retention may have renamed it away
+            # (and a push made a new one) between the open and the lock.
+            if not _same_folder(held, folder) or not (folder / Path(model.path).name).is_file():
+                raise _missing(model)
+            yield
+        finally:
+            os.close(held)
+
     @staticmethod
     def _place(staged: Path, target: Path) -> None:
         """Move a staged file to its version's folder, read-only: nothing there is edited."""
         target.parent.mkdir(parents=True, exist_ok=True)
         staged.chmod(0o444)
         os.replace(staged, target)
+
+
+def _missing(model: SlotModel) -> ModelLoadError:
+    return ModelLoadError(
+        f"model {Path(model.path).name} (version {model.version[:12]}) was removed from this "
+        "host's model store before it could load (edgeserve models gc): push or load it again",
+        code="model_missing",
+    )
+
+
+def _same_folder(held: int, folder: Path) -> bool:
+    try:
+        now = folder.stat()
+    except FileNotFoundError:
+        return False
+    locked = os.fstat(held)
+    return (locked.st_dev, locked.st_ino) == (now.st_dev, now.st_ino)
+
+
+@contextmanager
+def unless_loading(folder: Path) -> Iterator[bool]:
+    """False while a load holds the version `folder` (ModelStore.loading); while True, none
+    can start to hold it, so rename it away before leaving. True for a folder already gone."""
+    try:
+        held = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except FileNotFoundError:
+        yield True
+        return
+    try:
+        try:
+            fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(held)

@@ -3,7 +3,8 @@
 (pushed, not loaded yet). Every other version folder goes, and so does a staging folder left
 untouched for STALE_STAGING_SECONDS (an upload or a removal a crash cut off).
 
-`plan` is pure; `survey` reads the folder and `collect` removes what the plan says: a version
+`plan` is pure; `survey` reads the folder and `collect` removes what the plan says, except a
+version a load holds (any worker's: ModelStore.loading), which stays as "loading". A version
 folder is first renamed to a staging name (atomic), so no half-removed version is ever seen.
 """
 
@@ -17,12 +18,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgeserve.state.model_store import STAGING_PREFIX
+from edgeserve.state.model_store import STAGING_PREFIX, unless_loading
 from edgeserve.state.schema import RuntimeState
 from edgeserve.state.shared_models import short
 from edgeserve.variants import CANDIDATE, CURRENT
 
 VERSION_FOLDER = re.compile(r"[0-9a-f]{64}")
+LOADING = "loading"
+"""Why a version stays that nothing else keeps: a load is reading it (and will name it)."""
 STALE_STAGING_SECONDS = 3600.0
 """A staging folder is written to at every chunk, so one this quiet is no upload any more."""
 
@@ -110,14 +113,28 @@ def survey(folder: Path, now: float | None = None) -> list[Entry]:
 
 
 def collect(folder: Path, reasons: dict[str, str], grace_seconds: float, *, dry_run: bool) -> Plan:
-    """Plan, and unless `dry_run` remove what the plan lets go."""
+    """Plan, and unless `dry_run` remove what the plan lets go and no load holds."""
     decided = plan(survey(folder), reasons, grace_seconds)
-    if not dry_run:
-        for entry in decided.removed:
-            doomed = entry.folder.with_name(f"{STAGING_PREFIX}gc-{uuid.uuid4().hex}")
-            try:
-                entry.folder.rename(doomed)
-            except FileNotFoundError:
+    kept, removed, renamed = dict(decided.kept), [], []
+    for entry in decided.removed:
+        with unless_loading(entry.folder) as free:
+            if not free:
+                kept[entry.folder.name] = LOADING
                 continue
+            removed.append(entry)
+            if not dry_run:
+                renamed.append(_rename_away(entry.folder))
+    for doomed in renamed:  # deleted unlocked: a load waiting for the lock need not wait this
+        if doomed is not None:
             shutil.rmtree(doomed, ignore_errors=True)
-    return decided
+    return Plan(kept, removed)
+
+
+def _rename_away(folder: Path) -> Path | None:
+    """Move a folder out of the store's names (atomic); None when it was gone already."""
+    doomed = folder.with_name(f"{STAGING_PREFIX}gc-{uuid.uuid4().hex}")
+    try:
+        folder.rename(doomed)
+    except FileNotFoundError:  # removed meanwhile, by another worker's collection
+        return None
+    return doomed

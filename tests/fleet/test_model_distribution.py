@@ -1,7 +1,8 @@
 """Pushed models travel through Redis (issue 23): instances with separate, empty MODEL_DIRs on
 one real Redis all serve a model pushed to one of them; an instance started later fetches it
 at start; the same file pushed twice is stored once; a blob altered in Redis is refused by the
-instance that fetches it, which keeps serving its model."""
+instance that fetches it, which keeps serving its model; a gc leaves in Redis what a load on
+its instance holds."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import shutil
 import signal
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -31,7 +33,15 @@ from tests.support.server import (
     start_server,
     stop_server,
 )
-from tests.support.uploads import SHA256, push_and_load_many
+from tests.support.uploads import (
+    SHA256,
+    admissions,
+    collect_now,
+    load_b,
+    push_and_load_many,
+    push_file,
+    save_slow_to_load,
+)
 from tests.support.waiting import wait_until
 
 
@@ -153,6 +163,28 @@ def test_after_30_pushes_and_loads_redis_holds_only_what_retention_keeps(redis_s
     assert manifests == kept and len(kept) == 3, config
     # The 30 versions share vB's bytes: one blob, named by their sha256.
     assert keys(redis_server, "edgeserve:blob:*") == [chunk_key(SHA256, 0).encode()]
+
+
+def test_a_gc_during_a_load_leaves_the_version_in_redis(redis_server, tmp_path):
+    server = instance(
+        redis_server, tmp_path / "one", MODEL_UPLOAD_GRACE_SECONDS="0", WARMUP_RUNS="1"
+    )
+    try:
+        version = push_file(server, save_slow_to_load(tmp_path / "slow.onnx"))
+        store = ModelStore(Path(server.env["STATE_PATH"]).parent / "models")
+        shared = SharedModels(redis_server.url, store)
+        shared.share(store.find(version))  # in Redis before the load, old at once (grace 0)
+        shared.close()
+        with ThreadPoolExecutor(1) as pool:
+            loading = pool.submit(load_b, server, version)
+            wait_until("the load to admit the model", lambda: admissions(server), bool)
+            answer = collect_now(server)
+            assert not loading.done(), "the load ended before gc ran: make it slower"
+            assert keys(redis_server, f"edgeserve:model:{version}"), answer
+            assert loading.result().status_code == 200
+    finally:
+        stop_server(server)
+    assert version[:12] not in answer["removed_from_redis"], answer
 
 
 def test_a_signature_altered_in_redis_is_refused_by_the_instance_that_fetches_it(

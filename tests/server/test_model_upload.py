@@ -15,6 +15,7 @@ import pytest
 from edgeserve.inference.model import file_model_version
 from tests.support.folders import fill_up, read_only, tiny_filesystem
 from tests.support.images import image_b64
+from tests.support.metrics import metric_sum
 from tests.support.models import save_colour_model
 from tests.support.server import ADMIN_TOKEN, REPO, Server, pushed_only_env, running_server
 from tests.support.waiting import wait_until
@@ -137,6 +138,46 @@ def test_a_streamed_model_growing_over_model_max_bytes_is_a_413_and_nothing_is_s
     assert r.status_code == 413, r.text
     assert r.json()["error"]["code"] == "payload_too_large", r.text
     assert stored(server) == before
+
+
+def body_bytes_sum(server: Server, route: str) -> float:
+    return metric_sum(server, "edgeserve_request_body_bytes_sum", route=route)
+
+
+def test_a_streamed_upload_records_the_bytes_it_received(server):
+    before = body_bytes_sum(server, "/admin/uploads")
+    r = push(server, sidecar=b'{"pad_value": 7}')
+    assert r.status_code in (200, 201), r.text
+    received = body_bytes_sum(server, "/admin/uploads") - before
+    sent = len(b'{"pad_value": 7}') + len(MODEL_BYTES)
+    assert received == sent, f"the metric grew by {received} for a {sent}-byte upload"
+
+
+def test_an_upload_refused_part_way_records_the_bytes_it_read(server):
+    before = body_bytes_sum(server, "/admin/uploads")
+    port = server.url.rsplit(":", 1)[1]
+    head = (
+        f"POST /admin/uploads?name=big.onnx&sha256={SHA256} HTTP/1.1\r\n"
+        f"Host: 127.0.0.1:{port}\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\n"
+        "Content-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+    ).encode()
+    over = 4097  # MODEL_MAX_BYTES + 1, in one chunk: refused once all of it is read
+    with connect(server) as sock:
+        sock.sendall(head + f"{over:x}\r\n".encode() + b"\0" * over + b"\r\n")
+        answer = sock.recv(65536).decode(errors="replace")
+    assert answer.startswith("HTTP/1.1 413"), answer
+    read = body_bytes_sum(server, "/admin/uploads") - before
+    assert read == over, f"the metric grew by {read} for an upload refused after {over} bytes"
+
+
+def test_an_infer_body_is_still_recorded_at_its_length(server):
+    before = body_bytes_sum(server, "/v1/infer")
+    body = json.dumps({"image_b64": image_b64((0, 0, 255))}).encode()
+    with server.client() as client:
+        r = client.post("/v1/infer", content=body, headers={"Content-Type": "application/json"})
+    assert r.status_code == 200, r.text
+    recorded = body_bytes_sum(server, "/v1/infer") - before
+    assert recorded == len(body), f"the metric grew by {recorded} for a {len(body)}-byte body"
 
 
 def test_an_upload_cut_off_halfway_leaves_nothing_stored_and_the_server_serving(server):

@@ -1,17 +1,28 @@
 """Retention on a real server (issue 23): after many pushes and loads the model store holds
 only A, B and the previous A (and uploads younger than MODEL_UPLOAD_GRACE_SECONDS); a dry run
-lists what would go and removes nothing."""
+lists what would go and removes nothing; a version being loaded stays, whichever worker runs
+the gc."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from edgeserve.inference.model import file_model_version
 from tests.support.server import REPO, Server, pushed_only_env, running_server
-from tests.support.uploads import push_and_load_many, push_described
+from tests.support.uploads import (
+    admissions,
+    collect_now,
+    load_b,
+    push_and_load_many,
+    push_described,
+    push_file,
+    save_slow_to_load,
+)
+from tests.support.waiting import wait_until
 
 PUSHES = 30
 
@@ -72,3 +83,23 @@ def test_the_start_model_of_a_is_kept(an_hour_of_grace):
     with an_hour_of_grace.admin() as admin:
         r = admin.post("/admin/gc", json={"dry_run": True})
     assert {"version": a[:12], "why": "A"} in r.json()["kept"], r.text
+
+
+def test_a_gc_during_a_load_of_an_old_push_keeps_it_and_the_load_succeeds(tmp_path):
+    slow = save_slow_to_load(tmp_path / "slow.onnx")
+    env = pushed_only_env(tmp_path) | {
+        "WORKERS": "2",
+        "WARMUP_RUNS": "1",
+        "MODEL_UPLOAD_GRACE_SECONDS": "0",  # every push is older than the grace at once
+    }
+    with running_server(**env) as server, ThreadPoolExecutor(1) as pool:
+        version = push_file(server, slow)
+        loading = pool.submit(load_b, server, version)
+        wait_until("the load to admit the model", lambda: admissions(server), bool)
+        answers = [collect_now(server) for _ in range(4)]
+        assert not loading.done(), "the load ended before gc ran: make it slower"
+        r = loading.result()
+        assert r.status_code == 200, r.text
+        assert version in kept_versions(server), answers
+        for answer in answers:
+            assert {"version": version[:12], "why": "loading"} in answer["kept"], answer

@@ -1,10 +1,17 @@
 """Retention's plan (issue 23): kept are A, B, the previous A, what a worker serves and young
-uploads; every other version goes, and so does a staging folder a crash left behind."""
+uploads; every other version goes, and so does a staging folder a crash left behind. A version
+a load holds (any process's) stays until the load ends."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
+
+from edgeserve.errors import ModelLoadError
+from edgeserve.state.model_store import ModelStore
 from edgeserve.state.retention import (
     STALE_STAGING_SECONDS,
     Entry,
@@ -13,6 +20,7 @@ from edgeserve.state.retention import (
     reasons_to_keep,
 )
 from edgeserve.state.schema import RuntimeState, SlotModel
+from tests.support.server import REPO
 
 OLD = 10_000.0
 GRACE = 3600.0
@@ -81,3 +89,59 @@ def test_a_folder_that_is_not_the_stores_is_never_collected(tmp_path):
     decided = collect(tmp_path, {}, grace_seconds=0, dry_run=False)
     assert [e.folder.name for e in decided.removed] == [version(7)]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["lost+found"]
+
+
+def kept_model(store: Path, n: int) -> SlotModel:
+    folder = store / version(n)
+    folder.mkdir()
+    (folder / "m.onnx").write_bytes(b"x")
+    return SlotModel(str(folder / "m.onnx"), version(n))
+
+
+def test_a_version_a_load_holds_stays_as_loading_however_old(tmp_path):
+    model = kept_model(tmp_path, 4)
+    with ModelStore(tmp_path).loading(model):
+        decided = collect(tmp_path, {}, grace_seconds=0, dry_run=False)
+    assert removed(decided) == [] and decided.kept == {version(4): "loading"}
+    assert Path(model.path).is_file()
+
+
+def test_a_version_a_load_in_another_process_holds_stays_too(tmp_path):
+    model = kept_model(tmp_path, 4)
+    holder = (
+        "import sys; from pathlib import Path\n"
+        "from edgeserve.state.model_store import ModelStore\n"
+        "from edgeserve.state.schema import SlotModel\n"
+        "with ModelStore(Path(sys.argv[1])).loading(SlotModel(sys.argv[2], sys.argv[3])):\n"
+        "    print('held', flush=True)\n"
+        "    sys.stdin.read()\n"
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", holder, str(tmp_path), model.path, model.version],
+        cwd=REPO,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as other_worker:
+        assert other_worker.stdout.readline() == "held\n"
+        decided = collect(tmp_path, {}, grace_seconds=0, dry_run=False)
+        other_worker.stdin.close()
+    assert decided.kept == {version(4): "loading"}, decided
+    assert Path(model.path).is_file()
+
+
+def test_a_version_goes_once_its_load_ended(tmp_path):
+    model = kept_model(tmp_path, 4)
+    with ModelStore(tmp_path).loading(model):
+        pass
+    decided = collect(tmp_path, {}, grace_seconds=0, dry_run=False)
+    assert removed(decided) == [version(4)]
+    assert not Path(model.path).exists()
+
+
+def test_a_load_that_starts_after_gc_removed_its_version_is_model_missing(tmp_path):
+    model = kept_model(tmp_path, 4)
+    collect(tmp_path, {}, grace_seconds=0, dry_run=False)
+    with pytest.raises(ModelLoadError) as caught, ModelStore(tmp_path).loading(model):
+        pass
+    assert caught.value.code == "model_missing", caught.value.message
