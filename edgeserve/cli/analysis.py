@@ -163,6 +163,16 @@ def z_for(alpha: float) -> float:
     return NormalDist().inv_cdf(1 - alpha)
 
 
+def shown_interval(
+    successes: float, n: float, low_alpha: float, high_alpha: float
+) -> tuple[float, float]:
+    """A Wilson interval whose each end is at the level of the claim it would settle (pass and
+    fail have different levels), for a gate that cannot tell yet."""
+    low = (wilson(successes, n, z_for(low_alpha)) or (0.0, 1.0))[0]
+    high = (wilson(successes, n, z_for(high_alpha)) or (0.0, 1.0))[1]
+    return low, high
+
+
 def difference_interval(b: Arm, a: Arm, alpha: float) -> tuple[float, float]:
     """Newcombe's hybrid score interval for B's accuracy minus A's, from two Wilson intervals
     (sound at a few dozen samples, where a normal interval on the difference is not); each
@@ -178,10 +188,13 @@ def difference_interval(b: Arm, a: Arm, alpha: float) -> tuple[float, float]:
     )
 
 
-def accuracy_verdict(b: Arm, a: Arm, delta: float, alpha: float) -> str:
+def accuracy_verdict(
+    b: Arm, a: Arm, delta: float, alpha: float, fail_alpha: float | None = None
+) -> str:
     """pass when B minus A is surely at least `delta`, fail when surely below, else inconclusive
-    (each claim at confidence 1 - `alpha`)."""
-    low, high = difference_interval(b, a, alpha)
+    (pass at confidence 1 - `alpha`, fail at 1 - `fail_alpha`, by default the same)."""
+    low = difference_interval(b, a, alpha)[0]
+    high = difference_interval(b, a, alpha if fail_alpha is None else fail_alpha)[1]
     if low >= delta:
         return PASS
     return FAIL if high < delta else INCONCLUSIVE
@@ -241,10 +254,12 @@ def _error_gate(a: Arm, b: Arm, gates: Gates, need: int, looks: Looks, final: bo
         outcome = looks.judge(
             b.requests,
             final,
-            lambda alpha: exceeds_verdict(b.errors, b.requests, gates.max_error_rate, alpha),
+            lambda alpha, fail_alpha: exceeds_verdict(
+                b.errors, b.requests, gates.max_error_rate, alpha, fail_alpha
+            ),
         )
     if outcome == INCONCLUSIVE:
-        low, high = wilson(b.errors, b.requests, z_for(looks.alpha)) or (0.0, 1.0)
+        low, high = shown_interval(b.errors, b.requests, looks.fail_alpha, looks.alpha)
         limit += f" (in [{low:.1%}, {high:.1%}])"
     return GateResult(
         "error rate",
@@ -291,11 +306,13 @@ def _agreement_gate(
         outcome = looks.judge(
             window.compared,
             final,
-            lambda alpha: exceeds_verdict(disagree, window.compared, 1 - minimum, alpha),
+            lambda alpha, fail_alpha: exceeds_verdict(
+                disagree, window.compared, 1 - minimum, alpha, fail_alpha
+            ),
         )
     limit = f">= {minimum:.1%}"
     if outcome == INCONCLUSIVE:
-        low, high = wilson(window.agree, window.compared, z_for(looks.alpha)) or (0.0, 1.0)
+        low, high = shown_interval(window.agree, window.compared, looks.alpha, looks.fail_alpha)
         limit += f" (in [{low:.1%}, {high:.1%}])"
     return GateResult(
         "shadow agreement",
@@ -319,21 +336,29 @@ def _accuracy_gate(
         outcome = WAIT
     else:
         outcome = looks.judge(
-            min(a.judged, b.judged), final, lambda alpha: accuracy_verdict(b, a, delta, alpha)
+            min(a.judged, b.judged),
+            final,
+            lambda alpha, fail_alpha: accuracy_verdict(b, a, delta, alpha, fail_alpha),
         )
-    low, high = difference_interval(b, a, looks.alpha) if outcome != SKIP else (0.0, 0.0)
+    low, high = (0.0, 0.0)
+    if outcome != SKIP:
+        low = difference_interval(b, a, looks.alpha)[0]
+        high = difference_interval(b, a, looks.fail_alpha)[1]
     shown = f"{limit} (B - A in [{low:+.1%}, {high:+.1%}])" if outcome == INCONCLUSIVE else limit
     return GateResult(
         "accuracy (feedback)", outcome, _accuracy(b), _accuracy(a), shown, samples, _spent(looks)
     )
 
 
-def exceeds_verdict(hits: float, n: float, limit: float, alpha: float) -> str:
+def exceeds_verdict(
+    hits: float, n: float, limit: float, alpha: float, fail_alpha: float | None = None
+) -> str:
     """fail when the share of hits is significantly above `limit`, pass when significantly at
-    most it, else inconclusive: one-sided exact binomial tests, each at level `alpha` (a Wilson
-    interval claims a rare error rate above its limit more often than its level says)."""
+    most it, else inconclusive: one-sided exact binomial tests, pass at level `alpha`, fail at
+    `fail_alpha` (by default the same); a Wilson interval claims a rare error rate above its
+    limit more often than its level says."""
     hits, n = round(hits), round(n)
-    if at_least(hits, n, limit) <= alpha:
+    if at_least(hits, n, limit) <= (alpha if fail_alpha is None else fail_alpha):
         return FAIL
     if limit >= 1 or at_most(hits, n, limit) <= alpha:
         return PASS
@@ -356,7 +381,9 @@ def _class_flip_gate(
         outcome = WAIT
     else:
         outcome = looks.judge(
-            compared, final, lambda alpha: exceeds_verdict(changed, compared, limit, alpha)
+            compared,
+            final,
+            lambda alpha, fail_alpha: exceeds_verdict(changed, compared, limit, alpha, fail_alpha),
         )
     share = changed / compared if compared else None
     return GateResult(
@@ -377,7 +404,9 @@ def _paired_accuracy_gate(
     b_only, a_only = round(paired.get((WRONG, CORRECT), 0)), round(paired.get((CORRECT, WRONG), 0))
     pairs = round(sum(paired.values()))
     outcome = looks.judge(
-        pairs, final, lambda alpha: paired_verdict(b_only, a_only, pairs, delta, alpha)
+        pairs,
+        final,
+        lambda alpha, fail_alpha: paired_verdict(b_only, a_only, pairs, delta, alpha, fail_alpha),
     )
     return GateResult(
         "accuracy (paired)",

@@ -7,12 +7,18 @@ success or not by the case's true rates), and from the end of the soak to the de
 gates' own code (cli.analysis.evaluate) for a verdict every POLL_SECONDS, as judge_step does.
 Two ways of looking are compared on the same seeds: `every second` tests at the full 5 % at
 every poll, as the rollout did before; `bounded looks` keeps the step's looks (cli.looks).
-`python -m edgeserve.cli.rollout_simulation` (`make simulate`) prints the table the runbook
-quotes (docs/operations.md, 3a).
+
+A whole rollout is STEPS such steps, each on samples of its own; a B that meets its limit is
+wrongly stopped if any of them fails it. `before` gives each step the full level on its fail
+side, as the rollout did before; `split` gives each step its share (cli.looks).
+
+`python -m edgeserve.cli.rollout_simulation [steps|rollouts]` (`make simulate`: both) prints the
+tables the runbook quotes (docs/operations.md, 3a).
 """
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -30,6 +36,10 @@ INTERVAL, MAX_WAIT = 10, 60
 """Seconds of soak before the first verdict, then seconds a step may wait for one."""
 LONG_WAIT = 600
 """A step that waits ten times as long: more polls, the same number of looks."""
+STEPS = 5
+"""The steps of the default rollout, 5,10,25,50,100 %."""
+ROLLOUT_RUNS = 1000
+"""Seeded rollouts per case: each is STEPS steps, so as many step runs as the step table's."""
 UNDECIDED = "undecided"
 """Still inconclusive (or short of samples) at the deadline: the step stops without promoting."""
 NEED = 100
@@ -147,10 +157,11 @@ def counts_by_second(case: Case, runs: int, seed: int, max_wait: int) -> np.ndar
     return rng.multinomial(arrivals, shares).cumsum(axis=1)
 
 
-def step_verdict(case: Case, counts: np.ndarray, bounded: bool) -> str:
+def step_verdict(case: Case, counts: np.ndarray, bounded: bool, steps: int = 1) -> str:
     """The step's outcome: the first poll that passes or fails it, else undecided. Unbounded,
-    each poll is a fresh, only look at the full level: the rollout before cli.looks."""
-    kept = StepLooks()
+    each poll is a fresh, only look at the full level: the rollout before cli.looks. Bounded,
+    the step's fail side has its share of the level of a rollout of `steps` steps."""
+    kept = StepLooks(steps=steps)
     polls = range(INTERVAL, len(counts) + 1, round(POLL_SECONDS))
     for second in polls:
         window = case.gate.window(counts[second - 1].astype(float))
@@ -179,7 +190,45 @@ def row(case: Case, runs: int, seed: int, max_wait: int) -> str:
     return f"| {case.gate.name} | {case.truth} | {case.per_second:g} | {max_wait} | {figures} |"
 
 
-def main(runs: int = 2000, seed: int = 22) -> None:
+def rollout_verdicts(case: Case, runs: int, seed: int, split: bool) -> np.ndarray:
+    """(runs, STEPS): each step's verdict, every step judged on samples of its own at the
+    case's rate, with the fail level split over the steps or (before) the full level each."""
+    counts = counts_by_second(case, runs * STEPS, seed, MAX_WAIT)
+    by_rollout = counts.reshape(runs, STEPS, *counts.shape[1:])
+    steps = STEPS if split else 1
+    return np.array(
+        [[step_verdict(case, step, True, steps) for step in rollout] for rollout in by_rollout]
+    )
+
+
+def rollout_row(case: Case, runs: int, seed: int) -> str:
+    """Share of rollouts some step fails (every step judged: what the level bounds) and share
+    whose first step fails, before and after the split."""
+    figures = []
+    for split in (False, True):
+        failed = rollout_verdicts(case, runs, seed, split) == FAIL
+        figures += [failed.any(axis=1).mean(), failed[:, 0].mean()]
+    cells = " | ".join(f"{share:.1%}" for share in figures)
+    return f"| {case.gate.name} | {case.truth} | {case.per_second:g} | {cells} |"
+
+
+def rollout_table(runs: int = ROLLOUT_RUNS, seed: int = 22) -> None:
+    print(
+        f"Rollout of {STEPS} steps, each as in the step table ({MAX_WAIT} s --max-wait) on "
+        f"samples of its own, {runs} seeded rollouts per case"
+    )
+    print(
+        "| gate | B | samples/s | per-step budgets: some step fails | first step fails "
+        "| split: some step fails | first step fails |"
+    )
+    print("|---|---|--:|--:|--:|--:|--:|")
+    for per_second in (20, 200):
+        for case in cases(per_second):
+            if case.gate is not FLIPS:  # the agreement rows' test on the same seeds
+                print(rollout_row(case, runs, seed))
+
+
+def step_table(runs: int = 2000, seed: int = 22) -> None:
     print(
         f"Rollout step: {INTERVAL} s soak, then --max-wait; a verdict every {POLL_SECONDS:g} s, "
         f"{NEED} samples needed, {runs} seeded runs per case"
@@ -197,5 +246,10 @@ def main(runs: int = 2000, seed: int = 22) -> None:
             print(row(case, runs, seed, LONG_WAIT))
 
 
+def main(tables: list[str]) -> None:
+    for table in tables or ["steps", "rollouts"]:
+        {"steps": step_table, "rollouts": rollout_table}[table]()
+
+
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

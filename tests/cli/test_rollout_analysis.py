@@ -200,3 +200,12 @@ def test_the_deadline_looks_whatever_the_samples_grew():
 def test_a_failed_gates_reason_says_which_look_failed_it():
     results = evaluate(window(arm(), arm(errors=50)), GATES, 20)
     assert "(look 1 of at most 5)" in failure_reason(results, 20)
+
+
+def test_in_a_five_step_rollout_a_step_fails_b_only_at_its_fifth_of_the_level():
+    # P(at least 9 errors in 400 | 1 %) = 2.1 %: beyond one step's 2.5 % at the deadline, not
+    # beyond a fifth of it; 11 (0.27 %) is beyond both
+    one_step, five_steps = StepLooks(steps=1), StepLooks(steps=5)
+    assert error_gate(arm(requests=400, errors=9), one_step, final=True).outcome == FAIL
+    assert error_gate(arm(requests=400, errors=9), five_steps, final=True).outcome == INCONCLUSIVE
+    assert error_gate(arm(requests=400, errors=11), StepLooks(steps=5), final=True).outcome == FAIL

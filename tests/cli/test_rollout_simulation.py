@@ -3,6 +3,8 @@ simulate`)."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 
 from edgeserve.cli.rollout_simulation import (
@@ -14,6 +16,7 @@ from edgeserve.cli.rollout_simulation import (
     UNPAIRED,
     cases,
     outcomes,
+    rollout_verdicts,
 )
 
 RUNS = 200
@@ -50,3 +53,17 @@ def test_judging_every_second_at_the_one_look_level_failed_such_a_b_far_more_oft
 @pytest.mark.parametrize("case", WORSE, ids=name)
 def test_a_clearly_worse_b_still_fails_in_at_least_95_percent_of_runs(case):
     assert outcomes(case, RUNS, seed=22, bounded=True)["fail"] >= 0.95 * RUNS
+
+
+@pytest.mark.parametrize("gate", [ERROR, AGREEMENT], ids=lambda gate: gate.name)
+def test_a_whole_rollout_fails_a_b_at_its_limit_in_at_most_5_percent_of_runs(gate):
+    (case,) = [case for case in AT_THE_LIMIT if case.gate is gate]
+    failed = rollout_verdicts(case, RUNS, seed=22, split=True) == "fail"
+    assert failed.any(axis=1).mean() <= 0.05, failed.sum(axis=0)
+
+
+@pytest.mark.parametrize("gate", [ERROR, AGREEMENT], ids=lambda gate: gate.name)
+def test_a_clearly_worse_b_still_fails_the_first_step_of_a_rollout_in_95_percent_of_runs(gate):
+    (case,) = [case for case in WORSE if case.gate is gate]
+    first_step = rollout_verdicts(case, RUNS, seed=22, split=True)[:, 0]
+    assert (first_step == "fail").mean() >= 0.95, Counter(first_step)
