@@ -27,6 +27,9 @@ from edgeserve.traffic.step_clients import ENOUGH
 from edgeserve.variants import CANDIDATE, CURRENT
 
 PASS, FAIL, WAIT, SKIP = "pass", "fail", "wait", "n/a"
+SLOW_SHARE = 0.05
+"""The share of runs above a p95: B's p95 is within its limit when at most this share of B's
+runs took longer than the limit."""
 INCONCLUSIVE = "inconclusive"
 """Enough samples, but they cannot yet tell B from the limit: more data may settle it."""
 
@@ -223,7 +226,7 @@ def evaluate(
     need = gates.min_samples
     a_serves = b_percent < 100
     results = [_error_gate(a, b, gates, need, looks.of("error rate"), final)]
-    results.append(_latency_gate(a, b, gates, need, a_serves))
+    results.append(_latency_gate(a, b, gates, need, a_serves, looks.of("p95 inference"), final))
     if gates.min_agreement is not None:
         agreement = looks.of("shadow agreement")
         results.append(
@@ -272,20 +275,68 @@ def _error_gate(a: Arm, b: Arm, gates: Gates, need: int, looks: Looks, final: bo
     )
 
 
-def _latency_gate(a: Arm, b: Arm, gates: Gates, need: int, a_serves: bool) -> GateResult:
+def latency_limit(a_p95: float, gates: Gates) -> float:
+    """The longest p95 B may have, in seconds: ratio x A's or the margin above it, whichever
+    allows more (a B slower by the ratio alone, within the margin, is not worth stopping)."""
+    return max(a_p95 * gates.max_latency_ratio, a_p95 + gates.min_latency_delta_ms / 1000)
+
+
+def runs_above(buckets: dict[float, float], limit: float) -> tuple[float, float]:
+    """B's runs surely slower than `limit` (above the first edge at or past it) and those that
+    may be (above the last edge at or below it): the histogram cannot split a bucket."""
+    runs = max(buckets.values(), default=0.0)  # the +Inf bucket's count
+    edges = sorted(edge for edge in buckets if not math.isinf(edge))
+    upper = [buckets[edge] for edge in edges if edge >= limit]
+    lower = [buckets[edge] for edge in edges if edge <= limit]
+    return runs - (upper[0] if upper else runs), runs - (lower[-1] if lower else 0.0)
+
+
+def latency_verdict(
+    buckets: dict[float, float], limit: float, alpha: float, fail_alpha: float
+) -> str:
+    """fail when significantly more than SLOW_SHARE of B's runs were surely slower than `limit`
+    (B's p95 is surely above it), pass when significantly fewer than SLOW_SHARE may have been,
+    else inconclusive: exact one-sided binomial tests on run counts, so the chance of a wrong
+    verdict is bounded like the other gates' (a p95 against a p95 has no such bound)."""
+    surely, maybe = runs_above(buckets, limit)
+    runs = max(buckets.values(), default=0.0)
+    if exceeds_verdict(surely, runs, SLOW_SHARE, alpha, fail_alpha) == FAIL:
+        return FAIL
+    if exceeds_verdict(maybe, runs, SLOW_SHARE, alpha, fail_alpha) == PASS:
+        return PASS
+    return INCONCLUSIVE
+
+
+def _latency_gate(
+    a: Arm, b: Arm, gates: Gates, need: int, a_serves: bool, looks: Looks, final: bool
+) -> GateResult:
     limit = f"<= {gates.max_latency_ratio:g}x or +{gates.min_latency_delta_ms:g} ms"
     samples = f"{b.requests - b.errors:.0f}, {a.requests - a.errors:.0f} / {need}"
     if not a_serves:
         return GateResult("p95 inference", SKIP, ms_cell(b.p95, 2), "no traffic", limit, samples)
     answered = min(a.requests - a.errors, b.requests - b.errors)
+    shown_b = ms_cell(b.p95, 2)
     if answered < need or a.p95 is None or b.p95 is None:
         outcome = WAIT
     else:
-        slower = b.p95 > a.p95 * gates.max_latency_ratio
-        beyond_margin = (b.p95 - a.p95) * 1000 > gates.min_latency_delta_ms
-        outcome = FAIL if slower and beyond_margin else PASS
+        # A's p95 is taken as measured: A serves most of a step's traffic (half at 50 %)
+        longest = latency_limit(a.p95, gates)
+        outcome = looks.judge(
+            max(b.run_buckets.values()),
+            final,
+            lambda alpha, fail_alpha: latency_verdict(b.run_buckets, longest, alpha, fail_alpha),
+        )
+        surely = runs_above(b.run_buckets, longest)[0] / max(b.run_buckets.values())
+        limit += f" = {ms_cell(longest, 2)}"
+        shown_b += f" ({percent_cell(surely)} of runs surely slower)"
     return GateResult(
-        "p95 inference", outcome, ms_cell(b.p95, 2), ms_cell(a.p95, 2), limit, samples
+        "p95 inference",
+        outcome,
+        shown_b,
+        ms_cell(a.p95, 2),
+        limit,
+        samples,
+        _spent(looks),
     )
 
 

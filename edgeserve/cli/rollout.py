@@ -279,7 +279,8 @@ def _print_plan(plan: list[float], current: float, gates: Gates, interval: float
         table.add_column(heading)
     gate_names = [f"error rate <= {gates.max_error_rate:.1%}"]
     gate_names.append(
-        f"p95 inference <= {gates.max_latency_ratio:g}x A (or +{gates.min_latency_delta_ms:g} ms)"
+        f"p95 inference <= {gates.max_latency_ratio:g}x A (or +{gates.min_latency_delta_ms:g} "
+        "ms): at most 5% of B's runs above it"
     )
     if gates.min_agreement is not None:
         gate_names.append(f"shadow agreement >= {gates.min_agreement:.1%}")
@@ -314,10 +315,18 @@ def rollout_command(
         float, typer.Option(min=0, max=1, help="Highest error rate B may show.")
     ] = 0.01,
     max_latency_ratio: Annotated[
-        float, typer.Option(min=1, help="Highest B/A ratio of p95 inference time.")
+        float,
+        typer.Option(
+            min=1,
+            help="Highest B/A ratio of p95 inference time: B fails when significantly more "
+            "than 5% of its runs take longer than this times A's p95.",
+        ),
     ] = 1.5,
     min_latency_delta_ms: Annotated[
-        float, typer.Option(min=0, help="A slower B fails only when also this many ms slower.")
+        float,
+        typer.Option(
+            min=0, help="B's p95 may be this many ms above A's, whatever the ratio allows."
+        ),
     ] = 5.0,
     min_agreement: Annotated[
         float | None,

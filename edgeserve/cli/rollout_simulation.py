@@ -22,13 +22,25 @@ import sys
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
 
-from edgeserve.cli.analysis import FAIL, PASS, Arm, Gates, StepWindow, evaluate, overall
+from edgeserve.cli.analysis import (
+    FAIL,
+    PASS,
+    WAIT,
+    Arm,
+    Gates,
+    StepWindow,
+    evaluate,
+    latency_limit,
+    overall,
+)
 from edgeserve.cli.looks import StepLooks
 from edgeserve.cli.rollout import POLL_SECONDS
+from edgeserve.observability.metrics import RUN_BUCKETS
 from edgeserve.traffic.paired_feedback import CORRECT, WRONG
 from edgeserve.variants import CANDIDATE, CURRENT
 
@@ -75,6 +87,8 @@ class Gate:
     gates: Gates
     window: Callable[[np.ndarray], StepWindow]
     """The step's window from each cell's cumulative count."""
+    before: Callable[[StepWindow], str] | None = None
+    """How the gate judged a window before it had a test, if it had none."""
 
 
 PAIR_CELLS = ((CORRECT, WRONG), (WRONG, CORRECT), (CORRECT, CORRECT), (WRONG, WRONG))
@@ -118,6 +132,43 @@ UNPAIRED = Gate(
     ),
 )
 """Cells: feedback A right, B right, A wrong, B wrong (each arm half the feedback)."""
+RUN_MS, RUN_SIGMA = 10.0, 0.3
+"""A's model runs: log-normal around 10 ms with sigma 0.3, as in the canary guard's simulation."""
+CELLS = len(RUN_BUCKETS) + 1
+"""One cell per histogram bucket, the last above every edge."""
+
+
+def run_time_cells(median_ms: float, sigma: float = RUN_SIGMA) -> np.ndarray:
+    """Each histogram bucket's share of log-normal run times (the last: above every edge)."""
+    below = [NormalDist().cdf(np.log(edge * 1000 / median_ms) / sigma) for edge in RUN_BUCKETS]
+    return np.diff([0.0, *below, 1.0])
+
+
+def run_buckets(cells: np.ndarray) -> dict[float, float]:
+    """Cumulative bucket counts as /metrics exposes them, from each bucket's runs."""
+    return dict(zip([*RUN_BUCKETS, float("inf")], np.cumsum(cells).tolist(), strict=True))
+
+
+def _runs(cells: np.ndarray) -> Arm:
+    return Arm(requests=float(cells.sum()), run_buckets=run_buckets(cells))
+
+
+def point_latency(window: StepWindow) -> str:
+    """The latency gate before its test: B's measured p95 against the limit from A's, so a
+    p95 a little above the limit by chance failed the step."""
+    a, b = window.arms[CURRENT], window.arms[CANDIDATE]
+    if min(a.requests, b.requests) < NEED or a.p95 is None or b.p95 is None:
+        return WAIT
+    return FAIL if b.p95 > latency_limit(a.p95, OPEN) else PASS
+
+
+LATENCY = Gate(
+    "p95 inference <= 1.5x or +5 ms",
+    OPEN,
+    lambda c: _window(_runs(c[CELLS:]), _runs(c[:CELLS])),
+    point_latency,
+)
+"""Cells: B's runs per bucket, then A's (each arm half the runs)."""
 
 
 @dataclass(frozen=True)
@@ -131,8 +182,9 @@ class Case:
 
 
 def cases(per_second: float) -> list[Case]:
-    """For each gate: a B exactly at its limit, and a clearly worse one. Feedback comes slower
-    than requests: a quarter of the rate."""
+    """For each gate: a B exactly at its limit, and a clearly worse one (latency: also one as
+    fast as A). Feedback comes slower than requests: a quarter of the rate; latency counts runs
+    of both arms, `per_second` each."""
     feedback = per_second / 4
     return [
         Case(ERROR, "at the limit: 1 %", (0.01,), per_second),
@@ -145,7 +197,21 @@ def cases(per_second: float) -> list[Case]:
         Case(PAIRED, "worse: 90 % vs 85 %", (0.07, 0.02, 0.83), feedback),
         Case(UNPAIRED, "at the limit: 90 % vs 87 %", (0.45, 0.435, 0.05), feedback),
         Case(UNPAIRED, "worse: 90 % vs 80 %", (0.45, 0.40, 0.05), feedback),
+        *(
+            Case(LATENCY, truth, _both_arms(median_ms), 2 * per_second)
+            for truth, median_ms in (
+                ("as fast as A", RUN_MS),
+                ("at the limit: 1.5x", 1.5 * RUN_MS),
+                ("worse: 2x slower", 2 * RUN_MS),
+            )
+        ),
     ]
+
+
+def _both_arms(b_median_ms: float) -> tuple[float, ...]:
+    """Half the runs B's, half A's, each bucketed by its arm's run times."""
+    shares = np.concatenate([run_time_cells(b_median_ms), run_time_cells(RUN_MS)]) / 2
+    return tuple(shares[:-1].tolist())
 
 
 def counts_by_second(case: Case, runs: int, seed: int, max_wait: int) -> np.ndarray:
@@ -153,23 +219,25 @@ def counts_by_second(case: Case, runs: int, seed: int, max_wait: int) -> np.ndar
     rng = np.random.default_rng(seed)
     seconds = INTERVAL + max_wait
     arrivals = rng.poisson(case.per_second, (runs, seconds))
-    shares = [*case.shares, 1 - sum(case.shares)]
+    shares = [*case.shares, max(0.0, 1 - sum(case.shares))]  # not below 0 by rounding
     return rng.multinomial(arrivals, shares).cumsum(axis=1)
 
 
 def step_verdict(case: Case, counts: np.ndarray, bounded: bool, steps: int = 1) -> str:
     """The step's outcome: the first poll that passes or fails it, else undecided. Unbounded,
-    each poll is a fresh, only look at the full level: the rollout before cli.looks. Bounded,
+    each poll is a fresh, only look at the full level (or the gate's way before it had a test):
+    the rollout before cli.looks. Bounded,
     the step's fail side has its share of the level of a rollout of `steps` steps."""
     kept = StepLooks(steps=steps)
     polls = range(INTERVAL, len(counts) + 1, round(POLL_SECONDS))
     for second in polls:
         window = case.gate.window(counts[second - 1].astype(float))
         if bounded:
-            results = evaluate(window, case.gate.gates, 50, kept, final=second == polls[-1])
+            verdict = overall(evaluate(window, case.gate.gates, 50, kept, second == polls[-1]))
+        elif case.gate.before is not None:
+            verdict = case.gate.before(window)
         else:
-            results = evaluate(window, case.gate.gates, 50, StepLooks(most=1), final=True)
-        verdict = overall(results)
+            verdict = overall(evaluate(window, case.gate.gates, 50, StepLooks(most=1), True))
         if verdict in (PASS, FAIL):
             return verdict
     return UNDECIDED

@@ -11,6 +11,7 @@ from edgeserve.cli.rollout_simulation import (
     AGREEMENT,
     ERROR,
     FLIPS,
+    LATENCY,
     LONG_WAIT,
     PAIRED,
     UNPAIRED,
@@ -67,3 +68,23 @@ def test_a_clearly_worse_b_still_fails_the_first_step_of_a_rollout_in_95_percent
     (case,) = [case for case in WORSE if case.gate is gate]
     first_step = rollout_verdicts(case, RUNS, seed=22, split=True)[:, 0]
     assert (first_step == "fail").mean() >= 0.95, Counter(first_step)
+
+
+def latency_case(truth: str):
+    (case,) = [case for case in cases(20) if case.gate is LATENCY and case.truth.startswith(truth)]
+    return case
+
+
+def test_a_b_as_fast_as_a_passes_the_latency_gate_and_is_not_failed():
+    judged = outcomes(latency_case("as fast as A"), RUNS, seed=22, bounded=True)
+    assert judged["fail"] <= 0.05 * RUNS and judged["pass"] >= 0.95 * RUNS, judged
+
+
+def test_a_2x_slower_b_fails_the_latency_gate_in_at_least_85_percent_of_steps():
+    judged = outcomes(latency_case("worse: 2x slower"), RUNS, seed=22, bounded=True)
+    assert judged["fail"] >= 0.85 * RUNS, judged
+
+
+def test_comparing_p95s_failed_a_b_at_its_latency_limit_in_about_half_the_steps():
+    judged = outcomes(latency_case("at the limit"), RUNS, seed=22, bounded=False)
+    assert judged["fail"] >= 0.3 * RUNS, judged
