@@ -3,10 +3,13 @@ its limit fails the step, and how often a clearly worse B does, when the gates a
 every second until the step's deadline.
 
 Each run draws, second by second, the samples that reach one gate (Poisson arrivals, each a
-success or not by the case's true rates), and from the end of the soak to the deadline asks the
-gates' own code (cli.analysis.evaluate) for a verdict every POLL_SECONDS, as judge_step does.
+success or not by the case's true rates; for latency, each a model run of A or B counted in the
+histogram bucket its log-normal run time falls in), and from the end of the soak to the
+deadline asks the gates' own code (cli.analysis.evaluate) for a verdict every POLL_SECONDS, as
+judge_step does.
 Two ways of looking are compared on the same seeds: `every second` tests at the full 5 % at
-every poll, as the rollout did before; `bounded looks` keeps the step's looks (cli.looks).
+every poll, as the rollout did before (latency: B's p95 against the limit, as it did before
+it had a test); `bounded looks` keeps the step's looks (cli.looks).
 
 A whole rollout is STEPS such steps, each on samples of its own; a B that meets its limit is
 wrongly stopped if any of them fails it. `before` gives each step the full level on its fail
@@ -18,6 +21,7 @@ tables the runbook quotes (docs/operations.md, 3a).
 
 from __future__ import annotations
 
+import math
 import sys
 from collections import Counter
 from collections.abc import Callable
@@ -40,6 +44,7 @@ from edgeserve.cli.analysis import (
 )
 from edgeserve.cli.looks import StepLooks
 from edgeserve.cli.rollout import POLL_SECONDS
+from edgeserve.cli.scrape import histogram_quantile
 from edgeserve.observability.metrics import RUN_BUCKETS
 from edgeserve.traffic.paired_feedback import CORRECT, WRONG
 from edgeserve.variants import CANDIDATE, CURRENT
@@ -201,11 +206,19 @@ def cases(per_second: float) -> list[Case]:
             Case(LATENCY, truth, _both_arms(median_ms), 2 * per_second)
             for truth, median_ms in (
                 ("as fast as A", RUN_MS),
-                ("at the limit: 1.5x", 1.5 * RUN_MS),
+                ("at the limit: p95 1.5x A's", at_the_latency_limit_ms()),
                 ("worse: 2x slower", 2 * RUN_MS),
             )
         ),
     ]
+
+
+def at_the_latency_limit_ms() -> float:
+    """B's median run time whose p95 is exactly the gate's limit: 1.5x A's p95 as A's histogram
+    gives it (16.7 ms, where the log-normal's own is 16.4: interpolation within a bucket)."""
+    a_p95 = histogram_quantile(0.95, run_buckets(run_time_cells(RUN_MS)))
+    assert a_p95 is not None
+    return latency_limit(a_p95, OPEN) * 1000 / math.exp(NormalDist().inv_cdf(0.95) * RUN_SIGMA)
 
 
 def _both_arms(b_median_ms: float) -> tuple[float, ...]:
