@@ -27,11 +27,11 @@ from edgeserve.traffic.step_clients import ENOUGH
 from edgeserve.variants import CANDIDATE, CURRENT
 
 PASS, FAIL, WAIT, SKIP = "pass", "fail", "wait", "n/a"
+INCONCLUSIVE = "inconclusive"
+"""Enough samples, but they cannot yet tell B from the limit: more data may settle it."""
 SLOW_SHARE = 0.05
 """The share of runs above a p95: B's p95 is within its limit when at most this share of B's
 runs took longer than the limit."""
-INCONCLUSIVE = "inconclusive"
-"""Enough samples, but they cannot yet tell B from the limit: more data may settle it."""
 
 
 @dataclass(frozen=True)
@@ -136,6 +136,14 @@ def step_window(pairs: list[tuple[Scrape, Scrape]]) -> StepWindow:
         for pair in after.class_pairs:
             grown = _grew(before.class_pairs, after.class_pairs, pair)
             window.class_pairs[pair] = window.class_pairs.get(pair, 0.0) + grown
+    for variant, arm in window.arms.items():
+        # an edge only some instances export (a fleet mid-upgrade) would count only their runs
+        exported = [
+            set(after.run_buckets[variant]) for _, after in pairs if after.run_buckets.get(variant)
+        ]
+        if exported:
+            common = set.intersection(*exported)
+            arm.run_buckets = {edge: n for edge, n in arm.run_buckets.items() if edge in common}
     return window
 
 

@@ -176,6 +176,16 @@ def test_the_window_sums_increases_over_instances_and_survives_a_restart():
     assert (b.requests, b.errors) == (76, 6)
 
 
+def test_a_bucket_edge_only_some_instances_export_is_left_out_of_the_step():
+    def scrape(buckets: dict[float, float]) -> Scrape:
+        return Scrape(at=0, run_buckets={"B": buckets})
+
+    coarse = {0.025: 100.0, float("inf"): 100.0}  # an instance from before the finer buckets
+    fine = {0.02: 50.0, 0.025: 100.0, float("inf"): 100.0}
+    pairs = [(scrape({}), scrape(coarse)), (scrape({}), scrape(fine))]
+    assert step_window(pairs).arms["B"].run_buckets == {0.025: 200, float("inf"): 200}
+
+
 def test_a_step_counts_each_version_pairs_comparisons_from_where_that_pair_stood():
     # B changed in the step: the old pair's series left, the new one counted 30 and 10.
     before = Scrape(at=0.0, shadow={("a1", "b1", "agree"): 10.0})
