@@ -56,7 +56,7 @@ LONG_WAIT = 600
 STEPS = 5
 """The steps of the default rollout, 5,10,25,50,100 %."""
 ROLLOUT_RUNS = 1000
-"""Seeded rollouts per case: each is STEPS steps, so as many step runs as the step table's."""
+"""Seeded rollouts per case: each is STEPS steps, so 5,000 step runs a case."""
 UNDECIDED = "undecided"
 """Still inconclusive (or short of samples) at the deadline: the step stops without promoting."""
 NEED = 100
@@ -328,8 +328,12 @@ def step_table(runs: int = 2000, seed: int = 22) -> None:
 
 
 def main(tables: list[str]) -> None:
-    for table in tables or ["steps", "rollouts"]:
-        {"steps": step_table, "rollouts": rollout_table}[table]()
+    known = {"steps": step_table, "rollouts": rollout_table}
+    unknown = [table for table in tables if table not in known]
+    if unknown:
+        raise SystemExit(f"unknown table {unknown[0]!r}: choose steps, rollouts or both")
+    for table in tables or list(known):
+        known[table]()
 
 
 if __name__ == "__main__":
