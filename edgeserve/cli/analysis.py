@@ -29,6 +29,9 @@ from edgeserve.variants import CANDIDATE, CURRENT
 PASS, FAIL, WAIT, SKIP = "pass", "fail", "wait", "n/a"
 INCONCLUSIVE = "inconclusive"
 """Enough samples, but they cannot yet tell B from the limit: more data may settle it."""
+SLOW_SHARE = 0.05
+"""The share of runs above a p95: B's p95 is within its limit when at most this share of B's
+runs took longer than the limit."""
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,14 @@ def step_window(pairs: list[tuple[Scrape, Scrape]]) -> StepWindow:
         for pair in after.class_pairs:
             grown = _grew(before.class_pairs, after.class_pairs, pair)
             window.class_pairs[pair] = window.class_pairs.get(pair, 0.0) + grown
+    for variant, arm in window.arms.items():
+        # an edge only some instances export (a fleet mid-upgrade) would count only their runs
+        exported = [
+            set(after.run_buckets[variant]) for _, after in pairs if after.run_buckets.get(variant)
+        ]
+        if exported:
+            common = set.intersection(*exported)
+            arm.run_buckets = {edge: n for edge, n in arm.run_buckets.items() if edge in common}
     return window
 
 
@@ -163,6 +174,16 @@ def z_for(alpha: float) -> float:
     return NormalDist().inv_cdf(1 - alpha)
 
 
+def shown_interval(
+    successes: float, n: float, low_alpha: float, high_alpha: float
+) -> tuple[float, float]:
+    """A Wilson interval whose each end is at the level of the claim it would settle (pass and
+    fail have different levels), for a gate that cannot tell yet."""
+    low = (wilson(successes, n, z_for(low_alpha)) or (0.0, 1.0))[0]
+    high = (wilson(successes, n, z_for(high_alpha)) or (0.0, 1.0))[1]
+    return low, high
+
+
 def difference_interval(b: Arm, a: Arm, alpha: float) -> tuple[float, float]:
     """Newcombe's hybrid score interval for B's accuracy minus A's, from two Wilson intervals
     (sound at a few dozen samples, where a normal interval on the difference is not); each
@@ -178,10 +199,13 @@ def difference_interval(b: Arm, a: Arm, alpha: float) -> tuple[float, float]:
     )
 
 
-def accuracy_verdict(b: Arm, a: Arm, delta: float, alpha: float) -> str:
+def accuracy_verdict(
+    b: Arm, a: Arm, delta: float, alpha: float, fail_alpha: float | None = None
+) -> str:
     """pass when B minus A is surely at least `delta`, fail when surely below, else inconclusive
-    (each claim at confidence 1 - `alpha`)."""
-    low, high = difference_interval(b, a, alpha)
+    (pass at confidence 1 - `alpha`, fail at 1 - `fail_alpha`, by default the same)."""
+    low = difference_interval(b, a, alpha)[0]
+    high = difference_interval(b, a, alpha if fail_alpha is None else fail_alpha)[1]
     if low >= delta:
         return PASS
     return FAIL if high < delta else INCONCLUSIVE
@@ -210,7 +234,7 @@ def evaluate(
     need = gates.min_samples
     a_serves = b_percent < 100
     results = [_error_gate(a, b, gates, need, looks.of("error rate"), final)]
-    results.append(_latency_gate(a, b, gates, need, a_serves))
+    results.append(_latency_gate(a, b, gates, need, a_serves, looks.of("p95 inference"), final))
     if gates.min_agreement is not None:
         agreement = looks.of("shadow agreement")
         results.append(
@@ -241,10 +265,12 @@ def _error_gate(a: Arm, b: Arm, gates: Gates, need: int, looks: Looks, final: bo
         outcome = looks.judge(
             b.requests,
             final,
-            lambda alpha: exceeds_verdict(b.errors, b.requests, gates.max_error_rate, alpha),
+            lambda alpha, fail_alpha: exceeds_verdict(
+                b.errors, b.requests, gates.max_error_rate, alpha, fail_alpha
+            ),
         )
     if outcome == INCONCLUSIVE:
-        low, high = wilson(b.errors, b.requests, z_for(looks.alpha)) or (0.0, 1.0)
+        low, high = shown_interval(b.errors, b.requests, looks.fail_alpha, looks.alpha)
         limit += f" (in [{low:.1%}, {high:.1%}])"
     return GateResult(
         "error rate",
@@ -257,20 +283,68 @@ def _error_gate(a: Arm, b: Arm, gates: Gates, need: int, looks: Looks, final: bo
     )
 
 
-def _latency_gate(a: Arm, b: Arm, gates: Gates, need: int, a_serves: bool) -> GateResult:
+def latency_limit(a_p95: float, gates: Gates) -> float:
+    """The longest p95 B may have, in seconds: ratio x A's or the margin above it, whichever
+    allows more (a B slower by the ratio alone, within the margin, is not worth stopping)."""
+    return max(a_p95 * gates.max_latency_ratio, a_p95 + gates.min_latency_delta_ms / 1000)
+
+
+def runs_above(buckets: dict[float, float], limit: float) -> tuple[float, float]:
+    """B's runs surely slower than `limit` (above the first edge at or past it) and those that
+    may be (above the last edge at or below it): the histogram cannot split a bucket."""
+    runs = max(buckets.values(), default=0.0)  # the +Inf bucket's count
+    edges = sorted(edge for edge in buckets if not math.isinf(edge))
+    upper = [buckets[edge] for edge in edges if edge >= limit]
+    lower = [buckets[edge] for edge in edges if edge <= limit]
+    return runs - (upper[0] if upper else runs), runs - (lower[-1] if lower else 0.0)
+
+
+def latency_verdict(
+    buckets: dict[float, float], limit: float, alpha: float, fail_alpha: float
+) -> str:
+    """fail when significantly more than SLOW_SHARE of B's runs were surely slower than `limit`
+    (B's p95 is surely above it), pass when significantly fewer than SLOW_SHARE may have been,
+    else inconclusive: exact one-sided binomial tests on run counts, so the chance of a wrong
+    verdict is bounded like the other gates' (a p95 against a p95 has no such bound)."""
+    surely, maybe = runs_above(buckets, limit)
+    runs = max(buckets.values(), default=0.0)
+    if exceeds_verdict(surely, runs, SLOW_SHARE, alpha, fail_alpha) == FAIL:
+        return FAIL
+    if exceeds_verdict(maybe, runs, SLOW_SHARE, alpha, fail_alpha) == PASS:
+        return PASS
+    return INCONCLUSIVE
+
+
+def _latency_gate(
+    a: Arm, b: Arm, gates: Gates, need: int, a_serves: bool, looks: Looks, final: bool
+) -> GateResult:
     limit = f"<= {gates.max_latency_ratio:g}x or +{gates.min_latency_delta_ms:g} ms"
     samples = f"{b.requests - b.errors:.0f}, {a.requests - a.errors:.0f} / {need}"
     if not a_serves:
         return GateResult("p95 inference", SKIP, ms_cell(b.p95, 2), "no traffic", limit, samples)
     answered = min(a.requests - a.errors, b.requests - b.errors)
+    shown_b = ms_cell(b.p95, 2)
     if answered < need or a.p95 is None or b.p95 is None:
         outcome = WAIT
     else:
-        slower = b.p95 > a.p95 * gates.max_latency_ratio
-        beyond_margin = (b.p95 - a.p95) * 1000 > gates.min_latency_delta_ms
-        outcome = FAIL if slower and beyond_margin else PASS
+        # A's p95 is taken as measured: A serves most of a step's traffic (half at 50 %)
+        longest = latency_limit(a.p95, gates)
+        outcome = looks.judge(
+            max(b.run_buckets.values()),
+            final,
+            lambda alpha, fail_alpha: latency_verdict(b.run_buckets, longest, alpha, fail_alpha),
+        )
+        surely = runs_above(b.run_buckets, longest)[0] / max(b.run_buckets.values())
+        limit += f" = {ms_cell(longest, 2)}"
+        shown_b += f" ({percent_cell(surely)} of runs surely slower)"
     return GateResult(
-        "p95 inference", outcome, ms_cell(b.p95, 2), ms_cell(a.p95, 2), limit, samples
+        "p95 inference",
+        outcome,
+        shown_b,
+        ms_cell(a.p95, 2),
+        limit,
+        samples,
+        _spent(looks),
     )
 
 
@@ -291,11 +365,13 @@ def _agreement_gate(
         outcome = looks.judge(
             window.compared,
             final,
-            lambda alpha: exceeds_verdict(disagree, window.compared, 1 - minimum, alpha),
+            lambda alpha, fail_alpha: exceeds_verdict(
+                disagree, window.compared, 1 - minimum, alpha, fail_alpha
+            ),
         )
     limit = f">= {minimum:.1%}"
     if outcome == INCONCLUSIVE:
-        low, high = wilson(window.agree, window.compared, z_for(looks.alpha)) or (0.0, 1.0)
+        low, high = shown_interval(window.agree, window.compared, looks.alpha, looks.fail_alpha)
         limit += f" (in [{low:.1%}, {high:.1%}])"
     return GateResult(
         "shadow agreement",
@@ -319,21 +395,29 @@ def _accuracy_gate(
         outcome = WAIT
     else:
         outcome = looks.judge(
-            min(a.judged, b.judged), final, lambda alpha: accuracy_verdict(b, a, delta, alpha)
+            min(a.judged, b.judged),
+            final,
+            lambda alpha, fail_alpha: accuracy_verdict(b, a, delta, alpha, fail_alpha),
         )
-    low, high = difference_interval(b, a, looks.alpha) if outcome != SKIP else (0.0, 0.0)
+    low, high = (0.0, 0.0)
+    if outcome != SKIP:
+        low = difference_interval(b, a, looks.alpha)[0]
+        high = difference_interval(b, a, looks.fail_alpha)[1]
     shown = f"{limit} (B - A in [{low:+.1%}, {high:+.1%}])" if outcome == INCONCLUSIVE else limit
     return GateResult(
         "accuracy (feedback)", outcome, _accuracy(b), _accuracy(a), shown, samples, _spent(looks)
     )
 
 
-def exceeds_verdict(hits: float, n: float, limit: float, alpha: float) -> str:
+def exceeds_verdict(
+    hits: float, n: float, limit: float, alpha: float, fail_alpha: float | None = None
+) -> str:
     """fail when the share of hits is significantly above `limit`, pass when significantly at
-    most it, else inconclusive: one-sided exact binomial tests, each at level `alpha` (a Wilson
-    interval claims a rare error rate above its limit more often than its level says)."""
+    most it, else inconclusive: one-sided exact binomial tests, pass at level `alpha`, fail at
+    `fail_alpha` (by default the same); a Wilson interval claims a rare error rate above its
+    limit more often than its level says."""
     hits, n = round(hits), round(n)
-    if at_least(hits, n, limit) <= alpha:
+    if at_least(hits, n, limit) <= (alpha if fail_alpha is None else fail_alpha):
         return FAIL
     if limit >= 1 or at_most(hits, n, limit) <= alpha:
         return PASS
@@ -356,7 +440,9 @@ def _class_flip_gate(
         outcome = WAIT
     else:
         outcome = looks.judge(
-            compared, final, lambda alpha: exceeds_verdict(changed, compared, limit, alpha)
+            compared,
+            final,
+            lambda alpha, fail_alpha: exceeds_verdict(changed, compared, limit, alpha, fail_alpha),
         )
     share = changed / compared if compared else None
     return GateResult(
@@ -377,7 +463,9 @@ def _paired_accuracy_gate(
     b_only, a_only = round(paired.get((WRONG, CORRECT), 0)), round(paired.get((CORRECT, WRONG), 0))
     pairs = round(sum(paired.values()))
     outcome = looks.judge(
-        pairs, final, lambda alpha: paired_verdict(b_only, a_only, pairs, delta, alpha)
+        pairs,
+        final,
+        lambda alpha, fail_alpha: paired_verdict(b_only, a_only, pairs, delta, alpha, fail_alpha),
     )
     return GateResult(
         "accuracy (paired)",

@@ -32,7 +32,7 @@ from edgeserve.cli.analysis import (
     step_window,
 )
 from edgeserve.cli.fleet import Outcome, run_on_each
-from edgeserve.cli.looks import MAX_LOOKS, StepLooks
+from edgeserve.cli.looks import MAX_LOOKS, ONE_SIDED_ALPHA, StepLooks
 from edgeserve.cli.options import Token, Urls, normalise_url
 from edgeserve.cli.output import (
     INCONCLUSIVE_EXIT,
@@ -187,12 +187,14 @@ def judge_step(
     gates: Gates,
     interval: float,
     max_wait: float,
+    steps: int,
 ) -> list[GateResult]:
     """Soak `interval` seconds, then judge; while samples are missing or a gate cannot tell
-    yet, wait up to `max_wait`, testing each gate only at its looks (cli.looks)."""
+    yet, wait up to `max_wait`, testing each gate only at its looks (cli.looks), which fail B
+    at this step's share (one of `steps`) of the rollout's level."""
     started, before = time.monotonic(), read()
     deadline = started + interval + max_wait
-    looks = StepLooks()
+    looks = StepLooks(steps=steps)
     time.sleep(interval)
     while True:
         reason = _guard_stopped(_configs(urls, token), urls, percent)
@@ -277,7 +279,8 @@ def _print_plan(plan: list[float], current: float, gates: Gates, interval: float
         table.add_column(heading)
     gate_names = [f"error rate <= {gates.max_error_rate:.1%}"]
     gate_names.append(
-        f"p95 inference <= {gates.max_latency_ratio:g}x A (or +{gates.min_latency_delta_ms:g} ms)"
+        f"p95 inference <= {gates.max_latency_ratio:g}x A (or +{gates.min_latency_delta_ms:g} "
+        "ms): at most 5% of B's runs above it"
     )
     if gates.min_agreement is not None:
         gate_names.append(f"shadow agreement >= {gates.min_agreement:.1%}")
@@ -292,7 +295,8 @@ def _print_plan(plan: list[float], current: float, gates: Gates, interval: float
     console.print(f"each gate needs {gates.min_samples} samples per variant")
     console.print(
         f"each gate is tested at most {MAX_LOOKS} times a step: as its samples double, and at "
-        "the step's deadline (see the runbook, 3a)"
+        f"the step's deadline; the {len(plan)} steps share each gate's "
+        f"{ONE_SIDED_ALPHA:.0%} chance of failing a B that meets its limit (see the runbook, 3a)"
     )
 
 
@@ -311,10 +315,18 @@ def rollout_command(
         float, typer.Option(min=0, max=1, help="Highest error rate B may show.")
     ] = 0.01,
     max_latency_ratio: Annotated[
-        float, typer.Option(min=1, help="Highest B/A ratio of p95 inference time.")
+        float,
+        typer.Option(
+            min=1,
+            help="Highest B/A ratio of p95 inference time: B fails when significantly more "
+            "than 5% of its runs take longer than this times A's p95.",
+        ),
     ] = 1.5,
     min_latency_delta_ms: Annotated[
-        float, typer.Option(min=0, help="A slower B fails only when also this many ms slower.")
+        float,
+        typer.Option(
+            min=0, help="B's p95 may be this many ms above A's, whatever the ratio allows."
+        ),
     ] = 5.0,
     min_agreement: Annotated[
         float | None,
@@ -403,7 +415,7 @@ def _run(plan, urls, token, read, gates, interval, max_wait, promote, hold) -> N
             _raise_on_error(outcomes)
             reached = percent
             stderr.print(f"B at {percent:g}% on {len(urls)} instance(s); judging in {interval:g}s")
-            judge_step(percent, urls, token, read, gates, interval, max_wait or interval)
+            judge_step(percent, urls, token, read, gates, interval, max_wait or interval, len(plan))
     except Undecided as undecided:
         if hold:
             fail(f"{undecided}; B stays at {reached:g}% (--hold)", INCONCLUSIVE_EXIT)

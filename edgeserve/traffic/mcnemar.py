@@ -14,8 +14,16 @@ from edgeserve.traffic.binomial import at_least, at_most
 PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
 
 
-def paired_verdict(b_only: int, a_only: int, pairs: int, margin: float, alpha: float) -> str:
-    """`b_only`: pairs only B got right; `a_only`: only A; `pairs`: all judged pairs."""
+def paired_verdict(
+    b_only: int,
+    a_only: int,
+    pairs: int,
+    margin: float,
+    alpha: float,
+    fail_alpha: float | None = None,
+) -> str:
+    """`b_only`: pairs only B got right; `a_only`: only A; `pairs`: all judged pairs; pass at
+    level `alpha`, fail at `fail_alpha` (by default the same)."""
     discordant = b_only + a_only
     if discordant == 0:  # A and B right on exactly the same inputs: B - A is 0
         return PASS if margin < 0 else FAIL if margin > 0 else INCONCLUSIVE
@@ -26,6 +34,6 @@ def paired_verdict(b_only: int, a_only: int, pairs: int, margin: float, alpha: f
         return FAIL
     if at_least(b_only, discordant, boundary) <= alpha:
         return PASS
-    if at_most(b_only, discordant, boundary) <= alpha:
+    if at_most(b_only, discordant, boundary) <= (alpha if fail_alpha is None else fail_alpha):
         return FAIL
     return INCONCLUSIVE

@@ -14,9 +14,11 @@ class Recorder:
     def __init__(self, answer: str = INCONCLUSIVE) -> None:
         self.answer = answer
         self.levels: list[float] = []
+        self.fail_levels: list[float] = []
 
-    def __call__(self, alpha: float) -> str:
+    def __call__(self, alpha: float, fail_alpha: float) -> str:
         self.levels.append(alpha)
+        self.fail_levels.append(fail_alpha)
         return self.answer
 
 
@@ -57,6 +59,16 @@ def test_the_deadline_looks_at_half_the_level_and_the_looks_before_share_the_res
         looks.judge(100 * 2**doubling, False, test)
     looks.judge(100 * 2**MAX_LOOKS, True, test)
     assert test.levels[-1] == pytest.approx(ONE_SIDED_ALPHA / 2), test.levels
+    assert sum(test.levels) == pytest.approx(ONE_SIDED_ALPHA), test.levels
+
+
+def test_the_steps_of_a_rollout_share_the_fail_level_and_each_keeps_the_pass_level():
+    steps, test = 5, Recorder()
+    looks = Looks(steps=steps)
+    for doubling in range(MAX_LOOKS - 1):
+        looks.judge(100 * 2**doubling, False, test)
+    looks.judge(100 * 2**MAX_LOOKS, True, test)
+    assert steps * sum(test.fail_levels) == pytest.approx(ONE_SIDED_ALPHA), test.fail_levels
     assert sum(test.levels) == pytest.approx(ONE_SIDED_ALPHA), test.levels
 
 

@@ -9,6 +9,9 @@ from contextlib import ExitStack, contextmanager
 
 import pytest
 
+from edgeserve.cli import rollout as rollout_module
+from edgeserve.cli.analysis import Gates
+from edgeserve.cli.fleet import Outcome
 from edgeserve.cli.rollout import parse_steps, plan_from
 from tests.cli.helpers import Traffic, admin_args
 from tests.support.images import ORANGE
@@ -93,6 +96,15 @@ def test_a_rerun_first_rejudges_where_b_stands_then_goes_on():
     assert plan_from(30, [5, 10, 25, 50, 100]) == [30, 50, 100]
 
 
+def test_every_step_of_a_rollout_is_judged_at_its_share_of_the_rollouts_fail_level(monkeypatch):
+    steps_told: list[int] = []
+    monkeypatch.setattr(rollout_module, "run_on_each", lambda urls, *_: [Outcome(u) for u in urls])
+    monkeypatch.setattr(rollout_module, "judge_step", lambda *args: steps_told.append(args[-1]))
+    gates = Gates(0.01, 1.5, 5.0, None, None, 100)
+    rollout_module._run([5, 25, 100], ["http://edge"], None, list, gates, 0, 0, False, False)
+    assert steps_told == [3, 3, 3], steps_told
+
+
 def test_dry_run_prints_the_plan_and_changes_nothing(run, tmp_path):
     with fleet(tmp_path, demo("vA.onnx"), demo("vB.onnx")) as servers:
         result = rollout(run, servers, "--dry-run", "--min-agreement", "0.9")
@@ -101,6 +113,7 @@ def test_dry_run_prints_the_plan_and_changes_nothing(run, tmp_path):
         assert result.exit_code == 0, result.output
         assert "10%" in result.stdout and "100%" in result.stdout, result.stdout
         assert "tested at most 5 times a step" in result.stdout, result.stdout
+        assert "the 2 steps share each gate's 5%" in result.stdout, result.stdout
         assert all(c["ab_weight_b"] == 0 for c in configs(servers))
 
 

@@ -24,7 +24,9 @@ from edgeserve.cli.analysis import (
     wilson,
 )
 from edgeserve.cli.looks import ONE_SIDED_ALPHA, StepLooks
+from edgeserve.cli.rollout_simulation import run_buckets
 from edgeserve.cli.scrape import Scrape
+from edgeserve.observability.metrics import RUN_BUCKETS
 
 GATES = Gates(
     max_error_rate=0.01,
@@ -76,6 +78,15 @@ def test_b_erroring_above_the_limit_fails():
 def test_b_slower_by_ratio_and_margin_fails_but_by_ratio_alone_passes():
     assert outcomes(window(arm(run_ms=2), arm(run_ms=20)))["p95 inference"] == FAIL
     assert outcomes(window(arm(run_ms=0.5), arm(run_ms=2)))["p95 inference"] == PASS
+
+
+def test_a_p95_above_the_limit_by_a_few_runs_is_inconclusive_not_failed():
+    a = Arm(200, 0, {0.008: 0, 0.01: 200, float("inf"): 200})  # p95 9.9 ms: limit 14.9 ms
+    # 14 of 200 runs (7 %) past the limit put B's p95 at 17.1 ms; 5 % would give 10 by chance
+    # 13 % of the time, so 14 does not show B's p95 is past the limit
+    b = Arm(200, 0, {0.008: 0, 0.01: 186, 0.016: 186, 0.02: 200, float("inf"): 200})
+    assert b.p95 > 0.0149, b.p95
+    assert outcomes(window(a, b))["p95 inference"] == INCONCLUSIVE
 
 
 def test_low_agreement_fails():
@@ -165,6 +176,16 @@ def test_the_window_sums_increases_over_instances_and_survives_a_restart():
     assert (b.requests, b.errors) == (76, 6)
 
 
+def test_a_bucket_edge_only_some_instances_export_is_left_out_of_the_step():
+    def scrape(buckets: dict[float, float]) -> Scrape:
+        return Scrape(at=0, run_buckets={"B": buckets})
+
+    coarse = {0.025: 100.0, float("inf"): 100.0}  # an instance from before the finer buckets
+    fine = {0.02: 50.0, 0.025: 100.0, float("inf"): 100.0}
+    pairs = [(scrape({}), scrape(coarse)), (scrape({}), scrape(fine))]
+    assert step_window(pairs).arms["B"].run_buckets == {0.025: 200, float("inf"): 200}
+
+
 def test_a_step_counts_each_version_pairs_comparisons_from_where_that_pair_stood():
     # B changed in the step: the old pair's series left, the new one counted 30 and 10.
     before = Scrape(at=0.0, shadow={("a1", "b1", "agree"): 10.0})
@@ -200,3 +221,42 @@ def test_the_deadline_looks_whatever_the_samples_grew():
 def test_a_failed_gates_reason_says_which_look_failed_it():
     results = evaluate(window(arm(), arm(errors=50)), GATES, 20)
     assert "(look 1 of at most 5)" in failure_reason(results, 20)
+
+
+def test_in_a_five_step_rollout_a_step_fails_b_only_at_its_fifth_of_the_level():
+    # P(at least 9 errors in 400 | 1 %) = 2.1 %: beyond one step's 2.5 % at the deadline, not
+    # beyond a fifth of it; 11 (0.27 %) is beyond both
+    one_step, five_steps = StepLooks(steps=1), StepLooks(steps=5)
+    assert error_gate(arm(requests=400, errors=9), one_step, final=True).outcome == FAIL
+    assert error_gate(arm(requests=400, errors=9), five_steps, final=True).outcome == INCONCLUSIVE
+    assert error_gate(arm(requests=400, errors=11), StepLooks(steps=5), final=True).outcome == FAIL
+
+
+def run_times(rng: np.random.Generator, runs: int, median_ms: float) -> np.ndarray:
+    """Each histogram bucket's runs, for heavy-tailed log-normal run times (sigma 0.8)."""
+    times = rng.lognormal(np.log(median_ms / 1000), 0.8, runs)
+    return np.bincount(np.searchsorted(RUN_BUCKETS, times), minlength=len(RUN_BUCKETS) + 1)
+
+
+def latency_outcomes(rng: np.random.Generator, b_median_ms: float) -> list[str]:
+    """The latency gate's outcome at each of a step's 60 polls, 10 new runs per arm each,
+    judged as a step of a 5-step rollout with --min-samples 20."""
+    gates = replace(GATES, min_agreement=None, min_accuracy_delta=None, min_samples=20)
+    looks, seen = StepLooks(steps=5), {"A": 0, "B": 0}
+    judged = []
+    for poll in range(1, 61):
+        seen = {
+            "A": seen["A"] + run_times(rng, 10, 10.0),
+            "B": seen["B"] + run_times(rng, 10, b_median_ms),
+        }
+        arms = {v: Arm(10.0 * poll, 0, run_buckets(seen[v])) for v in ("A", "B")}
+        results = evaluate(StepWindow(arms), gates, 20, looks, final=poll == 60)
+        judged += [r.outcome for r in results if r.gate == "p95 inference"]
+    return judged
+
+
+def test_a_b_as_fast_as_a_is_not_failed_over_many_polls_and_a_3x_slower_one_is():
+    rng = np.random.default_rng(22)
+    same = [FAIL in latency_outcomes(rng, 10.0) for _ in range(20)]
+    slower = [FAIL in latency_outcomes(rng, 30.0) for _ in range(20)]
+    assert (sum(same), sum(slower)) == (0, 20), (same, slower)

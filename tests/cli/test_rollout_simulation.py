@@ -3,17 +3,21 @@ simulate`)."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 
 from edgeserve.cli.rollout_simulation import (
     AGREEMENT,
     ERROR,
     FLIPS,
+    LATENCY,
     LONG_WAIT,
     PAIRED,
     UNPAIRED,
     cases,
     outcomes,
+    rollout_verdicts,
 )
 
 RUNS = 200
@@ -50,3 +54,37 @@ def test_judging_every_second_at_the_one_look_level_failed_such_a_b_far_more_oft
 @pytest.mark.parametrize("case", WORSE, ids=name)
 def test_a_clearly_worse_b_still_fails_in_at_least_95_percent_of_runs(case):
     assert outcomes(case, RUNS, seed=22, bounded=True)["fail"] >= 0.95 * RUNS
+
+
+@pytest.mark.parametrize("gate", [ERROR, AGREEMENT], ids=lambda gate: gate.name)
+def test_a_whole_rollout_fails_a_b_at_its_limit_in_at_most_5_percent_of_runs(gate):
+    (case,) = [case for case in AT_THE_LIMIT if case.gate is gate]
+    failed = rollout_verdicts(case, RUNS, seed=22, split=True) == "fail"
+    assert failed.any(axis=1).mean() <= 0.05, failed.sum(axis=0)
+
+
+@pytest.mark.parametrize("gate", [ERROR, AGREEMENT], ids=lambda gate: gate.name)
+def test_a_clearly_worse_b_still_fails_the_first_step_of_a_rollout_in_95_percent_of_runs(gate):
+    (case,) = [case for case in WORSE if case.gate is gate]
+    first_step = rollout_verdicts(case, RUNS, seed=22, split=True)[:, 0]
+    assert (first_step == "fail").mean() >= 0.95, Counter(first_step)
+
+
+def latency_case(truth: str):
+    (case,) = [case for case in cases(20) if case.gate is LATENCY and case.truth.startswith(truth)]
+    return case
+
+
+def test_a_b_as_fast_as_a_passes_the_latency_gate_and_is_not_failed():
+    judged = outcomes(latency_case("as fast as A"), RUNS, seed=22, bounded=True)
+    assert judged["fail"] <= 0.05 * RUNS and judged["pass"] >= 0.95 * RUNS, judged
+
+
+def test_a_2x_slower_b_fails_the_latency_gate_in_at_least_85_percent_of_steps():
+    judged = outcomes(latency_case("worse: 2x slower"), RUNS, seed=22, bounded=True)
+    assert judged["fail"] >= 0.85 * RUNS, judged
+
+
+def test_comparing_p95s_failed_a_b_at_its_latency_limit_in_about_half_the_steps():
+    judged = outcomes(latency_case("at the limit"), RUNS, seed=22, bounded=False)
+    assert judged["fail"] >= 0.3 * RUNS, judged
