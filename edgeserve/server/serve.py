@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import socket
@@ -152,6 +153,7 @@ def serve_workers(
         protocol=EdgeProtocol,
     )
     shield_helper_from_sigterm()  # released in app.py once the manager handles SIGTERM
+    gc.freeze()  # as each worker does once ready (Runtime.start): the exit skips walking it all
     try:
         Sanic.serve(primary=app, app_loader=loader)
     finally:
