@@ -6,16 +6,17 @@ import errno
 import os
 import ssl
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
-
-import httpx
 
 from edgeserve.errors import one_line
 from edgeserve.model_upload import ModelUpload
 
+if TYPE_CHECKING:
+    import httpx
+
 DEFAULT_URL = "http://127.0.0.1:8080"
-DEFAULT_TIMEOUT = httpx.Timeout(connect=2, read=30, write=30, pool=2)
+TIMEOUT_SECONDS = {"connect": 2, "read": 30, "write": 30, "pool": 2}
 
 
 class ClientError(Exception):
@@ -72,15 +73,19 @@ class EdgeserveClient:
         self,
         url: str = DEFAULT_URL,
         token: str | None = None,
-        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        timeout: httpx.Timeout | None = None,
         transport: httpx.BaseTransport | None = None,
     ):
+        # Imported here, not at the top: every `edgeserve` process loads this module, and the
+        # server, which never calls out, would pay httpx's import on each start
+        import httpx
+
         self.url = url.rstrip("/")
         self._sends_token = bool(token)
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.Client(
             base_url=self.url,
-            timeout=timeout,
+            timeout=timeout or httpx.Timeout(**TIMEOUT_SECONDS),
             headers=headers,
             transport=transport,
             verify=tls_verify(),
@@ -215,6 +220,8 @@ class EdgeserveClient:
     # --- plumbing -------------------------------------------------------------------
 
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        import httpx
+
         try:
             return self._http.request(method, path, **kwargs)
         except httpx.TimeoutException as error:
@@ -225,6 +232,8 @@ class EdgeserveClient:
             ) from None
 
     def _timeout(self, error: httpx.TimeoutException) -> ClientError:
+        import httpx
+
         if isinstance(error, httpx.ConnectTimeout | httpx.PoolTimeout):
             return ClientError(
                 f"cannot reach {self.url} (connection timed out): "
@@ -305,6 +314,8 @@ _ERRNO_WORDS = {
 
 def _reason(error: httpx.TransportError) -> str:
     """A few words for why the connection failed, from the innermost OS error."""
+    import httpx
+
     cause: BaseException | None = error
     while cause is not None:
         if isinstance(cause, OSError) and cause.errno in _ERRNO_WORDS:

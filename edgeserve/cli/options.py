@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import httpx
 import typer
 
 from edgeserve.client import DEFAULT_URL
@@ -12,6 +11,8 @@ from edgeserve.client import DEFAULT_URL
 
 def normalise_url(value: str) -> str:
     """http(s)://host[:port][/prefix] without a trailing slash; BadParameter (exit 2) otherwise."""
+    import httpx  # here: the server's process loads this module too, and never needs it
+
     text = value.strip()
     try:
         url = httpx.URL(text)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import time
 
-import httpx
-
 from edgeserve.cli.scrape import Scrape, shadow_key
 from edgeserve.client import ClientError
 
@@ -22,6 +20,8 @@ PROMETHEUS_QUERIES = {
 
 def prometheus_scrape(base: str) -> Scrape:
     """The same counters as a /metrics scrape, summed over every instance Prometheus scrapes."""
+    import httpx  # here: the server's process loads this module too, and never needs it
+
     result = Scrape(at=time.monotonic())
     for name, query in PROMETHEUS_QUERIES.items():
         try:
