@@ -171,19 +171,27 @@ def to_tensor(image: Image.Image, meta: ModelMeta, size: int | tuple[int, int]) 
         pixels = np.repeat(pixels, meta.channels, axis=2)
     if meta.channel_order == "BGR":
         pixels = pixels[..., ::-1]
-    std = np.asarray(meta.std, dtype=np.float32)
-    gain = np.asarray(meta.scale, dtype=np.float32) / std
-    offset = np.asarray(meta.mean, dtype=np.float32) / std
+    gain, offset = gain_and_offset(meta)
     channels = meta.channels
     if meta.layout == "NCHW":
         out = np.empty((1, channels, height, width), dtype=np.float32)
-        np.multiply(pixels.transpose(2, 0, 1), gain[:, None, None], out=out[0])
-        out[0] -= offset[:, None, None]
+        pixels = pixels.transpose(2, 0, 1)
     else:
         out = np.empty((1, height, width, channels), dtype=np.float32)
-        np.multiply(pixels, gain, out=out[0])
-        out[0] -= offset
+    np.multiply(pixels, gain, out=out[0])
+    out[0] -= offset
     return out
+
+
+def gain_and_offset(meta: ModelMeta) -> tuple[np.ndarray, np.ndarray]:
+    """scale / std and mean / std per channel, shaped to broadcast over the model's layout:
+    (pixel * scale - mean) / std is pixel * gain - offset."""
+    std = np.asarray(meta.std, dtype=np.float32)
+    gain = np.asarray(meta.scale, dtype=np.float32) / std
+    offset = np.asarray(meta.mean, dtype=np.float32) / std
+    if meta.layout == "NCHW":
+        return gain[:, None, None], offset[:, None, None]
+    return gain, offset
 
 
 def _fit(image: Image.Image, meta: ModelMeta, height: int, width: int) -> np.ndarray:

@@ -12,6 +12,7 @@ import numpy as np
 from edgeserve.errors import InvalidTensor
 from edgeserve.inference.model import Model
 from edgeserve.inference.pipeline import Classified
+from edgeserve.inference.preprocess import gain_and_offset
 
 TENSOR_TYPES = ("FP32", "UINT8")
 
@@ -39,12 +40,7 @@ def model_input(model: Model, datatype: str, shape: list[int], values: np.ndarra
 
 def normalise(pixels: np.ndarray, model: Model) -> np.ndarray:
     """(pixel * scale - mean) / std per channel, in the model's layout."""
-    meta = model.meta
-    std = np.asarray(meta.std, dtype=np.float32)
-    gain = np.asarray(meta.scale, dtype=np.float32) / std
-    offset = np.asarray(meta.mean, dtype=np.float32) / std
-    if meta.layout == "NCHW":
-        gain, offset = gain[:, None, None], offset[:, None, None]
+    gain, offset = gain_and_offset(model.meta)
     # In place on the one copy: each temporary of a 224x224 batch costs fresh pages
     tensor = pixels.astype(np.float32)
     tensor *= gain
