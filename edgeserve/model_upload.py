@@ -7,13 +7,13 @@ the server computes the very version `edgeserve models inspect` shows for the fi
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from edgeserve.inference.metadata import sidecar_path
 from edgeserve.inference.signature import read_signature
+from edgeserve.inference.version import bytes_sha256
 
 CHUNK_BYTES = 1_048_576
 
@@ -36,19 +36,14 @@ class ModelUpload:
     def of(cls, model: Path, sidecar: Path | None = None) -> ModelUpload:
         sidecar = sidecar if sidecar is not None else sidecar_path(model)
         try:
-            digest = hashlib.sha256()
-            with model.open("rb") as source:
-                while chunk := source.read(CHUNK_BYTES):
-                    digest.update(chunk)
+            sha256 = bytes_sha256(model)
             described = sidecar.read_bytes() if sidecar.is_file() else b""
         except OSError as error:
             raise UnreadableUpload(
                 f"cannot read {error.filename} ({error.strerror}): give an .onnx file "
                 "(and its sidecar JSON) that exist"
             ) from None
-        return cls(
-            model, described, digest.hexdigest(), model.stat().st_size, read_signature(model)
-        )
+        return cls(model, described, sha256, model.stat().st_size, read_signature(model))
 
     def query(self) -> dict[str, str]:
         query = {"name": self.model.name, "sha256": self.sha256}

@@ -3,7 +3,6 @@ demo models."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from enum import StrEnum
 from pathlib import Path
@@ -18,6 +17,7 @@ from edgeserve.cli.options import AsJson
 from edgeserve.cli.output import USAGE_ERROR, console, emit_json, fail
 from edgeserve.cli.signing import keygen_command, sign_command
 from edgeserve.inference.description.vocabulary import PREPROCESSING_KEYS
+from edgeserve.inference.version import bytes_sha256
 
 
 class Preset(StrEnum):
@@ -52,7 +52,7 @@ def describe_model(path: Path) -> dict[str, Any]:
         "path": str(path),
         "name": model.name,
         "version": model.version,
-        "sha256": _sha256(path),
+        "sha256": bytes_sha256(path),
         "size_bytes": path.stat().st_size,
         "opset": {op.domain or "ai.onnx": op.version for op in proto.opset_import},
         "ir_version": proto.ir_version,
@@ -72,14 +72,6 @@ def describe_model(path: Path) -> dict[str, Any]:
 
 def _io(arg: Any) -> dict[str, Any]:
     return {"name": arg.name, "type": arg.type, "shape": list(arg.shape)}
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _shape(shape: list[Any]) -> str:

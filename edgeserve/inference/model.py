@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 import time
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from edgeserve.errors import EdgeserveError, InferenceError, ModelHazard, ModelL
 from edgeserve.inference.deadline import Deadlines
 from edgeserve.inference.metadata import ModelMeta, read_meta, sidecar_path
 from edgeserve.inference.session import Runner, RunStopped, RunTiming, SessionRunner
-from edgeserve.inference.version import version_of
+from edgeserve.inference.version import bytes_sha256, version_of
 
 _FLOAT = "tensor(float)"
 _ORT_PREFIX = re.compile(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ")
@@ -335,16 +334,12 @@ def file_model_version(path: Path) -> str:
 
 def file_sha256(path: Path) -> str:
     """The sha256 of the file's bytes, in hex: one half of the model's version."""
-    digest = hashlib.sha256()
     try:
-        with Path(path).open("rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(chunk)
+        return bytes_sha256(path)
     except OSError as exc:
         raise ModelLoadError(
             f"model file {path} cannot be read ({exc.strerror or exc}): check its permissions"
         ) from None
-    return digest.hexdigest()
 
 
 def _ort_reason(exc: BaseException) -> str:

@@ -16,6 +16,18 @@ from typing import Any
 
 from edgeserve.inference.description.sources import read_sidecar
 
+HASH_READ_BYTES = 1 << 20
+
+
+def bytes_sha256(path: Path) -> str:
+    """The sha256 of the file's bytes, in hex, read a MiB at a time: one half of a version.
+    OSError as it comes: each caller says what an unreadable file means to it."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as source:
+        while chunk := source.read(HASH_READ_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
+
 
 def described_version(bytes_sha256: str, description: dict[str, Any]) -> str:
     """The full version (64 hex) of bytes with this sha256, described by `description`."""

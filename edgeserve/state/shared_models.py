@@ -25,7 +25,7 @@ from redis.retry import Retry
 from edgeserve.errors import ModelLoadError, StateUnavailable, one_line
 from edgeserve.inference.metadata import sidecar_path
 from edgeserve.inference.signature import read_signature, signature_path
-from edgeserve.inference.version import version_of
+from edgeserve.inference.version import bytes_sha256, version_of
 from edgeserve.observability.logging import log
 from edgeserve.state.model_store import ModelStore
 from edgeserve.state.redis_store import SOCKET_TIMEOUT_SECONDS
@@ -83,14 +83,6 @@ def short(entry: str) -> str:
     return entry[:12]
 
 
-def _digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as source:
-        while chunk := source.read(CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 class SharedModels:
     def __init__(self, url: str, store: ModelStore):
         self.redis = connect(url, SOCKET_TIMEOUT_SECONDS)
@@ -108,7 +100,7 @@ class SharedModels:
         try:
             if self.redis.exists(manifest_key(kept.version)):
                 return
-            sha256 = _digest(path)
+            sha256 = bytes_sha256(path)
             chunks, size = self._put_chunks(path, sha256, written)
             sidecar = sidecar_path(path)
             manifest = {
